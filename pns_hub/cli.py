@@ -1,0 +1,50 @@
+"""``pns-hub`` command line: one entry point, each sub-command implemented by the module that owns the job."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+
+COMMANDS = {
+    # name: (module, help)
+    "demo": ("pns_hub.demo", "the whole PNS method end to end on the embedded default, offline"),
+    "reproduce": ("pns_hub.reproduce", "re-evaluate published artifacts and rebuild/diff the leaderboard"),
+    "verify": ("pns_hub.verify_cli", "check a JSONL of completions against gold answers"),
+    "synthesize": ("pns_hub.synthesize", "build the negatives dataset (pns + baseline configs)"),
+    "report": ("pns_hub.report", "plausibility report of a negatives dataset"),
+    "eval": ("pns_hub.eval.run", "evaluate a model on the seven benchmarks with lighteval"),
+    "leaderboard": ("pns_hub.leaderboard", "aggregate results JSON into a leaderboard table and chart"),
+    "bench": ("pns_hub.bench", "run the benchmark suite (throughput vs the measured roofline)"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: pns-hub <command> [options]", "", "commands:"]
+    lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run 'pns-hub <command> --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from pns_hub import __version__
+
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"pns-hub: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.cli_main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
