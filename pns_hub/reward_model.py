@@ -1,0 +1,314 @@
+"""Reward-model assessment for PNS: score (problem, completion) with a sequence-classification RM, and build the
+verified (correct, wrong) pairs the RM is trained on.
+
+Why a real RM and not a heuristic: the paper's plausibility signal is a scalar RM trained with a centred
+Bradley-Terry loss on correct-vs-incorrect responses (pns.md section 1). Its raw scores are unbounded logits centred
+near 0 (Figure 1: +3.21 correct, +3.34 PNS, -3.13 rejection-sampled), so before entering the composite reward they
+are squashed to [0, 1] with ``sigmoid(score / T)`` (``T = squash_temperature``, default 1.0: a score of +-3 maps to
+0.95 / 0.05). The squash is our choice; the paper does not say how it normalises.
+
+The text the RM sees is exactly what :class:`trl.RewardTrainer` trains on: the chat template applied to
+``build_prompt(problem) + [assistant: completion]``, so training and scoring can never disagree on the format.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from typing import Sequence
+
+from pns_hub import generation, models
+
+
+logger = logging.getLogger(__name__)
+
+_SCORER_CACHE: dict[tuple, "RewardModelScorer"] = {}
+
+
+def render_pair_text(tokenizer, problem: str, completion: str) -> str:
+    """The one text format of an RM input: chat template over the shared prompt and the completion."""
+    messages = generation.build_prompt(problem) + [{"role": "assistant", "content": completion}]
+    return tokenizer.apply_chat_template(messages, tokenize=False)
+
+
+class RewardModelScorer:
+    """Batched scalar scoring with an ``AutoModelForSequenceClassification`` reward model (``num_labels=1``).
+
+    Args:
+        model_spec: Hub id, local folder, or ``embedded:...`` (the embedded model gets a *fresh, untrained* score
+            head: only useful as a base for the RM recipe or for mechanics tests).
+        batch_size: sequences per forward pass; inputs are length-sorted so padding waste stays small.
+        max_length: token budget per input; longer inputs keep their *end* (the final answer is what matters).
+        device: ``None`` = CUDA if available else CPU (pass the trainer's device to share it).
+        dtype: ``"auto"`` = bf16 where the hardware runs it natively, else fp32.
+        squash_temperature: ``T`` in ``sigmoid(score / T)``.
+    """
+
+    def __init__(self, model_spec: str, batch_size: int = 16, max_length: int = 1024, device: str | None = None,
+                 dtype="auto", squash_temperature: float = 1.0, revision: str | None = None):
+        import torch
+
+        if squash_temperature <= 0:
+            raise ValueError(f"squash_temperature must be > 0, got {squash_temperature}")
+        self.model_spec = model_spec
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.squash_temperature = squash_temperature
+        self.device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.tokenizer = models.load_tokenizer(model_spec, revision=revision, padding_side="right")
+        self.tokenizer.truncation_side = "left"
+        self.model = models.load_model(model_spec, dtype=dtype, device=self.device, revision=revision,
+                                       task="sequence-classification", num_labels=1)
+        if self.model.config.num_labels != 1:
+            raise ValueError(f"{model_spec}: a reward model needs num_labels=1, found {self.model.config.num_labels}")
+        # Sequence classification pools at the last non-pad token, so it must know the pad id.
+        self.model.config.pad_token_id = self.tokenizer.pad_token_id
+
+    @classmethod
+    def cached(cls, model_spec: str, **kwargs) -> "RewardModelScorer":
+        """Load once per process and settings: a GRPO run calls the reward every step."""
+        key = (model_spec, tuple(sorted(kwargs.items())))
+        if key not in _SCORER_CACHE:
+            _SCORER_CACHE[key] = cls(model_spec, **kwargs)
+        return _SCORER_CACHE[key]
+
+    def texts(self, problems: Sequence[str], completions: Sequence[str]) -> list[str]:
+        if len(problems) != len(completions):
+            raise ValueError(f"{len(problems)} problems but {len(completions)} completions")
+        return [render_pair_text(self.tokenizer, p, c) for p, c in zip(problems, completions)]
+
+    def score(self, problems: list[str], completions: list[str], progress: bool = False) -> list[float]:
+        """Raw RM logits, one per (problem, completion), in input order."""
+        import torch
+
+        texts = self.texts(problems, completions)
+        if not texts:
+            return []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        scores: list[float] = [0.0] * len(texts)
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="rm score", unit="batch")
+        for idx in batches:
+            enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
+                                 max_length=self.max_length, add_special_tokens=False)
+            enc = {k: v.to(self.model.device) for k, v in enc.items()}
+            with torch.inference_mode():
+                logits = self.model(**enc).logits[:, 0].float().tolist()
+            for i, value in zip(idx, logits):
+                scores[i] = float(value)
+        return scores
+
+    def squash(self, scores: Sequence[float]) -> list[float]:
+        """``sigmoid(score / T)``: monotone, bounded to [0, 1], 0.5 at the centre the centred BT loss aims for."""
+        t = self.squash_temperature
+        return [1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, s / t)))) for s in scores]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Preference pairs
+# --------------------------------------------------------------------------------------------------------------
+def build_preference_pairs(rows: Sequence[dict], samples: Sequence[Sequence[str]], verdicts: Sequence[Sequence[str]],
+                           max_pairs_per_problem: int = 2, use_gold_fallback: bool = True,
+                           seed: int = 0) -> tuple[list[dict], dict]:
+    """Verified (correct, wrong) pairs for the same problem, in TRL's explicit-prompt conversational format.
+
+    Args:
+        rows: problems (``id``, ``problem``, ``answer``, ``solution``).
+        samples: per row, the policy's completions.
+        verdicts: per row, the verifier's verdict for each completion (``correct``/``wrong``/...).
+        max_pairs_per_problem: cap, so one easy problem cannot dominate the RM's data.
+        use_gold_fallback: when the policy never solved a problem, the reference solution is the correct side
+            (the embedded 135M policy solves ~0% of GSM8K, so without it there would be no pairs).
+
+    Only ``wrong`` completions are rejected sides: ``unparseable``/``unverifiable`` ones are not certified wrong.
+    Returns ``(pairs, stats)``; stats counts why problems gave no pair, so nothing is dropped silently.
+    """
+    rng = random.Random(seed)
+    pairs, stats = [], {"problems": len(rows), "with_pairs": 0, "no_wrong_sample": 0, "no_correct_side": 0,
+                        "chosen_from_policy": 0, "chosen_from_gold": 0}
+    if not (len(rows) == len(samples) == len(verdicts)):
+        raise ValueError(f"rows/samples/verdicts lengths differ: {len(rows)}/{len(samples)}/{len(verdicts)}")
+    for row, texts, marks in zip(rows, samples, verdicts):
+        correct = [t for t, v in zip(texts, marks) if v == "correct"]
+        wrong = [t for t, v in zip(texts, marks) if v == "wrong"]
+        if not wrong:
+            stats["no_wrong_sample"] += 1
+            continue
+        source = "policy"
+        if not correct and use_gold_fallback and (row.get("solution") or "").strip():
+            correct, source = [row["solution"]], "gold"
+        if not correct:
+            stats["no_correct_side"] += 1
+            continue
+        rng.shuffle(wrong)
+        made = 0
+        for k, rejected in enumerate(wrong[:max_pairs_per_problem]):
+            pairs.append({
+                "id": row["id"], "prompt": generation.build_prompt(row["problem"]),
+                "chosen": [{"role": "assistant", "content": correct[k % len(correct)]}],
+                "rejected": [{"role": "assistant", "content": rejected}],
+                "problem": row["problem"], "answer": row["answer"], "chosen_source": source,
+            })
+            made += 1
+        stats["with_pairs"] += 1
+        stats[f"chosen_from_{source}"] += made
+    return pairs, stats
+
+
+def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: generation.SamplingParams,
+                            batch_size: int = 32, max_pairs_per_problem: int = 2, use_gold_fallback: bool = True,
+                            verify_workers: int | None = None) -> tuple[list[dict], dict]:
+    """Sample the policy, label every sample with the verifier, and pair correct with wrong per problem."""
+    from pns_hub import verify
+
+    model = models.load_model(policy_spec)
+    tokenizer = models.load_tokenizer(policy_spec)
+    prompts = [generation.build_prompt(r["problem"]) for r in rows]
+    outs = generation.generate(model, tokenizer, prompts, params, batch_size=batch_size, desc="rm pairs: sample")
+    flat = [(i, c.text) for i, group in enumerate(outs) for c in group]
+    results = verify.verify_batch([t for _, t in flat], [rows[i]["answer"] for i, _ in flat],
+                                  num_workers=verify_workers, progress=True)
+    samples = [[c.text for c in group] for group in outs]
+    verdicts: list[list[str]] = [[] for _ in rows]
+    for (i, _), result in zip(flat, results):
+        verdicts[i].append(result.verdict)
+    pairs, stats = build_preference_pairs(rows, samples, verdicts, max_pairs_per_problem, use_gold_fallback,
+                                          seed=params.seed)
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.verdict] = counts.get(result.verdict, 0) + 1
+    stats["sample_verdicts"] = counts
+    del model
+    return pairs, stats
+
+
+def pairwise_accuracy(scorer: RewardModelScorer, pairs: Sequence[dict]) -> dict:
+    """Share of held-out pairs where the RM scores the correct side above the wrong side (chance = 0.5)."""
+    if not pairs:
+        raise ValueError("no held-out pairs to evaluate: raise the number of problems or samples")
+    problems = [p["problem"] for p in pairs]
+    chosen = scorer.score(problems, [p["chosen"][0]["content"] for p in pairs])
+    rejected = scorer.score(problems, [p["rejected"][0]["content"] for p in pairs])
+    wins = [c > r for c, r in zip(chosen, rejected)]
+    by_source: dict[str, list[bool]] = {}
+    for p, w in zip(pairs, wins):
+        by_source.setdefault(p.get("chosen_source", "?"), []).append(w)
+    return {
+        "pairwise_accuracy": sum(wins) / len(wins), "num_pairs": len(pairs),
+        "mean_chosen_score": sum(chosen) / len(chosen), "mean_rejected_score": sum(rejected) / len(rejected),
+        "accuracy_by_chosen_source": {k: sum(v) / len(v) for k, v in by_source.items()},
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The RM recipe
+# --------------------------------------------------------------------------------------------------------------
+def _write_jsonl(path, rows) -> None:
+    import json
+
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path) -> list[dict]:
+    import json
+
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def train_reward_model(script_args, training_args, model_args) -> dict:
+    """Sample + verify pairs, train TRL's ``RewardTrainer`` (centred BT), measure held-out pairwise accuracy,
+    write the repo folder with its card (and push if asked). Returns the metrics (also in ``eval_results.json``).
+
+    Held-out pairs come from *problems* the RM never trained on, so the accuracy is not a memorisation score.
+    """
+    import json
+    from pathlib import Path
+
+    import torch
+    import transformers
+    import trl
+    from datasets import Dataset
+    from trl import RewardTrainer
+
+    from pns_hub import data, hub
+    from pns_hub.configs import cpu_training_defaults
+    from pns_hub.grpo import publish
+
+    models.configure_threads()
+    cpu_training_defaults(training_args)
+    push, training_args.push_to_hub = training_args.push_to_hub, False
+    out = Path(training_args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = data.load_problems(script_args.dataset_name, limit=script_args.dataset_limit)
+    train_rows, held_rows = data.split_problems(rows, script_args.heldout_problems, seed=script_args.split_seed)
+    if script_args.pairs_path:
+        pairs = _read_jsonl(script_args.pairs_path)
+        stats = {"reused_pairs_from": script_args.pairs_path}
+    else:
+        params = generation.SamplingParams(num_samples=script_args.num_samples, max_new_tokens=script_args.max_new_tokens,
+                                           temperature=script_args.temperature, seed=training_args.seed)
+        pairs, stats = sample_preference_pairs(script_args.policy_model, rows, params,
+                                               batch_size=script_args.sample_batch_size,
+                                               max_pairs_per_problem=script_args.max_pairs_per_problem,
+                                               use_gold_fallback=script_args.use_gold_fallback)
+        _write_jsonl(out / "pairs.jsonl", pairs)
+    held_ids = {r["id"] for r in held_rows}
+    train_pairs = [p for p in pairs if p["id"] not in held_ids]
+    eval_pairs = [p for p in pairs if p["id"] in held_ids]
+    logger.info("RM pairs: %d train, %d held-out (%s)", len(train_pairs), len(eval_pairs), stats)
+    if not train_pairs or not eval_pairs:
+        raise ValueError(f"not enough pairs (train {len(train_pairs)}, held-out {len(eval_pairs)}): {stats}; "
+                         "raise dataset_limit / num_samples")
+
+    spec = model_args.model_name_or_path
+    tokenizer = models.load_tokenizer(spec, revision=model_args.model_revision, padding_side="right")
+    model = models.load_model(spec, dtype=model_args.dtype or "float32", device="cpu",
+                              revision=model_args.model_revision, task="sequence-classification", num_labels=1)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.train()
+    columns = ["prompt", "chosen", "rejected"]
+    trainer = RewardTrainer(model=model, args=training_args, processing_class=tokenizer,
+                            train_dataset=Dataset.from_list([{k: p[k] for k in columns} for p in train_pairs]))
+    trainer.train()
+    model = trainer.model.eval()
+
+    scorer = RewardModelScorer.__new__(RewardModelScorer)  # reuse the trained weights in memory
+    scorer.model_spec, scorer.batch_size, scorer.max_length = str(out), 16, training_args.max_length or 1024
+    scorer.squash_temperature, scorer.device = 1.0, str(model.device)
+    scorer.tokenizer, scorer.model = tokenizer, model
+    tokenizer.truncation_side = "left"
+    metrics = pairwise_accuracy(scorer, eval_pairs)
+    train_metrics = pairwise_accuracy(scorer, train_pairs[:len(eval_pairs) * 2] or train_pairs)
+    metrics.update({"train_pairwise_accuracy_subset": train_metrics["pairwise_accuracy"],
+                    "num_train_pairs": len(train_pairs), "pair_stats": stats})
+    (out / "eval_results.json").write_text(json.dumps(metrics, indent=2))
+    chosen_sources: dict[str, int] = {}
+    for p in train_pairs:
+        chosen_sources[p["chosen_source"]] = chosen_sources.get(p["chosen_source"], 0) + 1
+    card = hub.render_card(
+        script_args.hub_card_template,
+        model_name=training_args.hub_model_id or out.name, base_model=models.embedded_hub_id(spec) or spec,
+        center_rewards_coefficient=training_args.center_rewards_coefficient, dataset_name=script_args.dataset_name,
+        num_problems=len(rows), heldout_problems=len(held_rows), policy_model=script_args.policy_model,
+        num_samples=script_args.num_samples, temperature=script_args.temperature,
+        max_new_tokens=script_args.max_new_tokens, use_gold_fallback=script_args.use_gold_fallback,
+        num_train_pairs=len(train_pairs), num_eval_pairs=len(eval_pairs), chosen_sources=chosen_sources,
+        sample_verdicts=stats.get("sample_verdicts", "n/a"), metrics=metrics,
+        training={k: getattr(training_args, k) for k in (
+            "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+            "gradient_accumulation_steps", "center_rewards_coefficient", "max_length", "bf16", "seed")},
+        versions={"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__},
+    )
+    hub.save_model_folder(trainer, tokenizer, out, card)
+    url = publish(str(out), training_args.hub_model_id, push, token=training_args.hub_token)
+    metrics["output_dir"] = str(out)
+    if url:
+        metrics["hub_commit"] = url
+    return metrics
