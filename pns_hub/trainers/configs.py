@@ -102,3 +102,24 @@ class NSRConfig(GRPOConfig):
             raise ValueError(f"nsr_mode must be one of {NSR_MODES}, got {self.nsr_mode!r}")
         if self.nsr_lambda < 0:
             raise ValueError(f"nsr_lambda must be >= 0, got {self.nsr_lambda}")
+
+
+def parse_recipe_args(dataclass_types: tuple, argv: list[str] | None = None):
+    """``TrlParser`` with this machine's device defaults applied *before* the YAML is read.
+
+    Why before: ``TrainingArguments.__post_init__`` rejects bf16 without a GPU unless ``use_cpu`` is set, so the
+    CPU defaults (use_cpu, bf16 only where the CPU has native bf16, no gradient checkpointing, no trackers) must be
+    parser defaults; the YAML and the command line still override them.
+    """
+    import torch
+    from trl import TrlParser
+
+    from pns_hub.models import cpu_supports_bf16
+
+    parser = TrlParser(dataclass_types)
+    defaults = {"report_to": "none"}
+    if not torch.cuda.is_available():
+        defaults.update(use_cpu=True, bf16=cpu_supports_bf16(), gradient_checkpointing=False)
+    names = {f for t in dataclass_types for f in t.__dataclass_fields__}
+    parser.set_defaults(**{k: v for k, v in defaults.items() if k in names})
+    return parser.parse_args_and_config(argv)
