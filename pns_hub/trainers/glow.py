@@ -31,7 +31,7 @@ same previous losses whatever the order of ranks.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import torch
@@ -243,3 +243,66 @@ def summarize_records(records: list[dict]) -> dict:
         }
         for epoch, v in sorted(by_epoch.items())
     }
+
+
+def load_trajectories(dataset_name: str, config: str | None = "all", limit: int | None = None):
+    """A trajectories dataset (local Hub-layout folder or Hub id) as a ``Dataset`` with ``messages`` and ``sample_id``."""
+    from datasets import load_dataset
+
+    dataset = load_dataset(dataset_name, config or "all", split="train")
+    for column in ("messages", "sample_id"):
+        if column not in dataset.column_names:
+            raise KeyError(f"{dataset_name} [{config}]: no '{column}' column (columns: {dataset.column_names})")
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    if len(dataset) == 0:
+        raise ValueError(f"{dataset_name} [{config}] is empty")
+    return dataset
+
+
+def train_glow(script_args, training_args: GlowConfig, train_dataset=None) -> dict:
+    """Run GLOW SFT, save the model folder with its card (and push it when asked); return a summary.
+
+    ``train_dataset`` (a Dataset with ``messages`` + ``sample_id``) overrides ``script_args.dataset_name``.
+    """
+    import time
+    from pathlib import Path
+
+    from pns_hub import hub, models
+
+    start = time.perf_counter()
+    model_path = models.resolve_model_path(script_args.model_name_or_path)
+    tokenizer = models.load_tokenizer(script_args.model_name_or_path, padding_side="right")
+    if train_dataset is None:
+        train_dataset = load_trajectories(script_args.dataset_name, script_args.dataset_config,
+                                          script_args.dataset_limit)
+    labels = dict(sorted(Counter(train_dataset["label"]).items())) \
+        if "label" in train_dataset.column_names else {}
+    trainer = GlowTrainer(model=model_path, args=training_args, train_dataset=train_dataset, processing_class=tokenizer)
+    result = trainer.train()
+    folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")
+    base = models.embedded_hub_id(script_args.model_name_or_path) or script_args.model_name_or_path
+    summary = {
+        "base_model": base,
+        "dataset": script_args.dataset_name,
+        "dataset_config": script_args.dataset_config or "all",
+        "num_samples": len(train_dataset),
+        "labels": labels,
+        "epochs": training_args.num_train_epochs,
+        "global_steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "glow": {"alpha": training_args.glow_alpha, "beta": training_args.glow_beta,
+                 "min_weight": training_args.glow_min_weight, "max_weight": training_args.glow_max_weight},
+        "hyperparameters": {k: getattr(training_args, k) for k in (
+            "learning_rate", "lr_scheduler_type", "warmup_ratio", "per_device_train_batch_size",
+            "gradient_accumulation_steps", "max_length", "bf16", "seed")},
+        "per_epoch": {str(k): v for k, v in summarize_records(trainer.glow_records).items()},
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "model_folder": str(folder),
+    }
+    card = hub.render_card("glow.md", summary=summary, repo_id=script_args.push_repo_id or folder.name)
+    hub.save_model_folder(trainer, tokenizer, folder, card)
+    if script_args.push_repo_id:
+        summary["pushed"] = hub.push_folder(folder, script_args.push_repo_id, repo_type="model",
+                                            commit_message="Upload GLOW model with pns-hub")
+    return summary

@@ -131,3 +131,70 @@ class NSRTrainer(GRPOTrainer):
             "advantages": local.detach().cpu(),
         }
         return output
+
+
+def load_rl_problems(dataset_name: str, limit: int | None = None):
+    """Problems as a GRPO dataset: conversational ``prompt`` (the shared template), ``answer`` (gold), ``id``.
+
+    ``dataset_name`` is a :mod:`pns_hub.data` set name or a JSONL path (rows with problem/answer fields).
+    """
+    import os
+
+    from datasets import Dataset
+
+    from pns_hub import data
+    from pns_hub.generation import build_prompt
+
+    if dataset_name in data.ALL_SETS:
+        rows = data.load_problems(dataset_name, limit=limit)
+    elif os.path.exists(dataset_name):
+        rows, _ = data.load_jsonl_problems(dataset_name)
+        rows = rows[:limit] if limit is not None else rows
+    else:
+        raise ValueError(f"unknown dataset '{dataset_name}': use one of {sorted(data.ALL_SETS)} or a JSONL path")
+    if not rows:
+        raise ValueError(f"{dataset_name}: no problems")
+    return Dataset.from_list([{"prompt": build_prompt(r["problem"]), "answer": r["answer"], "id": r["id"]}
+                              for r in rows])
+
+
+def train_nsr(script_args, training_args: NSRConfig, train_dataset=None) -> dict:
+    """Run PSR/NSR/W-REINFORCE, save the model folder with its card (and push it when asked); return a summary."""
+    import time
+    from pathlib import Path
+
+    from pns_hub import hub, models
+
+    start = time.perf_counter()
+    model_path = models.resolve_model_path(script_args.model_name_or_path)
+    tokenizer = models.load_tokenizer(script_args.model_name_or_path, padding_side="left")
+    if train_dataset is None:
+        train_dataset = load_rl_problems(script_args.dataset_name, script_args.dataset_limit)
+    trainer = NSRTrainer(model=model_path, args=training_args, train_dataset=train_dataset,
+                         processing_class=tokenizer)
+    result = trainer.train()
+    folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")
+    base = models.embedded_hub_id(script_args.model_name_or_path) or script_args.model_name_or_path
+    logs = [entry for entry in trainer.state.log_history if "nsr/frac_correct" in entry]
+    summary = {
+        "base_model": base,
+        "dataset": script_args.dataset_name,
+        "num_problems": len(train_dataset),
+        "mode": training_args.nsr_mode,
+        "lambda": training_args.nsr_lambda,
+        "global_steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "frac_correct": [round(entry["nsr/frac_correct"], 4) for entry in logs],
+        "hyperparameters": {k: getattr(training_args, k) for k in (
+            "learning_rate", "lr_scheduler_type", "beta", "epsilon", "loss_type", "num_generations",
+            "max_completion_length", "temperature", "per_device_train_batch_size", "gradient_accumulation_steps",
+            "bf16", "seed")},
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "model_folder": str(folder),
+    }
+    card = hub.render_card("nsr.md", summary=summary, repo_id=script_args.push_repo_id or folder.name)
+    hub.save_model_folder(trainer, tokenizer, folder, card)
+    if script_args.push_repo_id:
+        summary["pushed"] = hub.push_folder(folder, script_args.push_repo_id, repo_type="model",
+                                            commit_message=f"Upload {training_args.nsr_mode} model with pns-hub")
+    return summary
