@@ -1,0 +1,182 @@
+"""``pns-hub eval MODEL``: run the seven pns_* lighteval tasks and write one leaderboard results JSON per run.
+
+The lighteval pipeline runs in this process (its Python API, the same code path as ``lighteval accelerate``), with
+the task table built by ``pns_hub.eval.tasks.build_tasks`` for the requested number of samples. Outputs under
+``--output-dir``: lighteval's own ``results/<model>/results_<time>.json`` (+ ``details/`` parquet with every
+completion), our schema file ``leaderboard/<model>_<time>.json``, and with n > 1 a ``passk_<model>_<time>.png``.
+
+Backends: ``accelerate`` (transformers; CPU or GPU, tested) and ``vllm`` (lighteval's vLLM model; needs a GPU and
+vllm 0.10.1.x, which lighteval 0.13.0 pins; NOT tested here: no GPU and no vllm in this environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pns_hub.data import BENCHMARK_NAMES
+
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_offline_placeholders() -> None:
+    """Create an empty ``lighteval/tasks/tasks/tinyBenchmarks.pkl`` if it is missing.
+
+    Why: lighteval 0.13.0 imports every built-in task file when it builds its registry, and the built-in
+    ``tiny_benchmarks`` task downloads ``tinyBenchmarks.pkl`` from GitHub at import time unless a file of that name
+    already exists there. Offline that download raises ``ConnectionError`` and every evaluation fails, even ours.
+    The placeholder only stops the download; it is never loaded (only the tinyBenchmarks tasks read it, and we never
+    run them; loading it would fail loudly rather than silently, since it is empty).
+    """
+    import lighteval.tasks.tasks as builtin_tasks
+
+    path = Path(list(builtin_tasks.__path__)[0]) / "tinyBenchmarks.pkl"
+    if not path.exists():
+        try:
+            path.touch()
+        except OSError as err:  # read-only site-packages: say what to do instead of failing obscurely later
+            raise RuntimeError(f"cannot create the offline placeholder {path} ({err}); create an empty file "
+                               "there once (see pns_hub/eval/run.py) or run with network access") from err
+
+
+def parse_benchmarks(values: list[str] | None) -> list[str]:
+    """Accept ``gsm8k math_500`` or ``gsm8k,math_500`` (``all`` = the seven); reject unknown names."""
+    names = [n.strip() for v in (values or ["all"]) for n in v.split(",") if n.strip()]
+    if not names or names == ["all"]:
+        return list(BENCHMARK_NAMES)
+    unknown = [n for n in names if n not in BENCHMARK_NAMES]
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARK_NAMES)}")
+    return list(dict.fromkeys(names))
+
+
+def _safe_name(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model.strip("/")).strip("_")[-80:] or "model"
+
+
+def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, generation: dict):
+    import torch
+
+    if backend == "vllm":
+        from lighteval.models.vllm.vllm_model import VLLMModelConfig
+
+        return VLLMModelConfig(model_name=model_path, dtype=dtype, generation_parameters=generation)
+    from lighteval.models.transformers.transformers_model import TransformersModelConfig
+
+    return TransformersModelConfig(
+        model_name=model_path, batch_size=batch_size, dtype=dtype, generation_parameters=generation,
+        device="cuda" if torch.cuda.is_available() else "cpu",
+    )
+
+
+def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None = None, num_samples: int = 1,
+             max_new_tokens: int | None = None, temperature: float | None = None, top_p: float = 0.95,
+             seed: int = 0, batch_size: int = 32, dtype: str = "auto", backend: str = "accelerate",
+             output_dir: str | Path = "eval_results", method: str = "base", base: str | None = None,
+             negative_source: str | None = None, model_name: str | None = None, save_details: bool = True) -> dict:
+    """Evaluate ``model`` (Hub id, folder or ``embedded:...``) and return the leaderboard record (as a dict) with
+    ``paths`` added: ``record`` (our JSON), ``lighteval`` (lighteval's JSON) and ``passk_png`` (n > 1 only).
+
+    ``temperature`` defaults to 0 (greedy) for one sample and 0.6 for several (lighteval refuses n > 1 at 0).
+    """
+    from lighteval.logging.evaluation_tracker import EvaluationTracker
+    from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
+
+    from pns_hub import leaderboard
+    from pns_hub.eval import passk, tasks
+    from pns_hub.models import best_dtype, embedded_hub_id, is_embedded, resolve_model_path
+
+    if backend not in ("accelerate", "vllm"):
+        raise ValueError(f"backend must be 'accelerate' or 'vllm', got {backend!r}")
+    ensure_offline_placeholders()
+    benchmarks = parse_benchmarks(benchmarks)
+    temperature = (0.0 if num_samples == 1 else 0.6) if temperature is None else temperature
+    if num_samples > 1 and temperature == 0:
+        raise ValueError("num_samples > 1 needs temperature > 0 (greedy samples would all be identical)")
+    dtype = {"auto": str(best_dtype()).replace("torch.", "")}.get(dtype, dtype)
+    model_path = resolve_model_path(model)
+    display = model_name or model
+    generation = {"temperature": temperature, "top_p": top_p, "seed": seed}
+    if max_new_tokens:
+        generation["max_new_tokens"] = max_new_tokens
+    output_dir = Path(output_dir)
+
+    module = type(sys)("pns_hub_eval_tasks_runtime")  # a module object: lighteval's registry accepts one
+    module.TASKS_TABLE = tasks.build_tasks(num_samples, benchmarks=benchmarks, max_new_tokens=max_new_tokens)
+    tracker = EvaluationTracker(output_dir=str(output_dir), save_details=save_details)
+    params = PipelineParameters(
+        launcher_type=ParallelismManager.VLLM if backend == "vllm" else ParallelismManager.ACCELERATE,
+        custom_tasks_directory=module, max_samples=limit,
+    )
+    spec = ",".join(f"{tasks.task_name(b)}|0" for b in benchmarks)
+    start = time.perf_counter()
+    pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
+                        model_config=_model_config(backend, model_path, batch_size, dtype, generation))
+    pipeline.evaluate()
+    pipeline.save_and_push_results()
+    elapsed = time.perf_counter() - start
+    written = sorted((output_dir / "results").rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
+    if not written:
+        raise RuntimeError(f"lighteval wrote no results JSON under {output_dir / 'results'}")
+    lighteval_json = written[-1]
+    record = leaderboard.record_from_lighteval(
+        json.loads(lighteval_json.read_text()), model=display, method=method,
+        base=base or (embedded_hub_id(model) if is_embedded(model) else None), negative_source=negative_source,
+        num_samples=num_samples, limit=limit, commit=leaderboard.git_commit(),
+        lighteval_results=str(lighteval_json),
+    )
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    record_path = leaderboard.write_record(record, output_dir / "leaderboard" / f"{_safe_name(display)}_{stamp}.json")
+    out = record.to_dict()
+    out["paths"] = {"record": str(record_path), "lighteval": str(lighteval_json)}
+    out["elapsed_s"] = round(elapsed, 2)
+    if num_samples > 1:
+        curves = {b: {int(k): v for k, v in c.items()} for b, c in record.passk.items()}
+        out["paths"]["passk_png"] = str(passk.plot_curves(
+            curves, output_dir / f"passk_{_safe_name(display)}_{stamp}.png", title=f"pass@k: {display}"))
+    return out
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``pns-hub eval MODEL --benchmarks ... [--limit N] [--num-samples N] [--backend accelerate|vllm]``."""
+    parser = argparse.ArgumentParser(prog="pns-hub eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="Hub id, local folder, or embedded:smollm2-135m-instruct")
+    parser.add_argument("--benchmarks", nargs="+", default=["all"], help=f"any of {', '.join(BENCHMARK_NAMES)}")
+    parser.add_argument("--limit", type=int, default=None, help="first N problems per benchmark (after lighteval's "
+                        "fixed shuffle); default all")
+    parser.add_argument("--num-samples", type=int, default=1, help="samples per problem (pass@k up to this)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="override the per-task generation length")
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float32")
+    parser.add_argument("--backend", choices=["accelerate", "vllm"], default="accelerate")
+    parser.add_argument("--output-dir", default="eval_results")
+    parser.add_argument("--method", default="base", help="leaderboard method label (base, pns-dpo, rs-dpo, ...)")
+    parser.add_argument("--base", default=None, help="base model the evaluated one was trained from")
+    parser.add_argument("--negative-source", default=None, help="which negatives trained it (pns, rejection_sampling)")
+    parser.add_argument("--model-name", default=None, help="name shown on the leaderboard (default: MODEL)")
+    args = parser.parse_args(argv)
+    try:
+        out = run_eval(args.model, args.benchmarks, args.limit, args.num_samples, args.max_new_tokens,
+                       args.temperature, args.top_p, args.seed, args.batch_size, args.dtype, args.backend,
+                       args.output_dir, args.method, args.base, args.negative_source, args.model_name)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: out[k] for k in ("model", "scores", "average", "paths", "elapsed_s")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"))
+    sys.exit(cli_main())
