@@ -56,6 +56,17 @@ class PNSGeneratorScriptArguments(trl.ScriptArguments):
     unverifiable_reward: float = field(default=0.0, metadata={"help": "Reward when the answer cannot be verified."})
     hub_card_template: str = field(default="generator.md", metadata={"help": "Model-card template in model_cards/."})
 
+    def __post_init__(self):
+        if hasattr(super(), "__post_init__"):
+            super().__post_init__()
+        # On a command line, "--judge_model none" is how a user disables a term; YAML null arrives as None.
+        for name in ("reward_model_path", "judge_model"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+                setattr(self, name, None)
+        if self.judge_mode not in ("overall", "per_criterion"):
+            raise ValueError(f"judge_mode must be 'overall' or 'per_criterion', got {self.judge_mode!r}")
+
 
 @dataclass
 class RewardModelScriptArguments(trl.ScriptArguments):
@@ -83,11 +94,40 @@ class RewardModelScriptArguments(trl.ScriptArguments):
     hub_card_template: str = field(default="reward_model.md", metadata={"help": "Model-card template."})
 
 
+def _cpu_fixups(config) -> None:
+    """Settings every CPU run needs, applied before TrainingArguments validates (TRL's defaults assume a GPU):
+    ``use_cpu`` when there is no CUDA, and bf16 only where the CPU runs it natively (else it is emulated, slower)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        config.use_cpu = True
+        config.bf16 = (config.bf16 is not False) and models.cpu_supports_bf16()
+        config.fp16 = False
+
+
+@dataclass
+class PNSGRPOConfig(trl.GRPOConfig):
+    """``trl.GRPOConfig`` that also runs on a CPU-only machine from the same YAML (see :func:`_cpu_fixups`)."""
+
+    def __post_init__(self):
+        _cpu_fixups(self)
+        super().__post_init__()
+
+
+@dataclass
+class PNSRewardConfig(trl.RewardConfig):
+    """``trl.RewardConfig`` that also runs on a CPU-only machine from the same YAML (see :func:`_cpu_fixups`)."""
+
+    def __post_init__(self):
+        _cpu_fixups(self)
+        super().__post_init__()
+
+
 def cpu_training_defaults(training_args) -> None:
-    """Settings every CPU run needs (TRL's defaults assume a GPU): no checkpointing, bf16 only when native."""
+    """Same fix-ups for a plain TRL config built elsewhere (only safe before its device is first used)."""
     import torch
 
     if not torch.cuda.is_available():
         training_args.use_cpu = True
-        training_args.bf16 = training_args.bf16 and models.cpu_supports_bf16()
+        training_args.bf16 = bool(training_args.bf16) and models.cpu_supports_bf16()
         training_args.fp16 = False

@@ -52,7 +52,7 @@ def completion_text(completion: Any) -> str:
     raise TypeError(f"cannot read a completion of type {type(completion).__name__}")
 
 
-_TEMPLATE_HEAD = generation.PROMPT_TEMPLATE.split("{problem}")[0]
+_TEMPLATE_HEAD = generation.PROMPT_TEMPLATE.format(problem="\0").split("\0")[0]
 
 
 def problem_text(prompt: Any) -> str:
@@ -252,7 +252,7 @@ def get_composite_reward(scorer=None, judge=None, base: float = 0.5, rm_weight: 
                 rewards.append(unverifiable_reward)
         wrong = [i for i, v in enumerate(verdicts) if v == verify.WRONG]
         rm_vals, judge_vals = [], []
-        if wrong:
+        if wrong and (scorer is not None or judge is not None):
             problems = _problems(prompts, kwargs)
             sub_p, sub_t = [problems[i] for i in wrong], [texts[i] for i in wrong]
             if scorer is not None:

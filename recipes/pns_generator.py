@@ -10,15 +10,15 @@ The logic lives in pns_hub.grpo.train_generator; this script only parses the con
 import logging
 import sys
 
-from trl import GRPOConfig, ModelConfig, TrlParser
+from trl import ModelConfig, TrlParser
 
-from pns_hub.configs import PNSGeneratorScriptArguments
+from pns_hub.configs import PNSGRPOConfig, PNSGeneratorScriptArguments
 
 
 def main(argv=None) -> str:
     from pns_hub.grpo import train_generator
 
-    parser = TrlParser((PNSGeneratorScriptArguments, GRPOConfig, ModelConfig))
+    parser = TrlParser((PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     folder = train_generator(script_args, training_args, model_args)
     print(f"generator saved to {folder}")

@@ -12,13 +12,13 @@ import sys
 
 from trl import ModelConfig, RewardConfig, TrlParser
 
-from pns_hub.configs import RewardModelScriptArguments
+from pns_hub.configs import PNSRewardConfig, RewardModelScriptArguments
 
 
 def main(argv=None) -> dict:
     from pns_hub.reward_model import train_reward_model
 
-    parser = TrlParser((RewardModelScriptArguments, RewardConfig, ModelConfig))
+    parser = TrlParser((RewardModelScriptArguments, PNSRewardConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     metrics = train_reward_model(script_args, training_args, model_args)
     print(json.dumps(metrics, indent=2))

@@ -1,0 +1,99 @@
+"""Reward-model scorer, preference-pair construction, and a real (tiny) centred-BT RewardTrainer run."""
+
+import json
+
+import pytest
+
+from pns_hub import data, reward_model
+
+
+PROBLEM = "Tom has 3 apples and buys 4 more. How many apples does he have?"
+RIGHT = "He starts with 3 apples and buys 4 more, so 3 + 4 = 7.\n\nThe final answer is $\\boxed{7}$."
+WRONG = "He starts with 3 apples and buys 4 more, so 3 + 4 = 8.\n\nThe final answer is $\\boxed{8}$."
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_causal_lm_path):
+    return reward_model.RewardModelScorer(tiny_causal_lm_path, batch_size=2, dtype="float32")
+
+
+def test_scores_are_batch_and_order_invariant(scorer):
+    problems = [PROBLEM, PROBLEM, "What is 2 + 2?"]
+    completions = [RIGHT, WRONG + " Extra words to change the length a lot here.", "2 + 2 = 4. \\boxed{4}"]
+    batched = scorer.score(problems, completions)
+    single = [scorer.score([p], [c])[0] for p, c in zip(problems, completions)]
+    assert batched == pytest.approx(single, abs=1e-4)
+    assert len(set(round(s, 5) for s in batched)) == 3  # different inputs, different scores
+    with pytest.raises(ValueError):
+        scorer.score([PROBLEM], [RIGHT, WRONG])
+
+
+def test_squash_is_bounded_monotone_sigmoid(scorer):
+    squashed = scorer.squash([-1000.0, -3.0, 0.0, 3.21, 1000.0])
+    assert squashed[0] == pytest.approx(0.0, abs=1e-12) and squashed[-1] == pytest.approx(1.0)
+    assert squashed[2] == 0.5 and squashed == sorted(squashed)
+    assert squashed[3] == pytest.approx(0.9612, abs=1e-3)
+
+
+def test_build_preference_pairs_uses_only_verified_sides():
+    rows = [
+        {"id": "a", "problem": PROBLEM, "answer": "7", "solution": RIGHT},
+        {"id": "b", "problem": PROBLEM, "answer": "7", "solution": RIGHT},
+        {"id": "c", "problem": PROBLEM, "answer": "7", "solution": ""},
+        {"id": "d", "problem": PROBLEM, "answer": "7", "solution": RIGHT},
+    ]
+    samples = [["p-right", "p-wrong", "junk"], ["w1", "w2", "w3"], ["w"], ["junk"]]
+    verdicts = [["correct", "wrong", "unparseable"], ["wrong", "wrong", "wrong"], ["wrong"], ["unparseable"]]
+    pairs, stats = reward_model.build_preference_pairs(rows, samples, verdicts, max_pairs_per_problem=2)
+    by_id = {}
+    for p in pairs:
+        by_id.setdefault(p["id"], []).append(p)
+    assert by_id["a"][0]["chosen"][0]["content"] == "p-right" and by_id["a"][0]["chosen_source"] == "policy"
+    assert by_id["a"][0]["rejected"][0]["content"] == "p-wrong"
+    assert len(by_id["b"]) == 2 and all(p["chosen_source"] == "gold" for p in by_id["b"])
+    assert {p["rejected"][0]["content"] for p in by_id["b"]} <= {"w1", "w2", "w3"}
+    assert "c" not in by_id and "d" not in by_id  # no correct side / no verified-wrong sample
+    assert stats["no_correct_side"] == 1 and stats["no_wrong_sample"] == 1 and stats["with_pairs"] == 2
+    assert pairs[0]["prompt"][-1]["role"] == "user" and PROBLEM in pairs[0]["prompt"][-1]["content"]
+
+
+def _wrong_version(solution: str, answer: str) -> str:
+    wrong = str(int(float(answer)) + 3)
+    return solution.replace(f"\\boxed{{{answer}}}", f"\\boxed{{{wrong}}}").replace(f" {answer} ", f" {wrong} ")
+
+
+def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
+    """Real RewardTrainer (centred BT) on hand-built pairs: writes metrics JSON, card, and a loadable RM."""
+    from transformers import AutoModelForSequenceClassification
+    from trl import ModelConfig
+
+    from pns_hub.configs import PNSRewardConfig, RewardModelScriptArguments
+
+    rows = data.load_problems("gsm8k_train", limit=12)
+    pairs = [{"id": r["id"], "prompt": [{"role": "user", "content": r["problem"]}], "problem": r["problem"],
+              "answer": r["answer"], "chosen": [{"role": "assistant", "content": r["solution"]}],
+              "rejected": [{"role": "assistant", "content": _wrong_version(r["solution"], r["answer"])}],
+              "chosen_source": "gold"} for r in rows]
+    pairs_path = tmp_path / "pairs.jsonl"
+    pairs_path.write_text("\n".join(json.dumps(p) for p in pairs))
+    script_args = RewardModelScriptArguments(dataset_limit=12, heldout_problems=4, pairs_path=str(pairs_path))
+    training_args = PNSRewardConfig(output_dir=str(tmp_path / "rm"), center_rewards_coefficient=0.01, max_steps=2,
+                                    per_device_train_batch_size=4, learning_rate=1e-4, gradient_checkpointing=False,
+                                    report_to="none", save_strategy="no", logging_steps=1, max_length=512)
+    metrics = reward_model.train_reward_model(script_args, training_args,
+                                              ModelConfig(model_name_or_path=tiny_causal_lm_path))
+    assert metrics["num_pairs"] == 4 and metrics["num_train_pairs"] == 8
+    assert 0.0 <= metrics["pairwise_accuracy"] <= 1.0
+    saved = json.loads((tmp_path / "rm" / "eval_results.json").read_text())
+    assert saved["pairwise_accuracy"] == metrics["pairwise_accuracy"]
+    card = (tmp_path / "rm" / "README.md").read_text()
+    assert "centred Bradley-Terry" in card and f"{metrics['pairwise_accuracy']:.3f}" in card
+    assert "base_model:" in card
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm")
+    assert model.config.num_labels == 1 and model.config.pad_token_id is not None
+    _, held = data.split_problems(rows, 4, seed=0)
+    held_pairs = [p for p in pairs if p["id"] in {r["id"] for r in held}]
+    reloaded = reward_model.RewardModelScorer(str(tmp_path / "rm"), dtype="float32")
+    again = reward_model.pairwise_accuracy(reloaded, held_pairs)
+    assert again["pairwise_accuracy"] == metrics["pairwise_accuracy"]  # the saved folder is the evaluated RM
+    assert again["mean_chosen_score"] == pytest.approx(metrics["mean_chosen_score"], abs=1e-3)
