@@ -117,21 +117,42 @@ def resolve_model_path(spec: str) -> str:
     return str(target)
 
 
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpuinfo_has_bf16(cpuinfo: str) -> bool:
+    """True when a ``/proc/cpuinfo`` text lists a native bf16 matmul flag (AMX-BF16 or AVX512-BF16).
+
+    Matches whole flag names so that e.g. ``amx_bf16`` is not found inside some longer unrelated flag.
+    """
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features") and set(value.split()) & set(BF16_CPU_FLAGS):
+            return True
+    return False
+
+
 @functools.lru_cache(maxsize=1)
+def _cpuinfo_text() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 def cpu_supports_bf16() -> bool:
     """True when this CPU has native bf16 matrix instructions (AMX or AVX512-BF16).
 
     Without them bf16 matmuls are emulated and slower than fp32, so we must detect rather than assume: CI may run
-    on another CPU model. ``PNS_HUB_BF16=0/1`` forces the answer.
+    on another CPU model. ``PNS_HUB_BF16=0/1`` forces the answer (read on every call, so it can be set late).
     """
     forced = os.environ.get("PNS_HUB_BF16")
-    if forced is not None:
-        return forced.strip().lower() in ("1", "true", "yes")
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in (" amx_bf16", " avx512_bf16"))
+    if forced is not None and forced.strip():
+        return forced.strip().lower() in ("1", "true", "yes", "on")
+    return cpuinfo_has_bf16(_cpuinfo_text())
+
+
+cpu_supports_bf16.cache_clear = _cpuinfo_text.cache_clear  # kept for callers written against the cached version
 
 
 def best_dtype(device: str | None = None):
@@ -156,13 +177,30 @@ def resolve_dtype(dtype, device: str | None = None):
             "fp32": torch.float32, "float32": torch.float32}[str(dtype)]
 
 
-def configure_threads() -> int:
-    """Use every core for intra-op work and one for inter-op: on a 2-core box, oversubscription costs ~2x."""
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask, which containers and ``taskset`` narrow), not the host's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads(num_threads: int | None = None) -> int:
+    """One intra-op thread per available core, one inter-op thread; returns the intra-op count.
+
+    Why: torch's default already matches the core count, but a second pool of inter-op threads and any extra
+    threads requested by libraries oversubscribe a 2-core box (measured ~2x slower). ``PNS_HUB_THREADS`` overrides
+    (useful when several jobs share the machine: give each one core).
+    """
     import torch
 
-    n = int(os.environ.get("PNS_HUB_THREADS", os.cpu_count() or 1))
-    torch.set_num_threads(n)
-    return n
+    n = num_threads or int(os.environ.get("PNS_HUB_THREADS") or available_cores())
+    torch.set_num_threads(max(1, n))
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # only settable before the first parallel op; harmless if already fixed
+        pass
+    return torch.get_num_threads()
 
 
 def load_tokenizer(spec: str, revision: str | None = None, padding_side: str = "left"):
