@@ -294,7 +294,7 @@ def train_glow(script_args, training_args: GlowConfig, train_dataset=None) -> di
         "glow": {"alpha": training_args.glow_alpha, "beta": training_args.glow_beta,
                  "min_weight": training_args.glow_min_weight, "max_weight": training_args.glow_max_weight},
         "hyperparameters": {k: getattr(training_args, k) for k in (
-            "learning_rate", "lr_scheduler_type", "warmup_ratio", "per_device_train_batch_size",
+            "learning_rate", "lr_scheduler_type", "warmup_steps", "per_device_train_batch_size",
             "gradient_accumulation_steps", "max_length", "bf16", "seed")},
         "per_epoch": {str(k): v for k, v in summarize_records(trainer.glow_records).items()},
         "train_seconds": round(time.perf_counter() - start, 1),
