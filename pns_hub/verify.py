@@ -15,6 +15,7 @@ counts as a solved problem.
 
 from __future__ import annotations
 
+import collections
 import logging
 import multiprocessing as mp
 import os
@@ -197,14 +198,20 @@ def _worker(conn, timeout: float) -> None:
 
 
 class _Slot:
+    """One watched worker process with up to ``depth`` checks in flight (the head one is the running one)."""
+
     def __init__(self, ctx, timeout: float):
         self.ctx, self.timeout = ctx, timeout
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker, args=(child, timeout), daemon=True)
         self.process.start()
         child.close()
-        self.task: int | None = None
+        self.tasks: collections.deque[int] = collections.deque()
         self.started = 0.0
+
+    @property
+    def task(self) -> int | None:
+        return self.tasks[0] if self.tasks else None
 
     def kill(self) -> None:
         self.process.kill()
@@ -264,43 +271,72 @@ def verify_batch(
     return _run_pool(completions, golds, min(workers, n), timeout, hard_timeout or 2 * timeout + 1, bar)
 
 
+PIPELINE_DEPTH = 2  # checks queued per worker: the next one is already in its pipe when one finishes
+
+
+def _prewarm() -> None:
+    """Import math-verify (and sympy) in the parent before forking, so workers inherit it instead of each paying
+    ~1 s of imports: on a short batch that start-up cost was most of the pool's time."""
+    if _context().get_start_method() == "fork":
+        try:
+            import math_verify  # noqa: F401
+            import sympy  # noqa: F401
+        except ImportError:
+            pass
+
+
 def _run_pool(completions, golds, workers, timeout, hard_timeout, bar) -> list[VerifyResult]:
+    """Feed checks to watched workers, ``PIPELINE_DEPTH`` at a time each, and collect them in input order.
+
+    The deadline applies to the check at the head of a worker's queue, timed from when its predecessor's result
+    arrived (i.e. from when the worker could start it). A worker past its deadline is killed and replaced; its
+    queued-but-unstarted checks go back to the front of the queue, so every check still runs exactly once.
+    """
     from multiprocessing.connection import wait
 
+    _prewarm()
     ctx = _context()
     slots = [_Slot(ctx, timeout) for _ in range(workers)]
     results: list[VerifyResult | None] = [None] * len(completions)
-    pending = iter(range(len(completions)))
+    pending: collections.deque[int] = collections.deque(range(len(completions)))
     remaining = len(completions)
 
     def feed(slot: _Slot) -> None:
-        index = next(pending, None)
-        slot.task = index
-        if index is not None:
-            slot.started = time.monotonic()
+        while pending and len(slot.tasks) < PIPELINE_DEPTH:
+            index = pending.popleft()
+            if not slot.tasks:
+                slot.started = time.monotonic()
+            slot.tasks.append(index)
             slot.conn.send((index, completions[index], golds[index]))
+
+    def replace(slot: _Slot) -> _Slot:
+        slot.kill()
+        pending.extendleft(reversed(list(slot.tasks)[1:]))  # unstarted checks run again elsewhere
+        fresh = _Slot(ctx, timeout)
+        slots[slots.index(slot)] = fresh
+        return fresh
 
     try:
         for slot in slots:
             feed(slot)
         while remaining:
-            busy = [s for s in slots if s.task is not None]
+            busy = [s for s in slots if s.tasks]
             ready = wait([s.conn for s in busy], timeout=0.2)
             for slot in busy:
                 if slot.conn in ready:
                     try:
                         index, result = slot.conn.recv()
+                        slot.tasks.popleft()
+                        slot.started = time.monotonic()
                     except (EOFError, OSError):  # the worker died (e.g. out of memory): replace it
                         index, result = slot.task, VerifyResult(None, UNVERIFIABLE, "worker crashed")
-                        slot.kill()
-                        slots[slots.index(slot)] = slot = _Slot(ctx, timeout)
+                        slot = replace(slot)
                 elif time.monotonic() - slot.started > hard_timeout:
                     index = slot.task
                     answer, _ = extract_answer(completions[index])
                     result = VerifyResult(answer and answer[:MAX_ANSWER_CHARS], UNVERIFIABLE,
                                           f"timed out after {hard_timeout:.0f}s")
-                    slot.kill()
-                    slots[slots.index(slot)] = slot = _Slot(ctx, timeout)
+                    slot = replace(slot)
                 else:
                     continue
                 results[index] = result
@@ -308,6 +344,9 @@ def _run_pool(completions, golds, workers, timeout, hard_timeout, bar) -> list[V
                 if bar:
                     bar.update()
                 feed(slot)
+            for slot in slots:  # a replaced worker's returned checks may now wait on idle workers
+                if not slot.tasks:
+                    feed(slot)
     finally:
         for slot in slots:
             try:

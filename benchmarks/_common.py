@@ -1,0 +1,114 @@
+"""Shared helpers for the benchmark scripts: the row convention, timing, load stamps, and table output.
+
+A row is a dict with:
+  stage (str), naive (float|None), tuned (float|None), unit (str),
+  higher_is_better (bool, default True: rates; False for seconds),
+  achieved_gflops (float, optional: the tuned figure's useful GFLOP/s, for the % of the measured roofline),
+  roofline (str, optional: which peak it is compared to, "bf16_gflops" | "fp32_gflops"),
+  notes (str, optional), load (str: 1-minute load average before/after, filled in by the suite).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def env_setup() -> None:
+    """Offline, quiet, and the thread settings every pns-hub job uses."""
+    for key, value in (("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1"),
+                       ("TOKENIZERS_PARALLELISM", "false"), ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
+        os.environ.setdefault(key, value)
+
+
+def load_avg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def row(stage, naive, tuned, unit, higher_is_better=True, **extra) -> dict:
+    return {"stage": stage, "naive": naive, "tuned": tuned, "unit": unit, "higher_is_better": higher_is_better,
+            **extra}
+
+
+def ratio(r: dict) -> float | None:
+    """Speed-up of tuned over naive, whichever direction the unit goes."""
+    n, t = r.get("naive"), r.get("tuned")
+    if not n or not t:
+        return None
+    return round((t / n) if r.get("higher_is_better", True) else (n / t), 2)
+
+
+def machine_info() -> dict:
+    import torch
+
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    from pns_hub import models
+
+    return {"cpu": cpu or platform.processor(), "cores": models.available_cores(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "bf16_native": models.cpu_supports_bf16(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def markdown_table(rows: list[dict], peaks: dict) -> str:
+    lines = ["| stage | naive | tuned | unit | ratio | % roofline | load 1m | notes |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        pct = roofline_pct(r, peaks)
+        lines.append(f"| {r['stage']} | {fmt(r.get('naive'))} | {fmt(r.get('tuned'))} | {r.get('unit', '')} | "
+                     f"{fmt(ratio(r))}{'x' if ratio(r) else ''} | {fmt(pct) + '%' if pct is not None else '-'} | "
+                     f"{r.get('load', '-')} | {r.get('notes', '')} |")
+    return "\n".join(lines)
+
+
+def roofline_pct(r: dict, peaks: dict) -> float | None:
+    peak = peaks.get(r.get("roofline") or "")
+    if not peak or r.get("achieved_gflops") is None:
+        return None
+    return round(100 * r["achieved_gflops"] / peak, 1)
+
+
+def print_rows(rows: list[dict], peaks: dict | None = None) -> None:
+    print(markdown_table(rows, peaks or {}), flush=True)
+
+
+def write_results(rows: list[dict], peaks: dict, meta: dict, name: str = "latest") -> tuple[Path, Path]:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        r["ratio"] = ratio(r)
+        r["roofline_pct"] = roofline_pct(r, peaks)
+    payload = {"meta": meta, "peaks": peaks, "rows": rows}
+    json_path, md_path = RESULTS_DIR / f"{name}.json", RESULTS_DIR / f"{name}.md"
+    json_path.write_text(json.dumps(payload, indent=2) + "\n")
+    header = (f"# pns-hub benchmarks ({meta.get('mode')})\n\n{meta.get('started')} on {meta.get('cpu')} "
+              f"({meta.get('cores')} cores, torch {meta.get('torch')}, bf16 native: {meta.get('bf16_native')}); "
+              f"load average at start {meta.get('load_start')}, at end {meta.get('load_end')} "
+              f"(`uptime`: {meta.get('uptime_end', '')}).\n\nRatio = tuned speed-up over naive; % roofline = the tuned "
+              "figure's useful GFLOP/s over the matmul peak measured in this run.\n\n")
+    md_path.write_text(header + markdown_table(rows, peaks) + "\n")
+    return json_path, md_path
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
