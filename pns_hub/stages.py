@@ -1,0 +1,57 @@
+"""Cached, timed pipeline stages: what lets ``pns-hub demo`` resume after an interruption.
+
+A stage is skipped when its marker file records the same inputs (a hash of its settings) and its outputs still exist;
+anything else re-runs it. Timings are kept so a run can report each stage's share of the wall time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+
+logger = logging.getLogger(__name__)
+
+
+def settings_hash(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class StageRunner:
+    """Runs named stages under ``root/stages/``, reusing results whose settings did not change."""
+
+    root: Path
+    timings: dict[str, float] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+
+    def run(self, name: str, settings: dict, fn: Callable[[], dict], outputs: list[Path] | None = None) -> dict:
+        marker = self.root / "stages" / f"{name}.json"
+        key = settings_hash(settings)
+        if marker.exists():
+            saved = json.loads(marker.read_text())
+            if saved.get("key") == key and all(Path(p).exists() for p in saved.get("outputs", [])):
+                logger.info("stage %s: reusing the result of an earlier run (%s)", name, marker)
+                self.timings[name] = saved.get("seconds", 0.0)
+                self.reused.append(name)
+                return saved["result"]
+        logger.info("stage %s: running", name)
+        start = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - start
+        self.timings[name] = seconds
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": key, "settings": settings, "seconds": seconds, "result": result,
+                                   "outputs": [str(p) for p in (outputs or [])]}, indent=2, default=str))
+        tmp.replace(marker)  # a stage is done only once its marker is complete
+        return result
+
+    def shares(self) -> list[tuple[str, float, float]]:
+        total = sum(self.timings.values()) or 1.0
+        return [(name, seconds, 100 * seconds / total) for name, seconds in self.timings.items()]

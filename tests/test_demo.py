@@ -1,0 +1,70 @@
+"""The README's main job, end to end at its smallest budget, and reproduction from its artifacts alone."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+pytestmark = pytest.mark.slow
+
+BENCHMARKS = {"gsm8k", "math_500", "aime24", "aime25", "amc23", "minerva_math", "olympiadbench"}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    from pns_hub.cli import main
+
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--budget", "0.25", "--output-dir", str(out)]) == 0
+    return out
+
+
+def test_demo_writes_every_artifact(demo_run):
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    from pns_hub import verify
+
+    hub = demo_run / "hub"
+    rm = AutoModelForSequenceClassification.from_pretrained(hub / "pns-reward-model")
+    assert rm.config.num_labels == 1 and (hub / "pns-reward-model" / "README.md").exists()
+    for name in ("pns-generator", "smollm2-135m-pns-dpo", "smollm2-135m-rs-dpo"):
+        AutoModelForCausalLM.from_pretrained(hub / name)
+        assert (hub / name / "README.md").read_text().strip()
+    for config in ("pns", "rejection_sampling", "prompted_wrong", "perturbed"):
+        rows = load_dataset(str(hub / "pns-negatives"), config, split="train")
+        assert {"prompt", "chosen", "rejected"} <= set(rows.column_names)
+        if len(rows):
+            checks = verify.verify_batch([r["rejected"][0]["content"] for r in rows], [r["gold"] for r in rows],
+                                         num_workers=0)
+            assert all(c.is_wrong for c in checks), config
+    results = sorted((hub / "pns-results" / "results").glob("*.json"))
+    assert len(results) == 3
+    methods = set()
+    for path in results:
+        record = json.loads(path.read_text())
+        assert set(record["scores"]) == BENCHMARKS
+        methods.add(record["method"])
+    assert methods == {"base", "pns-dpo", "rs-dpo"}
+    for name in ("leaderboard.md", "leaderboard.png", "eval_settings.json", "README.md"):
+        assert (hub / "pns-results" / name).exists()
+    summary = json.loads((demo_run / "summary.json").read_text())
+    assert set(summary["stage_seconds"]) >= {"reward_model", "generator", "negatives", "leaderboard"}
+    assert summary["reward_curve"], "the GRPO reward curve was not recorded"
+
+
+def test_demo_rerun_reuses_every_stage(demo_run):
+    from pns_hub.demo import DemoConfig, run_demo
+
+    summary = run_demo(DemoConfig(output_dir=str(demo_run), budget=0.25))
+    assert set(summary["reused_stages"]) == set(summary["stage_seconds"])
+
+
+def test_reproduce_from_published_folders(demo_run, tmp_path):
+    from pns_hub.reproduce import reproduce
+
+    result = reproduce("local", tmp_path / "repro", local_root=demo_run / "hub", tolerance=0.0)
+    assert len(result["rows"]) == 3 * len(BENCHMARKS)
+    assert result["mismatches"] == 0, Path(result["diff"]).read_text()
+    assert Path(result["leaderboard"]["markdown"]).exists()
