@@ -72,9 +72,10 @@ class PNSDPOConfig(trl.DPOConfig):
 
         if not torch.cuda.is_available():
             cpu_training_defaults(self)  # use_cpu, bf16 only with native support, no fp16
-            if self.gradient_checkpointing:
-                logger.info("gradient checkpointing disabled on CPU: it costs compute and saves memory we do not need")
-            self.gradient_checkpointing = False
+            if self.activation_checkpointing or self.gradient_checkpointing:
+                logger.info("activation checkpointing disabled on CPU: it costs compute to save memory we do not need")
+            # transformers 5 renamed gradient_checkpointing (now a deprecated alias) to activation_checkpointing
+            self.activation_checkpointing, self.gradient_checkpointing = False, None
         super().__post_init__()
 
 
