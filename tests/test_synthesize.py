@@ -1,0 +1,249 @@
+"""Negatives synthesis end to end on real (tiny) models: schema, card, verified pairs, resume, processes, push, DPO."""
+
+import dataclasses
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pns_hub import generation, negatives, synthesize, verify
+from tests.hub_fake import FakeHub
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+N_PROBLEMS = 6
+
+
+def make_boxed_lm(folder, tokenizer_path, steps=120, seed=0):
+    """A 2-layer Llama trained for a few seconds to answer like a (bad) solver: a sentence, then ``\\boxed{n}``.
+
+    Random-init models never write a boxed answer, so nothing would verify wrong; this real, tiny, trained model
+    writes well-formed answers with random numbers, i.e. mostly wrong ones and sometimes right ones.
+    """
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_path)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      tie_word_embeddings=True, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                      eos_token_id=tok.eos_token_id)
+    model = LlamaForCausalLM(cfg)
+    texts = []
+    for _ in range(32):
+        n = rng.randint(1, 20)
+        resp = (f"We work through the problem step by step and add up all the amounts. The total is {n}. "
+                f"The final answer is \\boxed{{{n}}}.")
+        texts.append("<|im_start|>assistant\n" + resp + "<|im_end|>\n")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    tok.padding_side = "right"
+    model.train()
+    for step in range(steps):
+        enc = tok([texts[(step * 8 + i) % len(texts)] for i in range(8)], return_tensors="pt", padding=True)
+        loss = model(**enc, labels=enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def boxed_lm_path(tmp_path_factory, embedded_model_path):
+    return make_boxed_lm(tmp_path_factory.mktemp("boxed-lm"), embedded_model_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_rm_path(tmp_path_factory, embedded_model_path):
+    """A random-init 2-layer Llama sequence classifier (num_labels=1): a real RM forward pass, seconds to build."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    tok = AutoTokenizer.from_pretrained(embedded_model_path)
+    torch.manual_seed(1)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=1, num_labels=1, pad_token_id=tok.pad_token_id)
+    folder = tmp_path_factory.mktemp("tiny-rm")
+    LlamaForSequenceClassification(cfg).save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+def base_config(out, model_path, **kw) -> synthesize.SynthesisConfig:
+    fields = dict(output_dir=str(out), dataset="gsm8k_train", limit=N_PROBLEMS, generator=model_path,
+                  policy=model_path, instruct_model=model_path, num_samples=4, max_new_tokens=40, temperature=1.0,
+                  top_p=1.0, shard_size=2, batch_size=16, verify_workers=0, progress=False, dtype="float32")
+    fields.update(kw)
+    return synthesize.SynthesisConfig(**fields)
+
+
+@pytest.fixture(scope="session")
+def rm_scorer(tiny_rm_path):
+    from pns_hub.reward_model import RewardModelScorer
+
+    return RewardModelScorer(tiny_rm_path, dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, boxed_lm_path, rm_scorer):
+    os.environ.setdefault("PNS_HUB_THREADS", "1")
+    config = base_config(tmp_path_factory.mktemp("ds") / "pns-negatives", boxed_lm_path)
+    folder = synthesize.synthesize_dataset(config, rm_scorer=rm_scorer)
+    return config, folder
+
+
+def _load_all(folder, names=negatives.SOURCES):
+    from datasets import load_dataset
+
+    return {n: load_dataset(str(folder), n, split="train").to_list() for n in names}
+
+
+def test_all_four_configs_load_with_schema_and_valid_card(built):
+    config, folder = built
+    rows = _load_all(folder)
+    assert rows["pns"] and rows["rejection_sampling"] and rows["perturbed"], {k: len(v) for k, v in rows.items()}
+    expected = set(synthesize.features())
+    for name, data in rows.items():
+        for row in data:
+            assert set(row) == expected
+            assert row["negative_source"] == name
+            assert row["prompt"] == generation.build_prompt(row["problem"])
+            assert [m["role"] for m in row["chosen"]] == ["assistant"] == [m["role"] for m in row["rejected"]]
+            assert json.loads(row["sampling_params"])  # a JSON string
+            assert row["rm_chosen"] is not None and row["rm_rejected"] is not None  # RM configured
+            assert row["judge_rejected"] is None  # judge disabled -> null, not a made-up number
+    readme = (folder / "README.md").read_text()
+    meta = yaml.safe_load(readme.split("---\n")[1])
+    assert {c["config_name"] for c in meta["configs"]} == set(negatives.SOURCES)
+    assert {i["config_name"] for i in meta["dataset_info"]} == set(negatives.SOURCES)
+    assert meta["license"] == "mit" and meta["source_datasets"] == ["openai/gsm8k"]
+    assert "DPOTrainer" in readme and "RM prefers negative" in readme and "| pns |" in readme
+    assert (folder / "plausibility.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from huggingface_hub import DatasetCard
+
+    DatasetCard(readme).validate  # parses the YAML header as the Hub would
+    assert DatasetCard(readme).data.pretty_name == config.pretty_name
+
+
+def test_every_rejected_is_wrong_and_every_chosen_is_right(built):
+    _, folder = built
+    rows = [r for data in _load_all(folder).values() for r in data]
+    rejected = verify.verify_batch([r["rejected"][0]["content"] for r in rows], [r["gold_answer"] for r in rows], 0)
+    chosen = verify.verify_batch([r["chosen"][0]["content"] for r in rows], [r["gold_answer"] for r in rows], 0)
+    assert all(v.is_wrong for v in rejected)
+    assert all(v.is_correct for v in chosen)
+    pns = [r for r in rows if r["negative_source"] == "pns"]
+    assert all(r["rejected_format_ok"] for r in pns)  # PNS keeps well-formed negatives only
+    # most plausible: the kept PNS negative has the highest composite among its problem's candidates
+    assert all(r["selection"] == "most_plausible:composite" and r["plausibility"] is not None for r in pns)
+
+
+def test_resume_after_kill_equals_uninterrupted_run(built, tmp_path, rm_scorer):
+    config, folder = built
+    resumed = dataclasses.replace(config, output_dir=str(tmp_path / "resumed"))
+
+    class Killed(RuntimeError):
+        pass
+
+    def kill_after_second(index):
+        if index == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        synthesize.synthesize_dataset(resumed, rm_scorer=rm_scorer, after_shard=kill_after_second)
+    manifest = synthesize.read_manifest(Path(resumed.output_dir) / synthesize.WORK_DIR)
+    assert sorted(manifest["completed"]) == ["0", "1"]
+    calls = []
+    synthesize.synthesize_dataset(resumed, rm_scorer=rm_scorer, after_shard=calls.append)
+    assert calls == [2]  # only the unfinished shard ran
+    assert _load_all(resumed.output_dir) == _load_all(folder)
+    # a changed config must not silently mix with old shards
+    with pytest.raises(RuntimeError, match="another config"):
+        synthesize.synthesize_dataset(dataclasses.replace(resumed, seed=1), rm_scorer=rm_scorer)
+
+
+def test_malformed_and_duplicate_problems_are_reported(tmp_path):
+    good = [{"id": f"p{i}", "problem": f"Tom has {i + 2} apples and buys {i + 3} more. How many now?",
+             "answer": str(2 * i + 5), "solution": f"Tom has {i + 2} + {i + 3} = {2 * i + 5} apples.\n#### {2 * i + 5}"}
+            for i in range(3)]
+    lines = [json.dumps(r) for r in good] + [
+        json.dumps({"id": "bad1", "problem": "", "answer": "3"}),  # empty problem
+        json.dumps({"id": "bad2", "problem": "What is 1+1?"}),  # no answer
+        json.dumps(good[0] | {"id": "dup"}),  # same text as p0
+    ]
+    path = tmp_path / "problems.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    config = synthesize.SynthesisConfig(output_dir=str(tmp_path / "out"), dataset=str(path), limit=None,
+                                        sources=["perturbed"], chosen_from_policy=False, verify_workers=0,
+                                        progress=False)
+    folder = synthesize.synthesize_dataset(config)
+    rejected = [json.loads(l) for l in (folder / synthesize.REJECTED_FILE).read_text().splitlines()]
+    reasons = sorted((r["reason"], r.get("line")) for r in rejected)
+    assert [r for r, _ in reasons] == ["duplicate", "malformed", "malformed"]
+    assert "3 input problems rejected" in (folder / "README.md").read_text()
+    rows = _load_all(folder, ["perturbed"])["perturbed"]
+    assert sorted(r["problem_id"] for r in rows) == ["problems/p0", "problems/p1", "problems/p2"]
+
+
+def test_push_uploads_the_folder_in_one_commit_and_it_loads_the_same(built, tmp_path):
+    _, folder = built
+    with FakeHub() as fake:
+        synthesize.push(folder, "org/pns-negatives", endpoint=fake.endpoint, token="hf_fake")
+    assert len(fake.commits) == 1 and fake.repos["org/pns-negatives"]["type"] == "dataset"
+    files = fake.commits[0]["files"]
+    assert not any(p.startswith(synthesize.WORK_DIR) for p in files)  # shards/manifest stay local
+    assert {f"data/{s}/train-00000-of-00001.parquet" for s in negatives.SOURCES} <= set(files)
+    remote = tmp_path / "org--pns-negatives"  # what load_dataset("org/pns-negatives") would download
+    for name, content in files.items():
+        (remote / name).parent.mkdir(parents=True, exist_ok=True)
+        (remote / name).write_bytes(content)
+    assert _load_all(remote) == _load_all(folder)
+
+
+def test_one_dpo_step_on_every_config(built, tiny_causal_lm_path, tmp_path):
+    from datasets import load_dataset
+    from trl import DPOConfig, DPOTrainer
+
+    from pns_hub import models
+
+    _, folder = built
+    for name in negatives.SOURCES:
+        data = load_dataset(str(folder), name, split="train")
+        if not len(data):
+            continue
+        args = DPOConfig(output_dir=str(tmp_path / name), max_steps=1, per_device_train_batch_size=2,
+                         max_length=256, report_to=[], use_cpu=True, bf16=False, save_strategy="no",
+                         logging_steps=1)
+        trainer = DPOTrainer(model=tiny_causal_lm_path, args=args,
+                             train_dataset=data.select_columns(["prompt", "chosen", "rejected"]),
+                             processing_class=models.load_tokenizer(tiny_causal_lm_path, padding_side="left"))
+        result = trainer.train()
+        assert result.global_step == 1 and result.training_loss == result.training_loss  # not NaN
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one(built, tmp_path, tiny_rm_path):
+    config, folder = built
+    recipe = tmp_path / "synthesize.yaml"
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    fields.update(output_dir=str(tmp_path / "two"), reward_model=tiny_rm_path)
+    recipe.write_text(yaml.safe_dump(fields))
+    env = dict(os.environ, PNS_HUB_THREADS="1")
+    one = dataclasses.replace(config, output_dir=str(tmp_path / "one"), reward_model=tiny_rm_path)
+    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--num_processes", "2", "--cpu",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           str(REPO_ROOT / "recipes" / "synthesize.py"), "--config", str(recipe)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = synthesize.read_manifest(tmp_path / "two" / synthesize.WORK_DIR)
+    assert {e["rank"] for e in manifest["completed"].values()} == {0, 1}
+    synthesize.synthesize_dataset(one)
+    assert _load_all(tmp_path / "two") == _load_all(tmp_path / "one")
