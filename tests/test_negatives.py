@@ -1,0 +1,83 @@
+"""Baseline negative sources: perturbation, prompted-wrong prompt, seeded selection."""
+
+import pytest
+
+from pns_hub import data, negatives, synthesize, verify
+
+
+def test_perturbed_gold_solutions_are_verified_wrong_and_deterministic():
+    rows = data.load_problems("gsm8k_train", limit=25) + data.load_problems("math_500", limit=8)
+    made = wrong = 0
+    for row in rows:
+        seed = negatives.stable_seed(0, "perturb", row["id"])
+        out = negatives.perturb_solution(row["solution"], row["answer"], seed)
+        assert out == negatives.perturb_solution(row["solution"], row["answer"], seed)  # deterministic
+        if out is None:
+            continue
+        made += 1
+        assert out[0] != row["solution"] and out[1]
+        wrong += verify.verify_one(out[0], row["answer"]).is_wrong
+    assert made >= 30 and wrong == made
+
+
+def test_perturbation_carries_the_error_to_the_final_answer():
+    solution = "Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips.\n\nThe final answer is $\\boxed{72}$."
+    for seed in range(20):
+        text, how = negatives.perturb_solution(solution, "72", seed)
+        if how.startswith("step 1"):
+            changed = text.split("= ")[1].split(" ")[0]
+            assert f"48+{changed} = {48 + int(changed)}" in text and f"\\boxed{{{48 + int(changed)}}}" in text
+            break
+    else:
+        pytest.fail("no seed picked the first step")
+
+
+def test_perturbation_without_numbers_returns_none():
+    assert negatives.perturb_solution("By symmetry the answer is x.", "x", 0) is None
+
+
+def test_wrong_prompt_asks_for_a_subtle_error_with_a_boxed_answer():
+    (message,) = negatives.build_wrong_prompt("What is 2+2?")
+    assert message["role"] == "user" and "What is 2+2?" in message["content"]
+    assert "mistake" in message["content"] and "\\boxed{}" in message["content"]
+
+
+def test_stable_seed_depends_on_ids_only():
+    assert negatives.stable_seed(0, "x", "p1") == negatives.stable_seed(0, "x", "p1")
+    assert negatives.stable_seed(0, "x", "p1") != negatives.stable_seed(0, "x", "p2")
+    assert negatives.stable_seed(1, "x", "p1") != negatives.stable_seed(0, "x", "p1")
+
+
+def _cands():
+    return [{"text": f"t{i}", "index": i, "plaus": p, "rm": -p, "judge": None} for i, p in enumerate([0.6, 0.9, 0.7])]
+
+
+def test_selection_rules():
+    cfg = synthesize.SynthesisConfig(progress=False)
+    assert [c["index"] for c, _ in synthesize._select("pns", _cands(), cfg, "p")] == [1]  # most plausible
+    rm_cfg = synthesize.SynthesisConfig(plausibility="rm", progress=False)
+    assert [c["index"] for c, _ in synthesize._select("pns", _cands(), rm_cfg, "p")] == [0]
+    all_cfg = synthesize.SynthesisConfig(rejected_choice="all", progress=False)
+    assert len(synthesize._select("pns", _cands(), all_cfg, "p")) == 3
+    # baselines: one random pick, reproducible per problem id
+    picks = {synthesize._select("rejection_sampling", _cands(), cfg, "p")[0][0]["index"] for _ in range(5)}
+    assert len(picks) == 1
+    # no judge score -> most_plausible by judge falls back to random and says so in the row
+    judge_cfg = synthesize.SynthesisConfig(plausibility="judge", progress=False)
+    assert synthesize._select("pns", _cands(), judge_cfg, "p")[0][1].startswith("random (no judge")
+
+
+def test_composite_matches_the_pns_reward_weights():
+    assert synthesize.composite(None, None) is None
+    assert synthesize.composite(1.0, None) == 1.0 and synthesize.composite(0.0, None) == 0.5
+    assert synthesize.composite(0.5, 0.5) == pytest.approx(0.75)
+    assert synthesize.composite(None, 0.2) == pytest.approx(0.6)
+
+
+def test_config_rejects_unknown_values():
+    with pytest.raises(ValueError, match="sources"):
+        synthesize.SynthesisConfig(sources=["nope"])
+    with pytest.raises(ValueError, match="rejected_choice"):
+        synthesize.SynthesisConfig(rejected_choice="best")
+    with pytest.raises(ValueError, match="hub_repo_id"):
+        synthesize.SynthesisConfig(push_to_hub=True)

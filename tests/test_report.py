@@ -1,0 +1,62 @@
+"""Plausibility report: statistics, markdown table, PNG, card update, CLI."""
+
+import pytest
+from datasets import Dataset
+
+from pns_hub import hub, report, synthesize
+
+
+def _row(source, pid, rm_c, rm_r, judge_r=None, fmt=True, n=100):
+    feats = synthesize.features()
+    row = {k: None for k in feats}
+    row.update(prompt=[{"role": "user", "content": "q"}], chosen=[{"role": "assistant", "content": "c"}],
+               rejected=[{"role": "assistant", "content": "r"}], problem_id=pid, negative_source=source,
+               rm_chosen=rm_c, rm_rejected=rm_r, judge_rejected=judge_r, judge_chosen=0.8 if judge_r else None,
+               rejected_format_ok=fmt, rejected_num_chars=n, chosen_num_chars=200)
+    return row
+
+
+def _rows():
+    return {
+        "pns": [_row("pns", "a", 1.0, 2.0, 0.9), _row("pns", "b", 1.0, 0.0, 0.7)],
+        "rejection_sampling": [_row("rejection_sampling", "a", 1.0, -3.0, fmt=False, n=50),
+                               _row("rejection_sampling", "b", 1.0, -1.0, fmt=True, n=150)],
+    }
+
+
+def test_stats_per_source():
+    stats = report.plausibility_stats(_rows())
+    pns, rs = stats["pns"], stats["rejection_sampling"]
+    assert pns["rows"] == 2 and pns["rm_rejected_mean"] == 1.0 and pns["rm_prefers_negative"] == 0.5
+    assert pns["judge_rejected_mean"] == pytest.approx(0.8) and pns["format_rate"] == 1.0
+    assert rs["rm_rejected_mean"] == -2.0 and rs["rm_prefers_negative"] == 0.0 and rs["format_rate"] == 0.5
+    assert rs["judge_rejected_mean"] is None and rs["rejected_chars_mean"] == 100
+    assert rs["rm_gap_mean"] == 3.0
+
+
+def test_table_and_plot(tmp_path):
+    stats = report.plausibility_stats(_rows())
+    table = report.markdown_table(stats)
+    assert table.count("\n") == 4 and "| pns | 2 | 2 | 1 / 1 | 1 | 50% |" in table
+    assert "| rejection_sampling |" in table and "n/a" in table
+    path = report.plot(stats, _rows(), tmp_path / "p.png")
+    assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 5000
+    empty = report.plot({}, {"pns": [_row("pns", "a", None, None)]}, tmp_path / "empty.png")
+    assert empty.exists()  # no scores at all: a labelled empty plot, not a crash
+
+
+def test_cli_rewrites_card_table(tmp_path, capsys):
+    feats = synthesize.features()
+    configs = {s: Dataset.from_list(r, features=feats) for s, r in _rows().items()}
+    card = "---\nlicense: mit\n---\n# Card\n\n<!-- plausibility:start -->\nSTALE-TABLE\n<!-- plausibility:end -->\n\nTail\n"
+    folder = hub.write_dataset_folder(tmp_path / "ds", configs, card)
+    assert report.cli_main([str(folder)]) == 0
+    text = (folder / "README.md").read_text()
+    assert "STALE-TABLE" not in text and "| pns | 2 |" in text and text.rstrip().endswith("Tail")
+    assert (folder / "plausibility.png").exists() and "| rejection_sampling |" in capsys.readouterr().out
+
+
+def test_missing_card_header_is_a_clear_error(tmp_path):
+    (tmp_path / "README.md").write_text("# no header\n")
+    with pytest.raises(ValueError, match="YAML header"):
+        report.load_folder(tmp_path)
