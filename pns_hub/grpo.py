@@ -76,7 +76,7 @@ def card_context(script_args, training_args, model_args, num_train: int) -> dict
             "learning_rate", "num_generations", "max_completion_length", "per_device_train_batch_size",
             "gradient_accumulation_steps", "max_steps", "num_train_epochs", "beta", "loss_type", "scale_rewards",
             "temperature", "use_vllm", "bf16", "seed")},
-        "prompt_template": generation.PROMPT_TEMPLATE,
+        "prompt_template": generation.PROMPT_TEMPLATE.format(problem="{problem}"),
         "versions": {"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__},
     }
 

@@ -284,15 +284,23 @@ def _opt(args, name, default=None):
     return getattr(args, name, default) if args is not None else default
 
 
-def _scorer_kwargs(args) -> dict:
+def _device(training_args) -> str | None:
+    """The trainer's device (this rank's GPU under accelerate), so RM and judge sit next to the policy."""
+    device = getattr(training_args, "device", None) if training_args is not None else None
+    return str(device) if device is not None else None
+
+
+def _scorer_kwargs(args, training_args=None) -> dict:
     return {k: v for k, v in {
+        "device": _device(training_args),
         "batch_size": _opt(args, "reward_model_batch_size"), "max_length": _opt(args, "reward_model_max_length"),
         "squash_temperature": _opt(args, "reward_model_temperature"),
     }.items() if v is not None}
 
 
-def _judge_kwargs(args) -> dict:
+def _judge_kwargs(args, training_args=None) -> dict:
     return {k: v for k, v in {
+        "device": _device(training_args),
         "batch_size": _opt(args, "judge_batch_size"), "mode": _opt(args, "judge_mode"),
         "injection_penalty": _opt(args, "judge_injection_penalty"),
     }.items() if v is not None}
@@ -318,8 +326,8 @@ def _require(args, field: str, what: str) -> str:
 def _build_composite(args, training_args, tokenizer):
     rm_spec, judge_spec = _opt(args, "reward_model_path"), _opt(args, "judge_model")
     return get_composite_reward(
-        scorer=_scorer(rm_spec, **_scorer_kwargs(args)) if rm_spec else None,
-        judge=_judge(judge_spec, **_judge_kwargs(args)) if judge_spec else None,
+        scorer=_scorer(rm_spec, **_scorer_kwargs(args, training_args)) if rm_spec else None,
+        judge=_judge(judge_spec, **_judge_kwargs(args, training_args)) if judge_spec else None,
         base=_opt(args, "composite_base", 0.5), rm_weight=_opt(args, "composite_rm_weight", 0.25),
         judge_weight=_opt(args, "composite_judge_weight", 0.25),
         format_penalty=_opt(args, "format_penalty", -1.0), correct_reward=_opt(args, "correct_reward", 0.0),
@@ -335,8 +343,9 @@ REWARD_FUNCS_REGISTRY: dict[str, Callable[..., Callable]] = {
     "accuracy_inversion": lambda a, t, tok: get_accuracy_inversion_reward(
         correct_reward=_opt(a, "correct_reward", 0.0)),
     "reward_model": lambda a, t, tok: get_reward_model_reward(
-        _require(a, "reward_model_path", "reward_model"), **_scorer_kwargs(a)),
-    "cot_judge": lambda a, t, tok: get_cot_judge_reward(_require(a, "judge_model", "cot_judge"), **_judge_kwargs(a)),
+        _require(a, "reward_model_path", "reward_model"), **_scorer_kwargs(a, t)),
+    "cot_judge": lambda a, t, tok: get_cot_judge_reward(
+        _require(a, "judge_model", "cot_judge"), **_judge_kwargs(a, t)),
     "pns_composite": _build_composite,
 }
 
