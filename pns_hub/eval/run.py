@@ -120,6 +120,11 @@ def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None 
     start = time.perf_counter()
     pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
                         model_config=_model_config(backend, model_path, batch_size, dtype, generation))
+    config_dict = getattr(pipeline.model, "generation_config_dict", None)
+    if temperature > 0 and isinstance(config_dict, dict):
+        # lighteval 0.13's transformers backend never sets do_sample: with the model's default generation config
+        # (do_sample=False) a temperature is ignored and n > 1 samples fail. Sampling is what the user asked for.
+        config_dict["do_sample"] = True
     pipeline.evaluate()
     pipeline.save_and_push_results()
     elapsed = time.perf_counter() - start

@@ -17,6 +17,9 @@ Samples per problem come from ``$PNS_EVAL_NUM_SAMPLES`` (default 1) and the gene
 ``$PNS_EVAL_MAX_NEW_TOKENS`` (default: per task) when lighteval imports this file; ``pns-hub
 eval`` builds the table itself with :func:`build_tasks`. Metrics per task: ``pass@1`` (the mean over the n samples,
 i.e. avg@n) and ``pass@k`` for k = 2, 4, ..., n with the unbiased estimator.
+
+Caveat when calling ``lighteval accelerate`` directly with n > 1: lighteval 0.13 never sets ``do_sample``, so the
+model's own generation config must enable sampling; ``pns-hub eval`` sets it whenever temperature > 0.
 """
 
 from __future__ import annotations
