@@ -1,7 +1,5 @@
 """PSR / NSR / W-REINFORCE: exact advantages, no gradient from correct samples in nsr mode, and a real NSR step."""
 
-import copy
-
 import pytest
 import torch
 
@@ -97,8 +95,12 @@ def test_nsr_gives_no_gradient_from_correct_samples(tiny_causal_lm_path, tmp_pat
 
 @pytest.mark.slow  # one GRPO step with generation on the 135M model: ~3-4 min on a loaded 2-core CPU
 def test_nsr_step_lowers_logprob_of_wrong_samples(embedded_model_path, tmp_path):
+    from transformers import AutoModelForCausalLM
+
     trainer = _trainer(embedded_model_path, tmp_path, "nsr", learning_rate=1e-5)
-    before = copy.deepcopy(trainer.model).eval()
+    # A fresh load, not deepcopy: TRL's fused-LM-head patch closes over the original model's forward, so a deep copy
+    # would still run the trained weights.
+    before = AutoModelForCausalLM.from_pretrained(embedded_model_path, dtype=torch.float32).eval()
     trainer.train()
     batch = trainer.nsr_last_batch
     assert batch is not None
