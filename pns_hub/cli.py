@@ -14,6 +14,7 @@ COMMANDS = {
     "verify": ("pns_hub.verify_cli", "check a JSONL of completions against gold answers"),
     "synthesize": ("pns_hub.synthesize", "build the negatives dataset (pns + baseline configs)"),
     "report": ("pns_hub.report", "plausibility report of a negatives dataset"),
+    "trajectories": ("pns_hub.trajectories", "sample and label k solutions per problem (GLOW's SFT dataset)"),
     "eval": ("pns_hub.eval.run", "evaluate a model on the seven benchmarks with lighteval"),
     "leaderboard": ("pns_hub.leaderboard", "aggregate results JSON into a leaderboard table and chart"),
     "bench": ("pns_hub.bench", "run the benchmark suite (throughput vs the measured roofline)"),

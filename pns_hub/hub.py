@@ -76,7 +76,8 @@ def dataset_metadata(configs: Mapping[str, object], default: str | None = None) 
         infos.append({
             "config_name": name,
             "features": first.features._to_yaml_list() if hasattr(first.features, "_to_yaml_list") else None,
-            "splits": [{"name": s, "num_examples": len(d)} for s, d in splits.items()],
+            # num_bytes is required by datasets' YAML validation (without it every load warns "malformed").
+            "splits": [{"name": s, "num_bytes": int(d.data.nbytes), "num_examples": len(d)} for s, d in splits.items()],
         })
     return {"configs": entries, "dataset_info": infos}
 
