@@ -150,6 +150,16 @@ def answers_equal(gold: str, answer: str, timeout: float = DEFAULT_TIMEOUT) -> b
     return bool(verify(parsed_gold, parsed_answer, timeout_seconds=t))
 
 
+def _timed_equal(gold: str, answer: str, timeout: float):
+    """``answers_equal`` plus the wall and CPU seconds it took (an exception is returned, not raised)."""
+    wall, cpu = time.monotonic(), time.process_time()
+    try:
+        equal = answers_equal(gold, answer, timeout)
+    except Exception as err:  # noqa: BLE001
+        equal = err
+    return equal, time.monotonic() - wall, time.process_time() - cpu
+
+
 def verify_one(completion: str, gold: str, timeout: float = DEFAULT_TIMEOUT) -> VerifyResult:
     """Check one completion in this process (bounded by math-verify's soft timeout and size guards)."""
     if not isinstance(gold, str) or not gold.strip():
@@ -162,12 +172,17 @@ def verify_one(completion: str, gold: str, timeout: float = DEFAULT_TIMEOUT) -> 
     if _POWER_TOWER.search(answer):
         # a^{b^{c}}: sympy builds astronomically large integers in C, where no timeout can interrupt it.
         return VerifyResult(answer, UNVERIFIABLE, "power tower: too large to evaluate safely")
-    start = time.monotonic()
-    try:
-        equal = answers_equal(gold, answer, timeout)
-    except Exception as err:  # math-verify raises TimeoutError and sympy errors; none may stop a batch
-        return VerifyResult(answer, UNVERIFIABLE, f"{type(err).__name__}: {str(err)[:120]}")
-    if time.monotonic() - start >= 0.9 * max(1, int(timeout)):
+    equal, wall, cpu = _timed_equal(gold, answer, timeout)
+    if isinstance(equal, Exception):  # math-verify raises TimeoutError and sympy errors; none may stop a batch
+        return VerifyResult(answer, UNVERIFIABLE, f"{type(equal).__name__}: {str(equal)[:120]}")
+    if wall >= 0.9 * max(1, int(timeout)) and cpu < 0.5 * wall:
+        # The budget ran out while the process was waiting for a core (a loaded machine), not computing: one retry
+        # with a longer budget, so load never turns a cheap check into "unverifiable".
+        equal, wall, cpu = _timed_equal(gold, answer, 3 * timeout)
+        timeout = 3 * timeout
+        if isinstance(equal, Exception):
+            return VerifyResult(answer, UNVERIFIABLE, f"{type(equal).__name__}: {str(equal)[:120]}")
+    if wall >= 0.9 * max(1, int(timeout)):
         # math-verify swallows its own timeout and answers False: that is "could not decide", not "wrong".
         return VerifyResult(answer, UNVERIFIABLE, f"timed out after {timeout:.0f}s")
     if equal is None:
@@ -246,7 +261,7 @@ def verify_batch(
             every core; ``n >= 1`` uses ``n`` watched worker processes.
         timeout: soft per-check budget (math-verify's own timeout inside a worker).
         hard_timeout: wall-clock deadline after which a worker is killed and the check reported ``unverifiable``
-            (default ``2 * timeout + 1`` seconds).
+            (default ``4 * timeout + 1`` seconds: room for one load retry).
     """
     if len(completions) != len(golds):
         raise ValueError(f"{len(completions)} completions but {len(golds)} golds")
@@ -268,7 +283,7 @@ def verify_batch(
         if bar:
             bar.close()
         return results
-    return _run_pool(completions, golds, min(workers, n), timeout, hard_timeout or 2 * timeout + 1, bar)
+    return _run_pool(completions, golds, min(workers, n), timeout, hard_timeout or 4 * timeout + 1, bar)
 
 
 PIPELINE_DEPTH = 2  # checks queued per worker: the next one is already in its pipe when one finishes
