@@ -9,6 +9,12 @@ wall-clock budget and compare held-out problems before and after:
 The budget covers training only; before/after sampling of the held-out problems comes on top. The judge and RM
 terms are off by default (they cost a forward pass per sample on a 2-core CPU); pass --judge-model / --reward-model
 to include them. Results are printed and written as JSON to --output.
+
+Measured on the shared 2-core dev box (PNS_HUB_THREADS=1, ~7 jobs competing), --budget-s 200 --heldout 8
+--eval-samples 2 --learning-rate 5e-5: 2 GRPO steps (~190 s each); reward -1.000 -> -1.000, wrong rate 0.188 ->
+0.188. It did not move because at 128 tokens 88% of the embedded model's samples are truncated and none passes the
+format gate, so every GRPO group has identical rewards (zero advantage, zero gradient). Give it room to finish
+(--max-completion-length 384) and a longer budget, or a less contended machine.
 """
 
 from __future__ import annotations
