@@ -50,3 +50,11 @@ def tiny_causal_lm_path(tmp_path_factory, embedded_model_path) -> str:
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """The suite runs with HF_HUB_OFFLINE=1; pushes go to the loopback fake Hub, so lift it for one test only."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)

@@ -28,14 +28,6 @@ def test_dataset_folder_loads_per_config(tmp_path):
     assert len(load_dataset(str(folder), "pns", split="train")) == 1
 
 
-@pytest.fixture
-def online(monkeypatch):
-    """The suite runs with HF_HUB_OFFLINE=1; pushes go to the local fake, so lift it for this test only."""
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-
-
 def test_push_folder_sends_one_commit_with_every_file(tmp_path, online):
     folder = hub.write_dataset_folder(tmp_path / "ds", {"pns": _pairs(2, "p")}, "# card\n")
     with FakeHub() as fake:

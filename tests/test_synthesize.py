@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 N_PROBLEMS = 6
 
 
-def make_boxed_lm(folder, tokenizer_path, steps=120, seed=0):
+def make_boxed_lm(folder, tokenizer_path, steps=80, seed=0):
     """A 2-layer Llama trained for a few seconds to answer like a (bad) solver: a sentence, then ``\\boxed{n}``.
 
     Random-init models never write a boxed answer, so nothing would verify wrong; this real, tiny, trained model
@@ -36,18 +36,33 @@ def make_boxed_lm(folder, tokenizer_path, steps=120, seed=0):
                       tie_word_embeddings=True, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
                       eos_token_id=tok.eos_token_id)
     model = LlamaForCausalLM(cfg)
-    texts = []
-    for _ in range(32):
+    # Train on whole chat transcripts of the very prompts the tests use, so after a real prompt the model answers.
+    from pns_hub import data
+
+    problems = [r["problem"] for r in data.load_problems("gsm8k_train", limit=N_PROBLEMS)]
+    seqs = []  # (token ids, index where the response starts)
+    for i in range(32):
         n = rng.randint(1, 20)
-        resp = (f"We work through the problem step by step and add up all the amounts. The total is {n}. "
-                f"The final answer is \\boxed{{{n}}}.")
-        texts.append("<|im_start|>assistant\n" + resp + "<|im_end|>\n")
+        resp = f"We add up all the amounts step by step. The total is {n}. The final answer is \\boxed{{{n}}}."
+        prompt = generation.build_prompt(problems[i % len(problems)])
+        head = tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        full = tok.apply_chat_template(prompt + [{"role": "assistant", "content": resp}], tokenize=False)
+        seqs.append((tok(full, add_special_tokens=False)["input_ids"], len(tok(head, add_special_tokens=False)["input_ids"])))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    tok.padding_side = "right"
     model.train()
     for step in range(steps):
-        enc = tok([texts[(step * 8 + i) % len(texts)] for i in range(8)], return_tensors="pt", padding=True)
-        loss = model(**enc, labels=enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)).loss
+        batch = [seqs[(step * 8 + i) % len(seqs)] for i in range(8)]
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.full((len(batch), width), tok.pad_token_id)
+        mask = torch.zeros_like(ids)
+        for row, (tokens, _) in enumerate(batch):
+            ids[row, :len(tokens)], mask[row, :len(tokens)] = torch.tensor(tokens), 1
+        hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        # The 49k-vocab head dominates the cost: apply it to response positions only (the prompt needs no loss).
+        pos = [(row, t) for row, (tokens, start) in enumerate(batch) for t in range(start - 1, len(tokens) - 1)]
+        rows_, cols = torch.tensor([p[0] for p in pos]), torch.tensor([p[1] for p in pos])
+        logits = model.lm_head(hidden[rows_, cols])
+        loss = torch.nn.functional.cross_entropy(logits, ids[rows_, cols + 1])
         loss.backward()
         opt.step()
         opt.zero_grad()
@@ -193,7 +208,7 @@ def test_malformed_and_duplicate_problems_are_reported(tmp_path):
     assert sorted(r["problem_id"] for r in rows) == ["problems/p0", "problems/p1", "problems/p2"]
 
 
-def test_push_uploads_the_folder_in_one_commit_and_it_loads_the_same(built, tmp_path):
+def test_push_uploads_the_folder_in_one_commit_and_it_loads_the_same(built, tmp_path, online):
     _, folder = built
     with FakeHub() as fake:
         synthesize.push(folder, "org/pns-negatives", endpoint=fake.endpoint, token="hf_fake")
