@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = Path(os.environ.get("PNS_HUB_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
 
 
 def env_setup() -> None:
@@ -89,7 +89,7 @@ def print_rows(rows: list[dict], peaks: dict | None = None) -> None:
 
 
 def write_results(rows: list[dict], peaks: dict, meta: dict, name: str = "latest") -> tuple[Path, Path]:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)  # PNS_HUB_BENCH_RESULTS (read at import) redirects it
     for r in rows:
         r["ratio"] = ratio(r)
         r["roofline_pct"] = roofline_pct(r, peaks)

@@ -1,0 +1,151 @@
+"""Performance defaults: bf16 detection, thread choice, tuned generation == reference generation, pool semantics,
+and the benchmark suite's output files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pns_hub import generation, models, verify
+
+REPO = Path(__file__).resolve().parent.parent
+AMX_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+OLD_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n"
+
+
+def test_cpuinfo_flags_decide_bf16():
+    assert models.cpuinfo_has_bf16(AMX_CPUINFO)
+    assert models.cpuinfo_has_bf16("flags\t: avx2 avx512_bf16\n")
+    assert not models.cpuinfo_has_bf16(OLD_CPUINFO)
+    assert not models.cpuinfo_has_bf16("flags\t: avx2 xamx_bf16x\n")  # whole flag names only
+    assert not models.cpuinfo_has_bf16("")
+
+
+def test_env_override_beats_cpuinfo(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(models, "_cpuinfo_text", lambda: OLD_CPUINFO)
+    monkeypatch.delenv("PNS_HUB_BF16", raising=False)
+    assert not models.cpu_supports_bf16() and models.best_dtype("cpu") == torch.float32
+    monkeypatch.setenv("PNS_HUB_BF16", "1")
+    assert models.cpu_supports_bf16() and models.best_dtype("cpu") == torch.bfloat16
+    monkeypatch.setattr(models, "_cpuinfo_text", lambda: AMX_CPUINFO)
+    monkeypatch.setenv("PNS_HUB_BF16", "0")
+    assert models.best_dtype("cpu") == torch.float32 and models.resolve_dtype("auto", "cpu") == torch.float32
+    monkeypatch.delenv("PNS_HUB_BF16")
+    assert models.best_dtype("cpu") == torch.bfloat16
+
+
+def test_thread_choice_follows_idle_cores(monkeypatch):
+    import torch
+
+    assert models.threads_for_load(2, 0.0) == 2
+    assert models.threads_for_load(2, 1.6) == 1
+    assert models.threads_for_load(2, 11.0) == 1
+    assert models.threads_for_load(16, 4.0) == 12
+    monkeypatch.setenv("PNS_HUB_THREADS", "1")
+    before = torch.get_num_threads()
+    try:
+        assert models.configure_threads() == 1 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _both_paths(model, tokenizer, prompts, params, tuned_batch, monkeypatch):
+    monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "hf")
+    naive = generation.generate(model, tokenizer, prompts, params, batch_size=1, progress=False)
+    monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "compact")
+    tuned = generation.generate(model, tokenizer, prompts, params, batch_size=tuned_batch, progress=False)
+    return naive, tuned
+
+
+def test_greedy_tuned_equals_reference_on_embedded_model(monkeypatch):
+    """The compacting, batched loop must pick exactly the tokens ``model.generate`` picks one prompt at a time."""
+    import torch
+
+    from pns_hub import data
+
+    model = models.load_model(models.EMBEDDED_DEFAULT, dtype=torch.float32)
+    tokenizer = models.load_tokenizer(models.EMBEDDED_DEFAULT)
+    prompts = [generation.build_prompt(r["problem"]) for r in data.load_problems("gsm8k", limit=2)]
+    prompts.append("Say OK.")  # a much shorter prompt: left padding in the tuned batch
+    params = generation.SamplingParams(num_samples=1, max_new_tokens=8, temperature=0.0)
+    naive, tuned = _both_paths(model, tokenizer, prompts, params, 8, monkeypatch)
+    assert [c[0].text for c in tuned] == [c[0].text for c in naive]
+    assert [(c[0].num_tokens, c[0].truncated) for c in tuned] == [(c[0].num_tokens, c[0].truncated) for c in naive]
+
+
+def test_tuned_loop_fans_out_samples_and_is_seeded(tiny_causal_lm_path, monkeypatch):
+    """Rows that end early are cut at their end token; each prompt yields num_samples completions in order."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_causal_lm_path, dtype=torch.float32).eval()
+    tokenizer = models.load_tokenizer(tiny_causal_lm_path)
+    prompts = ["a b c", "1 2 3 4 5 6 7 8", "x"]
+    greedy = generation.SamplingParams(num_samples=1, max_new_tokens=10, temperature=0.0)
+    naive, tuned = _both_paths(model, tokenizer, prompts, greedy, 9, monkeypatch)
+    assert [[c.text for c in o] for o in tuned] == [[c.text for c in o] for o in naive]
+    # model.generate refuses greedy with several samples; ours fans one prefill out: all samples equal the single one
+    fanned = generation.generate(model, tokenizer, prompts, generation.SamplingParams(3, 10, 0.0), batch_size=9,
+                                 progress=False)
+    assert [[c.text for c in o] for o in fanned] == [[c.text] * 3 for c in [o[0] for o in naive]]
+    sampled = generation.SamplingParams(num_samples=4, max_new_tokens=10, temperature=1.0, seed=3)
+    monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "compact")
+    first = generation.generate(model, tokenizer, prompts, sampled, batch_size=12, progress=False)
+    again = generation.generate(model, tokenizer, prompts, sampled, batch_size=12, progress=False)
+    assert [[c.text for c in o] for o in first] == [[c.text for c in o] for o in again]  # seeded
+    assert all(c.num_tokens <= 10 and (c.truncated == (c.num_tokens == 10)) for o in first for c in o)
+
+
+def test_pool_keeps_order_and_verdicts_with_pipelining():
+    sys.path.insert(0, str(REPO))
+    from benchmarks.verify_throughput import corpus
+
+    completions, golds = corpus(40)
+    seq = verify.verify_batch(completions, golds, num_workers=0)
+    par = verify.verify_batch(completions, golds, num_workers=2)
+    assert [r.verdict for r in par] == [r.verdict for r in seq]
+    assert {r.verdict for r in seq} >= {verify.CORRECT, verify.WRONG, verify.UNVERIFIABLE}
+
+
+def test_pool_hard_timeout_requeues_unstarted_checks(monkeypatch):
+    """A check past the hard deadline is reported unverifiable; the check queued behind it still runs."""
+    monkeypatch.setattr(verify, "PIPELINE_DEPTH", 2)
+    slow = "\\boxed{" + "+".join(["x^{2}"] * 200) + "}"  # under the size guard, slow for sympy
+    completions = [slow, "\\boxed{2}", "\\boxed{3}"]
+    results = verify.verify_batch(completions, ["1", "2", "4"], num_workers=1, timeout=1, hard_timeout=0.01)
+    assert len(results) == 3 and all(r is not None for r in results)
+    assert results[0].verdict == verify.UNVERIFIABLE
+
+
+def _run_suite(tmp_path, args):
+    env = {**os.environ, "PNS_HUB_BENCH_RESULTS": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--name", "t", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=3000)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    payload = json.loads((tmp_path / "t.json").read_text())
+    markdown = (tmp_path / "t.md").read_text()
+    return payload, markdown
+
+
+def test_suite_writes_json_and_markdown_for_fast_stages(tmp_path):
+    payload, markdown = _run_suite(tmp_path, ["--only", "roofline", "verify_throughput"])
+    stages = [r["stage"] for r in payload["rows"]]
+    assert any(s.startswith("roofline") for s in stages) and any(s.startswith("verify") for s in stages)
+    assert payload["peaks"]["bf16_gflops"] > 0 and payload["peaks"]["fp32_gflops"] > 0
+    verify_row = next(r for r in payload["rows"] if r["stage"].startswith("verify"))
+    assert verify_row["ratio"] == round(verify_row["tuned"] / verify_row["naive"], 2)
+    assert "| stage | naive | tuned |" in markdown and "load average" in markdown
+
+
+@pytest.mark.slow
+def test_full_quick_suite_writes_every_stage(tmp_path):
+    payload, _ = _run_suite(tmp_path, [])
+    stages = " ".join(r["stage"] for r in payload["rows"])
+    for name in ("roofline", "verify", "generation", "DPO step", "GRPO step"):
+        assert name in stages
+    assert not [r for r in payload["rows"] if str(r.get("notes", "")).startswith("FAILED")]
