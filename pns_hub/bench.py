@@ -34,6 +34,19 @@ def discover(folder: Path) -> list[str]:
     return [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]
 
 
+def _follows_convention(module) -> bool:
+    """True when the script defines ``run(quick: bool)`` (a ``run`` with another signature is someone else's API)."""
+    import inspect
+
+    run = getattr(module, "run", None)
+    if not callable(run):
+        return False
+    try:
+        return "quick" in inspect.signature(run).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _run_subprocess(folder: Path, name: str, timeout: float) -> dict:
     start, load0 = time.perf_counter(), os.getloadavg()[0]
     try:
@@ -66,10 +79,10 @@ def run_suite(quick: bool = False, only: list[str] | None = None, name: str | No
             continue
         module = importlib.import_module(f"benchmarks.{script}")
         load0 = _common.load_avg()
-        if not hasattr(module, "run"):
+        if not _follows_convention(module):
             if quick:
                 rows.append({"stage": f"{script} (subprocess)", "naive": None, "tuned": None, "unit": "",
-                             "notes": "skipped in --quick (no run(quick) function; runs as a subprocess in full mode)"})
+                             "notes": "skipped in --quick (no run(quick=...) function; runs as a subprocess in full mode)"})
                 continue
             rows.append(_run_subprocess(folder, script, subprocess_timeout))
             continue
