@@ -12,9 +12,11 @@ to include them. Results are printed and written as JSON to --output.
 
 Measured on the shared 2-core dev box (PNS_HUB_THREADS=1, ~7 jobs competing), --budget-s 200 --heldout 8
 --eval-samples 2 --learning-rate 5e-5: 2 GRPO steps (~190 s each); reward -1.000 -> -1.000, wrong rate 0.188 ->
-0.188. It did not move because at 128 tokens 88% of the embedded model's samples are truncated and none passes the
-format gate, so every GRPO group has identical rewards (zero advantage, zero gradient). Give it room to finish
-(--max-completion-length 384) and a longer budget, or a less contended machine.
+0.188. It did not move: every sample failed the format gate, so every GRPO group had identical rewards (-1; zero
+advantage, zero gradient). Root cause, measured: the embedded SmolLM2-135M never writes \\boxed{} (0 of 34 verified-
+wrong samples at 256 tokens; it ends with "the final answer is X"), and at 128 tokens 88% are also truncated. With
+--max-completion-length 256 truncation drops to 25% and the wrong rate is 56%, but format_ok stays 0. The strict
+gate needs a policy that sometimes boxes its answer (a larger base model, or an SFT warm-up on boxed solutions).
 """
 
 from __future__ import annotations
