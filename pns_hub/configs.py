@@ -131,3 +131,12 @@ def cpu_training_defaults(training_args) -> None:
         training_args.use_cpu = True
         training_args.bf16 = bool(training_args.bf16) and models.cpu_supports_bf16()
         training_args.fp16 = False
+
+
+@dataclass
+class PNSSFTConfig(trl.SFTConfig):
+    """``trl.SFTConfig`` that also runs on a CPU-only machine from the same YAML (see :func:`_cpu_fixups`)."""
+
+    def __post_init__(self):
+        _cpu_fixups(self)
+        super().__post_init__()

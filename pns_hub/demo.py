@@ -2,6 +2,8 @@
 
 Stages (each cached under ``OUTPUT/stages/``, so an interrupted run resumes where it stopped):
 
+0. ``warmup``        SFT on gold solutions so the base model answers in ``\\boxed{}`` (without it every reverse-RL
+                     rollout fails the format gate alike and GRPO has no signal); this is the base policy below;
 1. ``reward_model``  sample (correct, wrong) pairs from the policy, train a centred Bradley-Terry RM;
 2. ``generator``     reverse-RL GRPO with the composite reward (format, accuracy inversion, RM, CoT judge);
 3. ``negatives``     synthesize the preference dataset (pns + rejection_sampling, prompted_wrong, perturbed) in Hub
@@ -31,6 +33,7 @@ from .stages import StageRunner
 logger = logging.getLogger(__name__)
 
 REPOS = {
+    "warmup": ("smollm2-135m-boxed-sft", "model"),
     "reward_model": ("pns-reward-model", "model"),
     "generator": ("pns-generator", "model"),
     "negatives": ("pns-negatives", "dataset"),
@@ -44,6 +47,7 @@ REPOS = {
 class Budget:
     """How much work each stage does. ``scale=1`` is the default demo (< 20 min on a 2-core CPU)."""
 
+    warmup_examples: int
     rm_problems: int
     rm_heldout: int
     rm_samples: int
@@ -64,10 +68,12 @@ class Budget:
         def n(base: int, minimum: int = 1) -> int:
             return max(minimum, int(math.ceil(base * scale)))
 
+        # Completion lengths do not scale: the 135M model needs ~150-200 tokens to reach a \boxed{} answer, and a
+        # truncated sample is neither a usable negative nor a rewardable GRPO rollout. Only counts scale.
         return cls(
-            rm_problems=n(32, 8), rm_heldout=n(8, 4), rm_samples=2, rm_epochs=2,
-            gen_steps=n(8, 2), gen_prompts_per_step=2, gen_generations=4, gen_max_tokens=n(128, 48),
-            synth_problems=n(24, 6), synth_samples=4, synth_max_tokens=n(192, 64),
+            warmup_examples=n(64, 32), rm_problems=n(24, 8), rm_heldout=n(8, 4), rm_samples=4, rm_epochs=2,
+            gen_steps=n(8, 2), gen_prompts_per_step=2, gen_generations=4, gen_max_tokens=192,
+            synth_problems=n(24, 6), synth_samples=4, synth_max_tokens=192,
             dpo_epochs=1, eval_limit=n(3, 1), eval_max_tokens=n(256, 64),
         )
 
@@ -113,16 +119,31 @@ def _args(settings: dict) -> list[str]:
 # ----------------------------------------------------------------------------------------------------------------
 # Stages
 # ----------------------------------------------------------------------------------------------------------------
-def stage_reward_model(cfg: "DemoConfig", budget: Budget, folder: Path) -> dict:
+def stage_warmup(cfg: "DemoConfig", budget: Budget, folder: Path) -> dict:
+    from trl import ModelConfig
+
+    from .configs import PNSSFTConfig
+    from .sft import SFTWarmupArguments, train_sft_warmup
+
+    script_args, training_args, model_args = _parse((SFTWarmupArguments, PNSSFTConfig, ModelConfig), _args({
+        "model_name_or_path": cfg.model, "dataset_name": "gsm8k_train", "dataset_offset": 4096,
+        "dataset_limit": budget.warmup_examples, "learning_rate": 5e-5, "lr_scheduler_type": "constant",
+        "num_train_epochs": 1, "per_device_train_batch_size": 8, "max_length": 512, "gradient_checkpointing": False,
+        "logging_steps": 2, "save_strategy": "no", "report_to": "none", "seed": cfg.seed, "output_dir": str(folder),
+    }))
+    return {"folder": train_sft_warmup(script_args, training_args, model_args)}
+
+
+def stage_reward_model(cfg: "DemoConfig", budget: Budget, folder: Path, policy: str) -> dict:
     from trl import ModelConfig
 
     from .configs import PNSRewardConfig, RewardModelScriptArguments
     from .reward_model import train_reward_model
 
     script_args, training_args, model_args = _parse((RewardModelScriptArguments, PNSRewardConfig, ModelConfig), _args({
-        "model_name_or_path": cfg.model, "dataset_name": "gsm8k_train",
+        "model_name_or_path": policy, "dataset_name": "gsm8k_train",
         "dataset_limit": budget.rm_problems + budget.rm_heldout, "heldout_problems": budget.rm_heldout,
-        "policy_model": cfg.model, "num_samples": budget.rm_samples, "max_new_tokens": budget.gen_max_tokens,
+        "policy_model": policy, "num_samples": budget.rm_samples, "max_new_tokens": budget.gen_max_tokens,
         "sample_batch_size": 64, "center_rewards_coefficient": 0.01, "learning_rate": 2e-5,
         "num_train_epochs": budget.rm_epochs, "per_device_train_batch_size": 8, "max_length": 512,
         "gradient_checkpointing": False, "save_strategy": "no", "report_to": "none", "logging_steps": 5,
@@ -132,17 +153,17 @@ def stage_reward_model(cfg: "DemoConfig", budget: Budget, folder: Path) -> dict:
     return {"folder": str(folder), "metrics": metrics}
 
 
-def stage_generator(cfg: "DemoConfig", budget: Budget, folder: Path, rm_folder: str) -> dict:
+def stage_generator(cfg: "DemoConfig", budget: Budget, folder: Path, rm_folder: str, policy: str) -> dict:
     from trl import ModelConfig
 
     from .configs import PNSGeneratorScriptArguments, PNSGRPOConfig
     from .grpo import train_generator
 
     script_args, training_args, model_args = _parse((PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig), _args({
-        "model_name_or_path": cfg.model, "dataset_name": "gsm8k_train",
+        "model_name_or_path": policy, "dataset_name": "gsm8k_train",
         "dataset_limit": budget.gen_steps * budget.gen_prompts_per_step, "holdout": 0,
         "reward_funcs": ["pns_composite"], "reward_weights": [1.0], "reward_model_path": rm_folder,
-        "judge_model": cfg.model, "learning_rate": 5e-6, "beta": 0.0,
+        "judge_model": cfg.model, "learning_rate": 1e-5, "beta": 0.0,
         "num_generations": budget.gen_generations,
         "per_device_train_batch_size": budget.gen_generations * budget.gen_prompts_per_step,
         "max_completion_length": budget.gen_max_tokens, "temperature": 0.8, "max_steps": budget.gen_steps,
@@ -154,13 +175,14 @@ def stage_generator(cfg: "DemoConfig", budget: Budget, folder: Path, rm_folder: 
     return {"folder": str(folder), "reward_curve": log.history}
 
 
-def stage_negatives(cfg: "DemoConfig", budget: Budget, folder: Path, generator: str, rm_folder: str) -> dict:
+def stage_negatives(cfg: "DemoConfig", budget: Budget, folder: Path, generator: str, rm_folder: str,
+                    policy: str) -> dict:
     from .synthesize import SynthesisConfig, synthesize_dataset
 
     # The generator synthesizes on training problems (as in the paper's phase 2); the policy for rejection sampling
     # and the prompted-wrong baseline is the base model that DPO will train.
     config = SynthesisConfig(
-        generator=generator, policy=cfg.model, instruct_model=cfg.model, reward_model=rm_folder,
+        generator=generator, policy=policy, instruct_model=policy, reward_model=rm_folder,
         judge_model=cfg.model, dataset="gsm8k_train", limit=budget.synth_problems,
         num_samples=budget.synth_samples, max_new_tokens=budget.synth_max_tokens, output_dir=str(folder),
         seed=cfg.seed, batch_size=64,
@@ -170,13 +192,13 @@ def stage_negatives(cfg: "DemoConfig", budget: Budget, folder: Path, generator: 
     return {"folder": str(path), "report": report.read_text() if report.exists() else None}
 
 
-def stage_dpo(cfg: "DemoConfig", budget: Budget, folder: Path, dataset: str, config_name: str) -> dict:
+def stage_dpo(cfg: "DemoConfig", budget: Budget, folder: Path, dataset: str, config_name: str, policy: str) -> dict:
     from trl import ModelConfig
 
     from .dpo import DPOScriptArguments, PNSDPOConfig, train_dpo
 
     script_args, training_args, model_args = _parse((DPOScriptArguments, PNSDPOConfig, ModelConfig), _args({
-        "model_name_or_path": cfg.model, "dataset_name": dataset, "dataset_config": config_name,
+        "model_name_or_path": policy, "dataset_name": dataset, "dataset_config": config_name,
         "method": "pns-dpo" if config_name == "pns" else "rs-dpo" if config_name == "rejection_sampling"
         else f"{config_name}-dpo",
         "beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": budget.dpo_epochs, "per_device_train_batch_size": 8,
@@ -249,21 +271,26 @@ def run_demo(cfg: DemoConfig) -> dict:
     repo_id = {key: f"{cfg.org}/{name}" for key, (name, _) in REPOS.items()}
     start = time.perf_counter()
 
-    rm = runner.run("reward_model", base, lambda: stage_reward_model(cfg, budget, folder["reward_model"]),
+    warm = runner.run("warmup", base, lambda: stage_warmup(cfg, budget, folder["warmup"]),
+                      [folder["warmup"] / "config.json"])
+    policy = warm["folder"]
+    rm = runner.run("reward_model", {**base, "policy": policy},
+                    lambda: stage_reward_model(cfg, budget, folder["reward_model"], policy),
                     [folder["reward_model"] / "config.json"])
     gen = runner.run("generator", {**base, "rm": rm["folder"]},
-                     lambda: stage_generator(cfg, budget, folder["generator"], rm["folder"]),
+                     lambda: stage_generator(cfg, budget, folder["generator"], rm["folder"], policy),
                      [folder["generator"] / "config.json"])
     neg = runner.run("negatives", {**base, "generator": gen["folder"]},
-                     lambda: stage_negatives(cfg, budget, folder["negatives"], gen["folder"], rm["folder"]),
+                     lambda: stage_negatives(cfg, budget, folder["negatives"], gen["folder"], rm["folder"], policy),
                      [folder["negatives"] / "README.md"])
     dpo = {}
     for config_name in ("pns", "rejection_sampling"):
         key = f"dpo_{config_name}"
         dpo[config_name] = runner.run(key, {**base, "dataset": neg["folder"]},
-                                      lambda c=config_name, k=key: stage_dpo(cfg, budget, folder[k], neg["folder"], c),
+                                      lambda c=config_name, k=key: stage_dpo(cfg, budget, folder[k], neg["folder"], c,
+                                                                             policy),
                                       [folder[key] / "config.json"])
-    evaluated = [(cfg.model, cfg.model, "base", None)] + [
+    evaluated = [(policy, repo_id["warmup"], "base", None)] + [
         (dpo[c]["folder"], repo_id[f"dpo_{c}"], "pns-dpo" if c == "pns" else "rs-dpo", c) for c in dpo]
     records = []
     for model, name, method, source in evaluated:
@@ -282,7 +309,7 @@ def run_demo(cfg: DemoConfig) -> dict:
         "output_dir": str(root), "wall_seconds": round(time.perf_counter() - start, 1),
         "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
         "artifacts": {key: str(folder[key]) for key in REPOS},
-        "rm_heldout_accuracy": (rm.get("metrics") or {}).get("heldout_pairwise_accuracy"),
+        "rm_heldout_accuracy": (rm.get("metrics") or {}).get("pairwise_accuracy"),
         "reward_curve": gen.get("reward_curve"), "plausibility": neg.get("report"),
         "leaderboard": board["markdown"], "leaderboard_png": board["png"], "pushed": pushed,
     }

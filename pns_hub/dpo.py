@@ -134,8 +134,17 @@ def validate_preference_rows(dataset, name: str) -> None:
 def _load_config(path: str, config: str | None, split: str):
     from datasets import load_dataset
 
-    dataset = load_dataset(path, config, split=split)
     label = f"{path}" + (f" [{config}]" if config else "") + f" split {split}"
+    try:
+        dataset = load_dataset(path, config, split=split)
+    except ValueError as err:
+        if "corresponds to no data" not in str(err):
+            raise
+        dataset = None
+    if dataset is None or len(dataset) == 0:
+        # an empty parquet shard reads as "no data": say which config is empty and what usually causes it
+        raise ValueError(f"{label}: no preference pairs (the synthesis kept no verified-wrong, well-formed negative "
+                         "for this source; sample more problems or completions)")
     validate_preference_rows(dataset, label)
     return dataset.select_columns(list(PREFERENCE_COLUMNS))
 
