@@ -27,7 +27,7 @@ def test_recipe_yaml_parses_with_cpu_fixups(tmp_path):
     script_args, training_args, model_args = _parse("--output_dir", str(tmp_path), "--judge_model", "none")
     assert script_args.reward_funcs == ["pns_composite"] and script_args.judge_model is None
     assert training_args.gradient_checkpointing is False and training_args.report_to in ("none", [], ["none"])
-    assert model_args.model_name_or_path == "embedded:smollm2-135m-instruct"
+    assert model_args.model_name_or_path == "outputs/smollm2-135m-instruct/sft-warmup"
     if not torch.cuda.is_available():
         assert training_args.use_cpu
 
