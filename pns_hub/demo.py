@@ -187,9 +187,11 @@ def stage_negatives(cfg: "DemoConfig", budget: Budget, folder: Path, generator: 
         num_samples=budget.synth_samples, max_new_tokens=budget.synth_max_tokens, output_dir=str(folder),
         seed=cfg.seed, batch_size=64,
     )
+    from .report import markdown_table
+
     path = synthesize_dataset(config)
-    report = Path(path) / "plausibility.md"
-    return {"folder": str(path), "report": report.read_text() if report.exists() else None}
+    stats = json.loads((Path(path) / "plausibility.json").read_text())
+    return {"folder": str(path), "report": markdown_table(stats)}
 
 
 def stage_dpo(cfg: "DemoConfig", budget: Budget, folder: Path, dataset: str, config_name: str, policy: str) -> dict:

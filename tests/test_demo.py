@@ -29,14 +29,14 @@ def test_demo_writes_every_artifact(demo_run):
     hub = demo_run / "hub"
     rm = AutoModelForSequenceClassification.from_pretrained(hub / "pns-reward-model")
     assert rm.config.num_labels == 1 and (hub / "pns-reward-model" / "README.md").exists()
-    for name in ("pns-generator", "smollm2-135m-pns-dpo", "smollm2-135m-rs-dpo"):
+    for name in ("smollm2-135m-boxed-sft", "pns-generator", "smollm2-135m-pns-dpo", "smollm2-135m-rs-dpo"):
         AutoModelForCausalLM.from_pretrained(hub / name)
         assert (hub / name / "README.md").read_text().strip()
     for config in ("pns", "rejection_sampling", "prompted_wrong", "perturbed"):
         rows = load_dataset(str(hub / "pns-negatives"), config, split="train")
         assert {"prompt", "chosen", "rejected"} <= set(rows.column_names)
         if len(rows):
-            checks = verify.verify_batch([r["rejected"][0]["content"] for r in rows], [r["gold"] for r in rows],
+            checks = verify.verify_batch([r["rejected"][0]["content"] for r in rows], [r["gold_answer"] for r in rows],
                                          num_workers=0)
             assert all(c.is_wrong for c in checks), config
     results = sorted((hub / "pns-results" / "results").glob("*.json"))
