@@ -58,3 +58,14 @@ def online(monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_grad_mode():
+    """Test isolation: a library that flips torch's global autograd switch (lighteval does) must not leak into the
+    next test. pns_hub.eval.run restores it itself; this keeps a third-party slip from masking as a trainer bug."""
+    import torch
+
+    enabled = torch.is_grad_enabled()
+    yield
+    torch.set_grad_enabled(enabled)

@@ -100,9 +100,13 @@ def test_lighteval_pipeline_tiny_model_all_seven(tiny_causal_lm_path, tmp_path):
     ensure_offline_placeholders()
     import lighteval.tasks.tasks as builtin
 
+    import torch
+
     assert (Path(list(builtin.__path__)[0]) / "tinyBenchmarks.pkl").exists()
+    assert torch.is_grad_enabled()
     out = run_eval(tiny_causal_lm_path, limit=1, num_samples=2, max_new_tokens=8, batch_size=8,
                    output_dir=tmp_path, method="base", model_name="tiny")
+    assert torch.is_grad_enabled(), "lighteval's global set_grad_enabled(False) leaked out of run_eval"
     lighteval = _check_run(out, tmp_path, 2)
     assert all(set(c) == {"1", "2"} for c in out["passk"].values())
     assert "pass@2" in lighteval["results"]["pns_gsm8k|0"]
