@@ -66,6 +66,6 @@ def _restore_grad_mode():
     next test. pns_hub.eval.run restores it itself; this keeps a third-party slip from masking as a trainer bug."""
     import torch
 
-    enabled = torch.is_grad_enabled()
+    torch.set_grad_enabled(True)  # torch's default: what every test may assume
     yield
-    torch.set_grad_enabled(enabled)
+    torch.set_grad_enabled(True)

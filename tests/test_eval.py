@@ -127,3 +127,20 @@ def test_lighteval_pipeline_embedded_model_all_seven(embedded_model_path, tmp_pa
     assert out["base"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     # the completions really come from the model: non-empty text, at most 32 new tokens
     assert lighteval["config_tasks"]["pns_gsm8k|0"]["generation_size"] == 32
+
+
+def test_run_eval_gives_back_autograd_even_on_lightevals_first_import(tiny_causal_lm_path, tmp_path):
+    """In a fresh process the first lighteval import itself disables autograd; run_eval must still restore it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from pns_hub.eval.run import run_eval\n"
+        f"run_eval({tiny_causal_lm_path!r}, benchmarks=['gsm8k'], limit=1, max_new_tokens=4, batch_size=1, "
+        f"output_dir={str(tmp_path)!r}, save_details=False)\n"
+        "assert torch.is_grad_enabled(), 'autograd left disabled'\n"
+        "print('grad ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "grad ok" in proc.stdout, proc.stderr[-3000:]

@@ -88,6 +88,20 @@ def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None 
     ``temperature`` defaults to 0 (greedy) for one sample and 0.6 for several (lighteval refuses n > 1 at 0).
     """
     import torch
+
+    # lighteval 0.13 calls torch.set_grad_enabled(False) process-wide, both when its transformers backend is first
+    # imported and when it builds a model. Record the caller's mode before any lighteval import and give it back, or
+    # any training after an in-process evaluation (the demo, a notebook, a test session) silently gets no gradients.
+    grad_enabled = torch.is_grad_enabled()
+    try:
+        return _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature, top_p, seed, batch_size,
+                         dtype, backend, output_dir, method, base, negative_source, model_name, save_details)
+    finally:
+        torch.set_grad_enabled(grad_enabled)
+
+
+def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature, top_p, seed, batch_size, dtype,
+              backend, output_dir, method, base, negative_source, model_name, save_details) -> dict:
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
 
@@ -119,22 +133,15 @@ def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None 
     )
     spec = ",".join(f"{tasks.task_name(b)}|0" for b in benchmarks)
     start = time.perf_counter()
-    # lighteval 0.13 calls torch.set_grad_enabled(False) process-wide (when its transformers backend is imported and
-    # again when it builds a model). Give the caller its autograd mode back, or any training after an in-process
-    # evaluation (the demo, a notebook, a test session) silently gets no gradients.
-    grad_enabled = torch.is_grad_enabled()
-    try:
-        pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
-                            model_config=_model_config(backend, model_path, batch_size, dtype, generation))
-        config_dict = getattr(pipeline.model, "generation_config_dict", None)
-        if temperature > 0 and isinstance(config_dict, dict):
-            # lighteval 0.13's transformers backend never sets do_sample: with the model's default generation config
-            # (do_sample=False) a temperature is ignored and n > 1 samples fail. Sampling is what the user asked for.
-            config_dict["do_sample"] = True
-        pipeline.evaluate()
-        pipeline.save_and_push_results()
-    finally:
-        torch.set_grad_enabled(grad_enabled)
+    pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
+                        model_config=_model_config(backend, model_path, batch_size, dtype, generation))
+    config_dict = getattr(pipeline.model, "generation_config_dict", None)
+    if temperature > 0 and isinstance(config_dict, dict):
+        # lighteval 0.13's transformers backend never sets do_sample: with the model's default generation config
+        # (do_sample=False) a temperature is ignored and n > 1 samples fail. Sampling is what the user asked for.
+        config_dict["do_sample"] = True
+    pipeline.evaluate()
+    pipeline.save_and_push_results()
     elapsed = time.perf_counter() - start
     written = sorted((output_dir / "results").rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
     if not written:
