@@ -277,6 +277,7 @@ def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, mod
         negative_source=negative_source, method=script_args.method, train_loss=float(train_result.training_loss),
         global_steps=int(train_result.global_step), train_seconds=seconds, num_pairs=len(dataset),
         peft=bool(model_args.use_peft), hyperparameters=_hyperparameters(training_args, model_args),
+        num_processes=int(trainer.accelerator.num_processes),
     )
     # Save first (the evaluation reads the saved folder), then rewrite the card once the scores are known.
     save_model_folder(trainer, tokenizer, output_dir, None)

@@ -543,12 +543,21 @@ def _build_scorers(config: SynthesisConfig, rm_scorer, judge_scorer):
     return rm_scorer, judge_scorer
 
 
+def _process_state():
+    """accelerate's process group. On a CPU-only machine ``cpu=True`` is what turns a ``torchrun`` launch into a
+    gloo group (MULTI_CPU); without it every rank believes it is alone and redoes all the work."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def run_shards(config: SynthesisConfig, problems: list[dict], rm_scorer=None, judge_scorer=None,
                after_shard: Callable[[int], None] | None = None, state=None) -> list[list[dict]]:
     """Process every unfinished shard on this rank; returns the shard plan. ``after_shard`` is a test hook."""
     from accelerate import PartialState
 
-    state = state or PartialState()
+    state = state or _process_state()
     work = Path(config.output_dir) / WORK_DIR
     shards = plan_shards(problems, config.shard_size)
     config_hash = config.content_hash([p["id"] for p in problems])
@@ -689,9 +698,7 @@ def synthesize_dataset(config: SynthesisConfig, rm_scorer=None, judge_scorer=Non
     ``squash``; judge: [0, 1]) that override ``config.reward_model`` / ``config.judge_model``; ``None`` + no spec
     leaves the column null. Safe to call again after a crash: finished shards are reused.
     """
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = _process_state()
     problems, rejected_inputs = load_input_problems(config)
     if not problems:
         raise ValueError(f"{config.dataset}: no usable problems ({len(rejected_inputs)} rejected)")

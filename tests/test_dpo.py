@@ -133,19 +133,21 @@ def test_card_records_scores_in_model_index():
 
 
 @pytest.mark.slow
-def test_dpo_two_processes_accelerate_launch_cpu(negatives_folder, tiny_causal_lm_path, tmp_path):
-    """The multi-process path (DDP over gloo on CPU): 2 processes share the batch and write one model."""
+def test_dpo_two_processes_cpu(negatives_folder, tiny_causal_lm_path, tmp_path):
+    """The multi-process path (DDP over gloo on CPU): 2 real ranks share the batch and write one model.
+
+    torchrun, not `accelerate launch --cpu`: accelerate's CPU launcher starts one process unless MPI is set up."""
     out = tmp_path / "dpo-2proc"
-    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file",
-           str(REPO_ROOT / "recipes/accelerate_configs/multi_cpu.yaml"), "--num_processes", "2",
+    cmd = [str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", "2",
            str(REPO_ROOT / "recipes" / "dpo.py"), "--config", str(REPO_ROOT / "recipes/smollm2-135m-instruct/dpo.yaml"),
            "--model_name_or_path", tiny_causal_lm_path, "--dataset_name", str(negatives_folder),
            "--dataset_config", "pns", "--output_dir", str(out), "--max_steps", "2",
            "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1", "--max_length", "128",
            "--logging_steps", "1", "--bf16", "false"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+           "PNS_HUB_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     info = json.loads((out / "pns_hub_training.json").read_text())
-    assert info["global_steps"] == 2
+    assert info["num_processes"] == 2 and info["global_steps"] == 2
     assert (out / "model.safetensors").exists() and (out / "README.md").exists()

@@ -253,8 +253,8 @@ def test_two_processes_equal_one(built, tmp_path, tiny_rm_path):
     recipe.write_text(yaml.safe_dump(fields))
     env = dict(os.environ, PNS_HUB_THREADS="1")
     one = dataclasses.replace(config, output_dir=str(tmp_path / "one"), reward_model=tiny_rm_path)
-    cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--num_processes", "2", "--cpu",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+    # torchrun, not `accelerate launch --cpu` (whose CPU launcher starts a single process without MPI)
+    cmd = [str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", "2",
            str(REPO_ROOT / "recipes" / "synthesize.py"), "--config", str(recipe)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
