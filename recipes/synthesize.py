@@ -1,7 +1,8 @@
 """Build the negatives dataset (pns + baseline configs) in Hub layout.
 
     python recipes/synthesize.py --config recipes/smollm2-135m-instruct/synthesize.yaml
-    accelerate launch --num_processes 2 --cpu recipes/synthesize.py --config recipes/smollm2-135m-instruct/synthesize.yaml
+    accelerate launch --num_processes 8 recipes/synthesize.py --config recipes/smollm2-135m-instruct/synthesize.yaml  # GPUs
+    torchrun --nproc_per_node 2 recipes/synthesize.py --config recipes/smollm2-135m-instruct/synthesize.yaml  # 2 CPU processes
 """
 
 import sys
