@@ -168,3 +168,21 @@ def test_app_shows_rows_sorts_and_filters(app_url, browser):
     _wait_for(browser, [rs, pns])
     _click_label(browser, "filter-source", "rejection_sampling")
     _wait_for(browser, [pns])
+
+
+def test_glow_and_nsr_runs_sit_beside_pns_dpo(tmp_path):
+    """Issue 7: every method's runs (GLOW, NSR, W-REINFORCE) share one table and one average with PNS-DPO."""
+    from pns_hub import leaderboard
+
+    base = json.loads((Path(__file__).parent / "fixtures/results/smollm2-base.json").read_text())
+    for i, method in enumerate(["pns-dpo", "glow", "nsr", "w-reinforce"]):
+        record = dict(base, model=f"org/smollm2-{method}", method=method, base=base["model"],
+                      scores={k: min(1.0, v + 0.01 * i) for k, v in base["scores"].items()})
+        (tmp_path / f"{method}.json").write_text(json.dumps(record))
+    out = leaderboard.build_leaderboard(tmp_path, tmp_path / "out")
+    assert out["records"] == 4 and not out["rejected"]
+    table = Path(out["markdown"]).read_text()
+    for method in ("pns-dpo", "glow", "nsr", "w-reinforce"):
+        assert f"| {method} |" in table
+    df = leaderboard.to_dataframe(leaderboard.load_results(tmp_path)[0])
+    assert list(df.sort_values("average", ascending=False)["method"])[0] == "w-reinforce"
