@@ -71,9 +71,9 @@ class Budget:
         # Completion lengths do not scale: the 135M model needs ~150-200 tokens to reach a \boxed{} answer, and a
         # truncated sample is neither a usable negative nor a rewardable GRPO rollout. Only counts scale.
         return cls(
-            warmup_examples=n(64, 32), rm_problems=n(24, 8), rm_heldout=n(8, 4), rm_samples=4, rm_epochs=2,
-            gen_steps=n(8, 2), gen_prompts_per_step=2, gen_generations=4, gen_max_tokens=192,
-            synth_problems=n(24, 6), synth_samples=4, synth_max_tokens=192,
+            warmup_examples=n(48, 32), rm_problems=n(16, 8), rm_heldout=n(6, 4), rm_samples=4, rm_epochs=2,
+            gen_steps=n(5, 2), gen_prompts_per_step=2, gen_generations=4, gen_max_tokens=192,
+            synth_problems=n(12, 6), synth_samples=4, synth_max_tokens=192,
             dpo_epochs=1, eval_limit=n(3, 1), eval_max_tokens=n(256, 64),
         )
 
