@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,17 @@ def test_thread_choice_follows_idle_cores(monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_busy_cores_sees_other_processes_not_this_one():
+    """Thread choice reads what other processes use now (not the decaying load average), excluding our own work."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert models.busy_cores(0.5) >= 0.6
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def _both_paths(model, tokenizer, prompts, params, tuned_batch, monkeypatch):
     monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "hf")
     naive = generation.generate(model, tokenizer, prompts, params, batch_size=1, progress=False)
@@ -76,6 +88,45 @@ def test_greedy_tuned_equals_reference_on_embedded_model(monkeypatch):
     naive, tuned = _both_paths(model, tokenizer, prompts, params, 8, monkeypatch)
     assert [c[0].text for c in tuned] == [c[0].text for c in naive]
     assert [(c[0].num_tokens, c[0].truncated) for c in tuned] == [(c[0].num_tokens, c[0].truncated) for c in naive]
+
+
+@pytest.mark.parametrize("compact_at", ["0", "0.5", "1.1"])
+def test_greedy_matches_reference_whatever_the_compaction_point(compact_at, monkeypatch):
+    """Rows ending at different steps (7, 9 and 40 tokens): dropping them at once, late or never gives HF's tokens."""
+    import torch
+
+    from pns_hub import data
+
+    model = models.load_model(models.EMBEDDED_DEFAULT, dtype=torch.float32)
+    tokenizer = models.load_tokenizer(models.EMBEDDED_DEFAULT)
+    prompts = ["Say OK.", "What is 2+2? Reply with the number only.", "Write the word yes.",
+               generation.build_prompt(data.load_problems("gsm8k", limit=1)[0]["problem"])]
+    params = generation.SamplingParams(num_samples=1, max_new_tokens=40, temperature=0.0)
+    monkeypatch.setenv("PNS_HUB_COMPACT_AT", compact_at)
+    naive, tuned = _both_paths(model, tokenizer, prompts, params, 8, monkeypatch)
+    assert len({c[0].num_tokens for c in naive}) >= 3  # the case needs rows that finish at different steps
+    assert [(c[0].text, c[0].num_tokens, c[0].truncated) for c in tuned] == \
+        [(c[0].text, c[0].num_tokens, c[0].truncated) for c in naive]
+
+
+def test_preallocated_cache_layer_matches_dynamic_layer():
+    """Writes, growth past capacity, fan-out and row selection give the same keys/values as concatenation."""
+    import torch
+    from transformers.cache_utils import DynamicLayer
+
+    ref, layer = DynamicLayer(), generation._preallocated_layer_class()(capacity=2)
+    torch.manual_seed(0)
+    steps = [torch.randn(2, 3, n, 4) for n in (3, 1)]
+    for kv in steps:  # 3 tokens into capacity 2: the layer must grow
+        ref.update(kv, -kv)
+        layer.update(kv, -kv)
+    for action in (lambda x: x.batch_repeat_interleave(3), lambda x: x.batch_select_indices(torch.tensor([0, 2, 5]))):
+        action(ref)
+        action(layer)
+        assert layer.get_seq_length() == ref.get_seq_length() == 4
+        assert torch.equal(layer.keys, ref.keys) and torch.equal(layer.values, ref.values)
+    kv = torch.randn(3, 3, 1, 4)
+    assert torch.equal(layer.update(kv, kv)[0], ref.update(kv, kv)[0])
 
 
 def test_tuned_loop_fans_out_samples_and_is_seeded(tiny_causal_lm_path, monkeypatch):
@@ -149,3 +200,17 @@ def test_full_quick_suite_writes_every_stage(tmp_path):
     for name in ("roofline", "verify", "generation", "DPO step", "GRPO step"):
         assert name in stages
     assert not [r for r in payload["rows"] if str(r.get("notes", "")).startswith("FAILED")]
+
+
+@pytest.mark.parametrize("top_p", [0.5, 0.95, 1.0 - 1e-6])
+def test_nucleus_equals_transformers_top_p(top_p):
+    """Our nucleus distribution == transformers' TopPLogitsWarper, from flat to peaked rows."""
+    import torch
+    from transformers.generation.logits_process import TopPLogitsWarper
+
+    torch.manual_seed(0)
+    logits = torch.randn(6, 2000) * torch.tensor([[0.5], [1], [3], [8], [20], [0.01]])  # flat ... peaked rows
+    expected = TopPLogitsWarper(top_p)(None, logits.clone()).softmax(dim=-1)
+    probs, idx = generation._nucleus(logits, top_p)
+    got = torch.zeros_like(logits).scatter(1, idx, probs)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
