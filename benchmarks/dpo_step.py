@@ -5,7 +5,8 @@ wrong solution that differs only where it matters, as PNS negatives do). One opt
 
 naive: fp32 weights, ``DPOConfig`` defaults (gradient checkpointing on, reference model run every step).
 tuned: bf16 weights + ``bf16=True`` on a bf16-capable CPU (fp32 elsewhere), reference log-probs computed once
-before training (``precompute_ref_log_probs``, timed separately), no gradient checkpointing (135M fits easily).
+before training (``precompute_ref_log_probs``, timed separately), no gradient checkpointing (135M fits easily), and
+``pns_hub.lm_head``'s dense head in place of TRL's chunked one (as ``pns_hub.dpo`` does on CPU).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ def step_times(tuned: bool, num_pairs: int, steps: int, max_length: int) -> dict
     start = time.perf_counter()
     trainer = DPOTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                          callbacks=[Clock()])
+    if tuned:
+        from pns_hub import lm_head
+
+        lm_head.use_dense_lm_head_in_trainer(trainer)  # what pns_hub.dpo does: one bf16 head over scored tokens
     trainer.train()
     total = time.perf_counter() - start
     columns = trainer.train_dataset.column_names
@@ -103,7 +108,8 @@ def run(quick: bool = False) -> list[dict]:
         achieved_gflops=round(gflop / t_s, 1) if gflop else None,
         roofline="bf16_gflops" if models.cpu_supports_bf16() else "fp32_gflops",
         notes=(f"naive fp32 TRL defaults (grad ckpt, ref each step); tuned bf16 weights, precomputed ref "
-               f"({tuned['setup']:.1f}s setup incl. ref pass, once), no grad ckpt; ~{tokens_per_step:.0f} tok/step; "
+               f"({tuned['setup']:.1f}s setup incl. ref pass, once), no grad ckpt, dense LM head; "
+               f"~{tokens_per_step:.0f} tok/step; "
                f"steps naive {[round(x, 1) for x in naive['steps']]} tuned {[round(x, 1) for x in tuned['steps']]}; "
                f"load {load0}->{_common.load_avg()}"))]
 

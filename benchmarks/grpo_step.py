@@ -33,7 +33,7 @@ def split(quick: bool) -> dict:
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from pns_hub import data, generation, models
+    from pns_hub import data, generation, lm_head, models
 
     models.configure_threads()
     prompts_per_step, gens, new_tokens, steps = (2, 2, 32, 2) if quick else (2, 4, 128, 3)
@@ -49,6 +49,7 @@ def split(quick: bool) -> dict:
         learning_rate=1e-6, temperature=0.7, seed=0)
     trainer = GRPOTrainer(model=model, reward_funcs=accuracy_reward, args=config, train_dataset=dataset,
                           processing_class=tokenizer)
+    lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)  # as pns_hub.grpo does on CPU
     spent = {"generation": 0.0, "reward": 0.0, "prepare": 0.0}
     per_step: list[dict] = []
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import trl
 
-from pns_hub import models
+from pns_hub import lm_head, models
 
 
 logger = logging.getLogger(__name__)
@@ -264,6 +264,7 @@ def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, mod
     }
     trainer = trl.DPOTrainer(model=model_path, args=training_args, train_dataset=dataset,
                              processing_class=tokenizer, peft_config=_peft_config(model_args))
+    lm_head.use_dense_lm_head_in_trainer(trainer)
     start = time.perf_counter()
     train_result = trainer.train()
     seconds = round(time.perf_counter() - start, 1)

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Callable, Sequence
 
-from pns_hub import data, generation, models, rewards
+from pns_hub import data, generation, lm_head, models, rewards
 
 
 logger = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ def train_generator(script_args, training_args, model_args, callbacks: list | No
                 training_args.reward_weights)
     trainer = GRPOTrainer(model=model_path, reward_funcs=reward_funcs, args=training_args, train_dataset=dataset,
                           processing_class=tokenizer, callbacks=callbacks)
+    lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)
     trainer.train()
     card = hub.render_card(script_args.hub_card_template,
                            **card_context(script_args, training_args, model_args, len(train_rows)))

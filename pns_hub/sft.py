@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import trl
 
-from . import data, generation, models
+from . import data, generation, lm_head, models
 
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def train_sft_warmup(script_args: SFTWarmupArguments, training_args: trl.SFTConf
     training_args.model_init_kwargs = init
     trainer = trl.SFTTrainer(model=models.resolve_model_path(model_args.model_name_or_path), args=training_args,
                              train_dataset=dataset, processing_class=tokenizer)
+    lm_head.use_dense_lm_head_in_trainer(trainer)
     trainer.train()
     base = models.embedded_hub_id(model_args.model_name_or_path) or model_args.model_name_or_path
     card = card_text or (

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from trl import SFTTrainer
 
+from pns_hub import lm_head
 from pns_hub.trainers.configs import GlowConfig
 
 
@@ -279,6 +280,7 @@ def train_glow(script_args, training_args: GlowConfig, train_dataset=None) -> di
     labels = dict(sorted(Counter(train_dataset["label"]).items())) \
         if "label" in train_dataset.column_names else {}
     trainer = GlowTrainer(model=model_path, args=training_args, train_dataset=train_dataset, processing_class=tokenizer)
+    lm_head.use_dense_lm_head_in_trainer(trainer)
     result = trainer.train()
     folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")
     base = models.embedded_hub_id(script_args.model_name_or_path) or script_args.model_name_or_path

@@ -34,7 +34,7 @@ import logging
 import torch
 from trl import GRPOTrainer
 
-from pns_hub import verify
+from pns_hub import lm_head, verify
 from pns_hub.trainers.configs import NSR_MODES, NSRConfig
 
 
@@ -172,6 +172,7 @@ def train_nsr(script_args, training_args: NSRConfig, train_dataset=None) -> dict
         train_dataset = load_rl_problems(script_args.dataset_name, script_args.dataset_limit)
     trainer = NSRTrainer(model=model_path, args=training_args, train_dataset=train_dataset,
                          processing_class=tokenizer)
+    lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)
     result = trainer.train()
     folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")
     base = models.embedded_hub_id(script_args.model_name_or_path) or script_args.model_name_or_path
