@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,13 @@ def env_setup() -> None:
     for key, value in (("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1"),
                        ("TOKENIZERS_PARALLELISM", "false"), ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
         os.environ.setdefault(key, value)
+
+
+def script_main(run, argv=None) -> None:
+    """A benchmark script's command line: offline settings, ``--quick`` for CI-sized runs, the rows as a table."""
+    env_setup()
+    quick = "--quick" in (argv if argv is not None else sys.argv[1:])
+    print_rows(run(quick))
 
 
 def load_avg() -> float:
@@ -82,6 +90,20 @@ def roofline_pct(r: dict, peaks: dict) -> float | None:
     if not peak or r.get("achieved_gflops") is None:
         return None
     return round(100 * r["achieved_gflops"] / peak, 1)
+
+
+ROW_PREFIX = "PNS_BENCH_ROW "
+
+
+def emit_rows(rows: list[dict]) -> None:
+    """Print rows as tagged JSON lines, so the suite can take the figures of a script it runs as a subprocess."""
+    for r in rows:
+        print(ROW_PREFIX + json.dumps(r), flush=True)
+
+
+def parse_rows(stdout: str) -> list[dict]:
+    """The rows a subprocess printed with :func:`emit_rows` (none when it printed none)."""
+    return [json.loads(line[len(ROW_PREFIX):]) for line in stdout.splitlines() if line.startswith(ROW_PREFIX)]
 
 
 def print_rows(rows: list[dict], peaks: dict | None = None) -> None:

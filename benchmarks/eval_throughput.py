@@ -10,7 +10,14 @@ The first run also warms the dataset cache, so a small warm-up run goes first an
 import argparse
 import json
 import os
+import sys
 import tempfile
+
+try:
+    from benchmarks import _common
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks import _common
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -49,6 +56,10 @@ def main():
               "baseline": baseline, "tuned": tuned,
               "speedup": round(tuned["problems_per_s"] / baseline["problems_per_s"], 2)}
     print(json.dumps(report, indent=2))
+    _common.emit_rows([_common.row(
+        f"eval: lighteval {args.benchmark}", baseline["problems_per_s"], tuned["problems_per_s"], "problems/s",
+        notes=(f"{args.problems} problems, greedy, {args.max_new_tokens} new tokens; naive batch 1 fp32, tuned batch "
+               f"{args.tuned_batch_size} {best_dtype()}; scores {baseline['score']} vs {tuned['score']}"))])
 
 
 if __name__ == "__main__":

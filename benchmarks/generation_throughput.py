@@ -83,9 +83,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    _common.env_setup()
-    quick = "--quick" in (argv if argv is not None else sys.argv[1:])
-    _common.print_rows(run(quick))
+    _common.script_main(run, argv)
 
 
 if __name__ == "__main__":

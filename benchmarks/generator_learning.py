@@ -125,7 +125,24 @@ def main(argv=None) -> dict:
           f"(delta {result['delta_wrong_rate']:+.3f})")
     print(f"format-ok rate:        start {before['format_ok_rate']:.3f} -> end {after['format_ok_rate']:.3f}")
     print(f"trained {len(history)} steps in {train_seconds:.0f}s; results in {path}")
+    _emit(result)
     return result
+
+
+def _emit(result: dict) -> None:
+    """The suite's row: start -> end in the notes (a reward has no speed-up ratio)."""
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks import _common
+
+    start, end = result["start"], result["end"]
+    _common.emit_rows([_common.row(
+        "generator learning (reverse-RL GRPO, held-out)", None, None, "",
+        notes=(f"{result['model']}, {result['steps']} steps in {result['train_seconds']}s; mean composite reward "
+               f"{start['mean_reward']:.3f} -> {end['mean_reward']:.3f}; wrong rate {start['wrong_rate']:.3f} -> "
+               f"{end['wrong_rate']:.3f}; format ok {start['format_ok_rate']:.3f} -> {end['format_ok_rate']:.3f}"))])
 
 
 if __name__ == "__main__":

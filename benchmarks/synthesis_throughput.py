@@ -9,7 +9,15 @@ run the real pipeline (pns_hub.synthesize.process_shard: generate, verify, filte
 import argparse
 import dataclasses
 import json
+import os
+import sys
 import time
+
+try:
+    from benchmarks import _common
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks import _common
 
 from pns_hub import models, synthesize
 
@@ -47,6 +55,13 @@ def main() -> None:
                       "ratio_completions_per_s": round(batched["completions_per_s"] / single["completions_per_s"], 2),
                       "model": args.model, "problems": args.problems, "samples": args.samples,
                       "max_new_tokens": args.max_new_tokens}, indent=1))
+    shape = f"{args.problems} problems x {args.samples} samples x {args.max_new_tokens} new tokens"
+    _common.emit_rows([
+        _common.row("synthesis: completions", single["completions_per_s"], batched["completions_per_s"],
+                    "completions/s", notes=f"one problem at a time vs batched, {shape}"),
+        _common.row("synthesis: verified negatives", single["negatives_per_min"], batched["negatives_per_min"],
+                    "negatives/min", notes=f"pns + rejection_sampling rows, {shape}"),
+    ])
 
 
 if __name__ == "__main__":

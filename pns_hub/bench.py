@@ -47,18 +47,27 @@ def _follows_convention(module) -> bool:
         return False
 
 
-def _run_subprocess(folder: Path, name: str, timeout: float) -> dict:
+def _run_subprocess(folder: Path, name: str, timeout: float) -> list[dict]:
+    """Run a script that has no ``run(quick)`` in its own process; keep the rows it emits (``_common.emit_rows``),
+    or one row with its wall time and status when it emits none."""
+    from benchmarks import _common
+
     start, load0 = time.perf_counter(), os.getloadavg()[0]
+    produced: list[dict] = []
     try:
         proc = subprocess.run([sys.executable, str(folder / f"{name}.py")], capture_output=True, text=True,
                               timeout=timeout, cwd=folder.parent)
+        produced = _common.parse_rows(proc.stdout) if proc.returncode == 0 else []
         tail = (proc.stdout.strip().splitlines() or [""])[-1][:300]
-        status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}: {proc.stderr.strip()[-200:]}"
+        status = "ok" if proc.returncode == 0 else f"FAILED: exit {proc.returncode}: {proc.stderr.strip()[-200:]}"
     except subprocess.TimeoutExpired:
-        tail, status = "", f"timed out after {timeout:.0f}s"
-    return {"stage": f"{name} (subprocess)", "naive": None, "tuned": round(time.perf_counter() - start, 1),
-            "unit": "s wall", "higher_is_better": False, "notes": f"{status}; last line: {tail}",
-            "load": f"{load0:.1f}->{os.getloadavg()[0]:.1f}"}
+        tail, status = "", f"FAILED: timed out after {timeout:.0f}s"
+    wall = round(time.perf_counter() - start, 1)
+    load = f"{load0:.1f}->{os.getloadavg()[0]:.1f}"
+    for r in produced:
+        r.update(load=load, notes=f"{r.get('notes', '')}; subprocess {wall}s wall".lstrip("; "))
+    return produced or [{"stage": f"{name} (subprocess)", "naive": None, "tuned": wall, "unit": "s wall",
+                         "higher_is_better": False, "notes": f"{status}; last line: {tail}", "load": load}]
 
 
 def run_suite(quick: bool = False, only: list[str] | None = None, name: str | None = None,
@@ -84,7 +93,7 @@ def run_suite(quick: bool = False, only: list[str] | None = None, name: str | No
                 rows.append({"stage": f"{script} (subprocess)", "naive": None, "tuned": None, "unit": "",
                              "notes": "skipped in --quick (no run(quick=...) function; runs as a subprocess in full mode)"})
                 continue
-            rows.append(_run_subprocess(folder, script, subprocess_timeout))
+            rows.extend(_run_subprocess(folder, script, subprocess_timeout))
             continue
         print(f"== {script} (load {load0})", flush=True)
         try:

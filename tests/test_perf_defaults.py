@@ -193,6 +193,28 @@ def test_suite_writes_json_and_markdown_for_fast_stages(tmp_path):
     assert "| stage | naive | tuned |" in markdown and "load average" in markdown
 
 
+def test_suite_keeps_the_figures_a_subprocess_script_emits(tmp_path):
+    """Scripts without run(quick) run in their own process; their rows must reach the table, not just a wall time."""
+    from benchmarks import _common
+    from pns_hub import bench
+
+    folder = tmp_path / "benchmarks"
+    folder.mkdir()
+    row = _common.row("fake stage", 2.0, 6.0, "things/s", notes="shape")
+    (folder / "emits.py").write_text(f"print('noise')\nprint({_common.ROW_PREFIX + json.dumps(row)!r})\n")
+    (folder / "silent.py").write_text("print('done')\n")
+    (folder / "fails.py").write_text("raise SystemExit(3)\n")
+
+    [emitted] = bench._run_subprocess(folder, "emits", timeout=60)
+    assert (emitted["stage"], emitted["naive"], emitted["tuned"], emitted["unit"]) == ("fake stage", 2.0, 6.0,
+                                                                                        "things/s")
+    assert emitted["notes"].startswith("shape; subprocess ") and _common.ratio(emitted) == 3.0
+    [silent] = bench._run_subprocess(folder, "silent", timeout=60)
+    assert silent["unit"] == "s wall" and silent["notes"] == "ok; last line: done"
+    [failed] = bench._run_subprocess(folder, "fails", timeout=60)
+    assert failed["notes"].startswith("FAILED: exit 3")
+
+
 @pytest.mark.slow
 def test_full_quick_suite_writes_every_stage(tmp_path):
     payload, _ = _run_suite(tmp_path, [])
