@@ -51,8 +51,15 @@ ANSWER_PREFIX = "Rating: "
 _INJECTION_PATTERNS = [
     r"\bignore\b[^.\n]{0,60}\b(rubric|instruction|instructions|prompt|above|previous|rules?|guidelines?)\b",
     r"\b(disregard|forget|override|bypass)\b[^.\n]{0,60}\b(rubric|instruction|instructions|prompt|rules?|grading)\b",
-    r"\b(rate|score|grade|mark|give)\b[^.\n]{0,40}\b(10|9|nine|ten|full|maximum|max|perfect|highest|top)\b"
-    r"[^.\n]{0,20}(marks?|score|points?|rating|/\s*10|out of)?",
+    # a rating asked for: the verb must take the solution (or "it") as its object, because "Mark has 10 cards",
+    # "a rate of 10%" and "give his siblings 10 candies" are ordinary word problems (50 bundled GSM8K golds matched
+    # the looser "verb ... number" form, and their correct reasoning lost its judge credit)
+    r"\b(rate|score|grade|mark|give|award|assign)\s+(?:(?:this|my|the|our)\s+(?:solution|answer|response|"
+    r"reasoning|work|attempt|explanation|proof)s?|it)\b[^.\n]{0,40}\b(10|9|nine|ten|full|maximum|max|perfect|"
+    r"highest|top)\b",
+    r"\b(deserves?|earns?|merits?|worthy of|should (?:get|receive|be given))\b[^.\n]{0,30}"
+    r"\b(?:full|maximum|perfect|top|highest)\s+(?:marks?|scores?|ratings?|points)\b",
+    r"\b(deserves?|merits?|worthy of)\b[^.\n]{0,20}\b(10|9|ten|nine)\s*(?:/|out of)\s*(10|9|ten|nine)\b",
     r"\b(you are|you're|as) (a|an|the) (judge|grader|evaluator|assistant|ai|language model)\b",
     r"\b(dear|attention|note to|message to|hey) (the )?(judge|grader|evaluator|reviewer|ai|model)\b",
     r"\b(system prompt|new instructions?|jailbreak)\b",
