@@ -58,11 +58,14 @@ def peaks(quick: bool = False) -> dict:
 
 
 def run(quick: bool = False) -> list[dict]:
+    from pns_hub import models
+
     p = peaks(quick)
+    bf16_kind = " + ".join(models.cpuinfo_bf16_flags(models._cpuinfo_text())) or "no native bf16 flag: emulated"
     return [
         _common.row("roofline: 2048^2 matmul", p["fp32_gflops"], p["bf16_gflops"], "GFLOP/s",
                     achieved_gflops=p["bf16_gflops"], roofline="bf16_gflops", peaks=p,
-                    notes="naive = fp32, tuned = bf16 (AMX)"),
+                    notes=f"naive = fp32, tuned = bf16 ({bf16_kind})"),
         _common.row("roofline: tensor copy", None, p["copy_gbps"], "GB/s", notes="read+write bytes"),
     ]
 

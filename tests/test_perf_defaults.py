@@ -23,6 +23,8 @@ def test_cpuinfo_flags_decide_bf16():
     assert not models.cpuinfo_has_bf16(OLD_CPUINFO)
     assert not models.cpuinfo_has_bf16("flags\t: avx2 xamx_bf16x\n")  # whole flag names only
     assert not models.cpuinfo_has_bf16("")
+    assert models.cpuinfo_bf16_flags(AMX_CPUINFO) == ["amx_bf16", "avx512_bf16"]
+    assert models.cpuinfo_bf16_flags("flags\t: avx2 avx512_bf16\n") == ["avx512_bf16"]  # AMD EPYC: no AMX
 
 
 def test_env_override_beats_cpuinfo(monkeypatch):
