@@ -32,7 +32,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import sys
 import time
+
+try:
+    from benchmarks import _common
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks import _common
 
 
 def parse_args(argv=None):
@@ -139,12 +147,6 @@ def main(argv=None) -> dict:
 
 def _emit(result: dict) -> None:
     """The suite's row: start -> end in the notes (a reward has no speed-up ratio)."""
-    import os
-    import sys
-
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from benchmarks import _common
-
     start, end = result["start"], result["end"]
     _common.emit_rows([_common.row(
         "generator learning (reverse-RL GRPO, held-out)", None, None, "",
