@@ -61,7 +61,7 @@ def run(quick: bool = False) -> list[dict]:
     from pns_hub import models
 
     p = peaks(quick)
-    bf16_kind = " + ".join(models.cpuinfo_bf16_flags(models._cpuinfo_text())) or "no native bf16 flag: emulated"
+    bf16_kind = " + ".join(models.cpuinfo_bf16_flags()) or "no native bf16 flag: emulated"
     return [
         _common.row("roofline: 2048^2 matmul", p["fp32_gflops"], p["bf16_gflops"], "GFLOP/s",
                     achieved_gflops=p["bf16_gflops"], roofline="bf16_gflops", peaks=p,

@@ -121,15 +121,16 @@ def resolve_model_path(spec: str) -> str:
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
-def cpuinfo_bf16_flags(cpuinfo: str) -> list[str]:
-    """The native bf16 matmul flags a ``/proc/cpuinfo`` text lists (AMX-BF16 and/or AVX512-BF16), in that order.
+def cpuinfo_bf16_flags(cpuinfo: str | None = None) -> list[str]:
+    """The native bf16 matmul flags a ``/proc/cpuinfo`` text (default: this machine's) lists (AMX-BF16 and/or
+    AVX512-BF16), in that order.
 
     Matches whole flag names so that e.g. ``amx_bf16`` is not found inside some longer unrelated flag. Which one a
     CPU has matters for what to expect: AMX tiles ran a bf16 matmul ~7x faster than fp32 on the Intel box, the
     AVX512-BF16 dot products ~2.8x on an AMD EPYC.
     """
     found: set[str] = set()
-    for line in cpuinfo.splitlines():
+    for line in (_cpuinfo_text() if cpuinfo is None else cpuinfo).splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
             found |= set(value.split()) & set(BF16_CPU_FLAGS)
