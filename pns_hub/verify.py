@@ -7,10 +7,13 @@ Why this module is more than a call to ``math_verify.verify``:
   the parent: a check past its deadline gets its worker killed and replaced, and is reported ``unverifiable``.
 * **Results are structured** (extracted answer, verdict, reason) because later steps store them in datasets.
 * **Order is kept**: results come back in input order whatever the number of workers.
+* **One reading of an answer** for reward, synthesis, ``pns-hub verify`` and evaluation: extraction, the
+  restatement layer (units, ``\\text{}``, punctuation, currency, ``x =`` ... set aside) and the strict numeric check
+  live in :mod:`pns_hub.verify_answers`; math-verify 0.5.2 decides what they leave open.
 
-Verdicts: ``correct``, ``wrong``, ``unparseable`` (no final answer found, or nothing math-verify could read) and
-``unverifiable`` (timed out or too large to check). Only ``wrong`` counts as a verified negative; only ``correct``
-counts as a solved problem.
+Verdicts: ``correct``, ``wrong``, ``unparseable`` (no final answer found, a non-answer such as ``\\boxed{wrong}`` or
+an empty box, or nothing math-verify could read) and ``unverifiable`` (timed out or too large to check). Only
+``wrong`` (:attr:`VerifyResult.is_valid_negative`) counts as a verified negative; only ``correct`` as solved.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Sequence
+
+from pns_hub import verify_answers as forms
+from pns_hub.verify_answers import count_boxed, extract_answer, extract_boxed  # noqa: F401 - public API
 
 
 logger = logging.getLogger(__name__)
@@ -49,79 +55,29 @@ class VerifyResult:
     def is_wrong(self) -> bool:
         return self.verdict == WRONG
 
+    @property
+    def is_valid_negative(self) -> bool:
+        """A certified wrong answer: it parses as mathematics (never a word, empty or unreadable) and differs from
+        the gold. The only results that earn the accuracy-inversion reward or become a ``rejected`` row."""
+        return self.verdict == WRONG and self.extracted is not None
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Extraction
-# --------------------------------------------------------------------------------------------------------------
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_POWER_TOWER = re.compile(r"\^\s*\{[^{}]*\^")
-
-
-def extract_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox``), nested braces included; ``None`` if none closes."""
-    if not isinstance(text, str):
-        return None
-    starts = [m.end() for m in _BOXED.finditer(text)]
-    for start in reversed(starts):
-        depth, i = 1, start
-        while i < len(text):
-            ch = text[i]
-            if ch == "\\" and i + 1 < len(text):
-                i += 2
-                continue
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start:i].strip()
-            i += 1
-    # "\boxed 5" without braces
-    match = re.findall(r"\\boxed\s+([^\s$]+)", text)
-    return match[-1].strip() if match else None
-
-
-def count_boxed(text: str) -> int:
-    return len(_BOXED.findall(text or ""))
-
-
-_FALLBACKS = (
-    # GSM8K style
-    re.compile(r"####\s*([^\n]+)"),
-    # "The final answer is $x$." / "Final answer: x"
-    re.compile(r"final answer(?: is)?\s*[:：]?\s*\$?([^\n$]+?)\$?\s*(?:\.|$|\n)", re.IGNORECASE),
-    re.compile(r"(?:the )?answer is\s*[:：]?\s*\$?([^\n$]+?)\$?\s*(?:\.\s|\.$|$|\n)", re.IGNORECASE),
-    re.compile(r"^\s*answer\s*[:：]\s*\$?([^\n$]+?)\$?\s*$", re.IGNORECASE | re.MULTILINE),
-)
-
-
-def extract_answer(text: str) -> tuple[str | None, str]:
-    """Final answer of a completion and how it was found: ``boxed``, ``phrase`` or ``none``.
-
-    The last ``\\boxed{}`` wins (models restate and correct themselves); without one, the usual phrasings
-    ("#### x", "the final answer is x", "Answer: x") are tried, last occurrence first.
-    """
-    if not isinstance(text, str) or not text.strip():
-        return None, "none"
-    boxed = extract_boxed(text)
-    if boxed is not None:
-        return boxed, "boxed"
-    for pattern in _FALLBACKS:
-        found = pattern.findall(text)
-        if found:
-            answer = found[-1].strip().rstrip(".").strip()
-            if answer:
-                return answer, "phrase"
-    return None, "none"
-
-
-# --------------------------------------------------------------------------------------------------------------
 # One check (runs in the caller or in a worker)
 # --------------------------------------------------------------------------------------------------------------
-def _parse(answer: str, timeout: int):
+# Inputs whose evaluation runs in C (GMP, mpmath), where no signal-based timeout can stop it: power towers, exponents
+# of 7+ digits (9^{9999999999} took 22 s in-process before this guard), factorials of 6+ digit numbers.
+_TOO_LARGE = re.compile(
+    r"\^\s*\{[^{}]*\^|\^\s*\{[^{}]*\}\s*\^|\^\s*\d+\s*\^|\^\s*\{?\s*\(?\s*\d{7,}|\d{6,}\s*\)?\s*!|\^\s*\{?\s*\d+\s*\}?\s*\)\s*!|\^\s*\{?\s*\(?\s*\d+\s*\^"
+)
+_PARSED_GOLDS: dict[str, list] = {}  # gold answers repeat across a batch (k samples per problem): parse each once
+_MAX_CACHED_GOLDS = 4096
+
+
+def _parse(answer: str, timeout: int | None):
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
     # Wrapping in \boxed{} makes math-verify read the whole answer as one expression (sets, intervals, x=3).
@@ -132,6 +88,17 @@ def _parse(answer: str, timeout: int):
     )
 
 
+def _parse_gold(gold: str, timeout: int | None):
+    parsed = _PARSED_GOLDS.get(gold)
+    if parsed is None:
+        parsed = _parse(gold, timeout)
+        if parsed:  # a failed (or timed-out) parse is not cached: it may succeed with more time
+            if len(_PARSED_GOLDS) >= _MAX_CACHED_GOLDS:
+                _PARSED_GOLDS.clear()
+            _PARSED_GOLDS[gold] = parsed
+    return parsed
+
+
 def _soft_timeout_ok() -> bool:
     # math-verify's own timeout uses SIGALRM, which only works in a process's main thread.
     import threading
@@ -139,12 +106,19 @@ def _soft_timeout_ok() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def reading(gold: str, answer: str) -> tuple[str, str]:
+    """Gold and answer as the grader compares them: dressing set aside on both sides (:mod:`verify_answers`)."""
+    gold_n = forms.normalize(gold)
+    answer_n = forms.normalize(answer, numeric_gold=forms.is_numeric(gold_n))
+    return forms.strip_lhs(gold_n, answer_n)
+
+
 def answers_equal(gold: str, answer: str, timeout: float = DEFAULT_TIMEOUT) -> bool | None:
-    """math-verify equivalence of two bare answers; ``None`` when either cannot be parsed."""
+    """math-verify equivalence of two bare answers, as given (no restatement layer); ``None`` if either fails."""
     from math_verify import verify
 
     t = max(1, int(timeout)) if _soft_timeout_ok() else None
-    parsed_gold, parsed_answer = _parse(gold, t), _parse(answer, t)
+    parsed_gold, parsed_answer = _parse_gold(gold, t), _parse(answer, t)
     if not parsed_gold or not parsed_answer:
         return None
     return bool(verify(parsed_gold, parsed_answer, timeout_seconds=t))
@@ -160,34 +134,64 @@ def _timed_equal(gold: str, answer: str, timeout: float):
     return equal, time.monotonic() - wall, time.process_time() - cpu
 
 
+def _cheap_verdict(gold: str, answer: str) -> tuple[bool, str] | None:
+    """Verdicts that need no sympy: same text, word answers, plain numbers / tuples / times (the strict check)."""
+    if re.sub(r"\s+", "", gold) == re.sub(r"\s+", "", answer):
+        return True, "same answer as gold"
+    same = forms.words_equal(gold, answer)
+    if same is not None:
+        return same, "word answer " + ("matches" if same else "differs from") + " gold"
+    same = forms.numeric_verdict(gold, answer)
+    if same is not None:
+        return same, "numbers " + ("match" if same else "differ from") + " gold"
+    return None
+
+
 def verify_one(completion: str, gold: str, timeout: float = DEFAULT_TIMEOUT) -> VerifyResult:
-    """Check one completion in this process (bounded by math-verify's soft timeout and size guards)."""
+    """Check one completion in this process.
+
+    In-process guarantee: in the main thread every math-verify call is bounded by its SIGALRM timeout (``timeout``
+    seconds for parsing and again for comparing, once retried with 3x when the machine was too loaded to compute),
+    and answers known to run in C, where no signal can stop them, are refused before parsing. Only the pool's hard
+    timeout (:func:`verify_batch` with workers) bounds a check absolutely.
+    """
     if not isinstance(gold, str) or not gold.strip():
         return VerifyResult(None, UNVERIFIABLE, "empty gold answer")
-    answer, how = extract_answer(completion)
+    answer, how = forms.extract_answer(completion)
     if answer is None:
         return VerifyResult(None, UNPARSEABLE, "no final answer found")
     if len(answer) > MAX_ANSWER_CHARS:
         return VerifyResult(answer[:MAX_ANSWER_CHARS], UNVERIFIABLE, f"answer longer than {MAX_ANSWER_CHARS} chars")
-    if _POWER_TOWER.search(answer):
-        # a^{b^{c}}: sympy builds astronomically large integers in C, where no timeout can interrupt it.
-        return VerifyResult(answer, UNVERIFIABLE, "power tower: too large to evaluate safely")
+    if _TOO_LARGE.search(answer):
+        return VerifyResult(answer, UNVERIFIABLE, "power tower or huge exponent/factorial: too large to evaluate safely")
+    gold_n, answer_n = reading(gold, answer)
+    reason = forms.non_answer_reason(answer_n, gold_n)
+    if reason:
+        return VerifyResult(answer, UNPARSEABLE, reason)
+    cheap = _cheap_verdict(gold_n, answer_n)
+    if cheap is not None:
+        return VerifyResult(answer, CORRECT if cheap[0] else WRONG, f"{how} answer: {cheap[1]}")
+    return _math_verify_verdict(gold_n, answer_n, answer, how, timeout)
+
+
+def _math_verify_verdict(gold: str, answer: str, extracted: str, how: str, timeout: float) -> VerifyResult:
     equal, wall, cpu = _timed_equal(gold, answer, timeout)
     if isinstance(equal, Exception):  # math-verify raises TimeoutError and sympy errors; none may stop a batch
-        return VerifyResult(answer, UNVERIFIABLE, f"{type(equal).__name__}: {str(equal)[:120]}")
+        return VerifyResult(extracted, UNVERIFIABLE, f"{type(equal).__name__}: {str(equal)[:120]}")
     if wall >= 0.9 * max(1, int(timeout)) and cpu < 0.5 * wall:
         # The budget ran out while the process was waiting for a core (a loaded machine), not computing: one retry
         # with a longer budget, so load never turns a cheap check into "unverifiable".
         equal, wall, cpu = _timed_equal(gold, answer, 3 * timeout)
         timeout = 3 * timeout
         if isinstance(equal, Exception):
-            return VerifyResult(answer, UNVERIFIABLE, f"{type(equal).__name__}: {str(equal)[:120]}")
+            return VerifyResult(extracted, UNVERIFIABLE, f"{type(equal).__name__}: {str(equal)[:120]}")
     if wall >= 0.9 * max(1, int(timeout)):
         # math-verify swallows its own timeout and answers False: that is "could not decide", not "wrong".
-        return VerifyResult(answer, UNVERIFIABLE, f"timed out after {timeout:.0f}s")
+        return VerifyResult(extracted, UNVERIFIABLE, f"timed out after {timeout:.0f}s")
     if equal is None:
-        return VerifyResult(answer, UNPARSEABLE, f"could not parse the {how} answer")
-    return VerifyResult(answer, CORRECT if equal else WRONG, f"{how} answer {'matches' if equal else 'differs from'} gold")
+        return VerifyResult(extracted, UNPARSEABLE, f"could not parse the {how} answer")
+    return VerifyResult(extracted, CORRECT if equal else WRONG,
+                        f"{how} answer {'matches' if equal else 'differs from'} gold (math-verify)")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -257,8 +261,10 @@ def verify_batch(
 
     Args:
         completions / golds: equal-length sequences.
-        num_workers: ``0`` checks sequentially in this process (lowest overhead, no hard deadline); ``None`` uses
-            every core; ``n >= 1`` uses ``n`` watched worker processes.
+        num_workers: ``0`` checks sequentially in this process (lowest overhead; bounded by the soft timeout and
+            size guards of :func:`verify_one`, no hard deadline; called outside the main thread, where the soft
+            timeout cannot work, it uses one watched worker instead); ``None`` uses every core; ``n >= 1`` uses
+            ``n`` watched worker processes.
         timeout: soft per-check budget (math-verify's own timeout inside a worker).
         hard_timeout: wall-clock deadline after which a worker is killed and the check reported ``unverifiable``
             (default ``4 * timeout + 1`` seconds: room for one load retry).
@@ -269,6 +275,8 @@ def verify_batch(
     if n == 0:
         return []
     workers = default_workers() if num_workers is None else num_workers
+    if workers <= 0 and not _soft_timeout_ok():
+        workers = 1  # outside the main thread math-verify has no timeout at all: only a watched worker bounds a check
     bar = None
     if progress:
         from tqdm.auto import tqdm
