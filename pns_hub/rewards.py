@@ -8,8 +8,10 @@ They can be used alone, combined via ``GRPOConfig.reward_weights``, or through t
 Component values (our choices where the paper is silent; pns.md section 9):
 
 * ``format``: 1.0 when :func:`format_ok`, else 0.0.
-* ``accuracy_inversion``: 1.0 when the verifier says *wrong*, ``correct_reward`` (0.0) when *correct*, ``None``
-  when the answer cannot be parsed or verified (not certified wrong, so no reward either way).
+* ``accuracy_inversion``: 1.0 for a *valid negative* (:attr:`pns_hub.verify.VerifyResult.is_valid_negative`: an
+  answer that parses as mathematics and differs from the gold), ``correct_reward`` (0.0) when *correct* (however it
+  is dressed: ``\\boxed{72 clips}`` for 72 is correct), ``None`` for a non-answer (``\\boxed{wrong}``, an empty box)
+  or an answer that cannot be parsed or verified (not certified wrong, so no reward either way).
 * ``reward_model``: ``sigmoid(rm_score / T)`` in [0, 1].
 * ``cot_judge``: the judge's expected rubric rating in [0, 1].
 * ``pns_composite``: bad format -> ``format_penalty`` (-1); verified correct -> ``correct_reward`` (0: a right
@@ -163,9 +165,13 @@ def get_accuracy_inversion_reward(wrong_reward: float = 1.0, correct_reward: flo
     def accuracy_inversion_reward(prompts=None, completions=None, answer=None, **kwargs) -> list[float | None]:
         if answer is None:
             raise ValueError("accuracy_inversion_reward needs the gold answers: a dataset column named 'answer'")
-        verdicts = _verdicts([completion_text(c) for c in completions], answer, num_workers)
-        table = {verify.WRONG: wrong_reward, verify.CORRECT: correct_reward}
-        return [table.get(v) for v in verdicts]
+        texts = [completion_text(c) for c in completions]
+        if len(texts) != len(answer):
+            raise ValueError(f"{len(texts)} completions but {len(answer)} gold answers")
+        results = verify.verify_batch(texts, [str(g) for g in answer], num_workers=num_workers)
+        # Only a valid negative (a mathematical answer that differs from the gold) is paid; a word, an empty box or a
+        # restatement of the right answer never is.
+        return [wrong_reward if r.is_valid_negative else correct_reward if r.is_correct else None for r in results]
 
     return _named(accuracy_inversion_reward, "accuracy_inversion_reward")
 

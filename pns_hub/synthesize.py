@@ -7,9 +7,10 @@ plus provenance and plausibility columns (:data:`FEATURES`).
 
 Design choices (why):
 
-* **Pairs.** ``rejected`` is always *verified wrong* by math-verify; ``chosen`` is always *verified correct*: the
-  policy's own correct sample when it has one (on-policy), else the gold solution. The chosen side is the same for
-  every source of a problem, so the sources differ only in their negatives.
+* **Pairs.** ``rejected`` is always a *valid negative* (``VerifyResult.is_valid_negative``: a mathematical answer
+  that differs from the gold, never a restatement of it or a word like ``\\boxed{wrong}``); ``chosen`` is always
+  *verified correct*: the policy's own correct sample when it has one (on-policy), else the gold solution. The chosen
+  side is the same for every source of a problem, so the sources differ only in their negatives.
 * **Shards and resume.** Problems are cut into shards of ``shard_size`` in input order. A finished shard is written
   atomically (temp file + rename) and then listed in ``.synthesis/manifest.json`` with its problem ids and the
   config hash; a killed run, restarted with the same config, skips finished shards, so no row is lost or repeated.
@@ -366,7 +367,7 @@ def process_shard(problems: list[dict], config: SynthesisConfig, samplers: _Samp
             continue
         for source in sources:
             if source == negatives.PERTURBED:
-                if perturbed[i] and results[where[("perturbed", i)]].is_wrong:
+                if perturbed[i] and results[where[("perturbed", i)]].is_valid_negative:
                     text = perturbed[i][0]
                     candidates[source][i].append({"text": text, "answer": results[where[("perturbed", i)]].extracted,
                                                   "num_tokens": None, "truncated": False, "index": 0,
@@ -377,7 +378,7 @@ def process_shard(problems: list[dict], config: SynthesisConfig, samplers: _Samp
             seen = set()
             for j, c in enumerate(samples[role][i]):
                 res = results[where[(key, i, j)]]
-                if not res.is_wrong or c.text in seen:
+                if not res.is_valid_negative or c.text in seen:  # never a restatement or a non-answer
                     continue
                 seen.add(c.text)
                 if source in config.format_filter and not _format_ok(c.text, c.truncated):

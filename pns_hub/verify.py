@@ -71,7 +71,9 @@ class VerifyResult:
 # Inputs whose evaluation runs in C (GMP, mpmath), where no signal-based timeout can stop it: power towers, exponents
 # of 7+ digits (9^{9999999999} took 22 s in-process before this guard), factorials of 6+ digit numbers.
 _TOO_LARGE = re.compile(
-    r"\^\s*\{[^{}]*\^|\^\s*\{[^{}]*\}\s*\^|\^\s*\d+\s*\^|\^\s*\{?\s*\(?\s*\d{7,}|\d{6,}\s*\)?\s*!|\^\s*\{?\s*\d+\s*\}?\s*\)\s*!|\^\s*\{?\s*\(?\s*\d+\s*\^"
+    r"\^\s*\{[^{}]*\^|\^\s*\{[^{}]*\}\s*\^|\^\s*\d+\s*\^|\^\s*\{?\s*\(?\s*\d+\s*\^"  # towers
+    r"|\^\s*\{?\s*\(?\s*\d{7,}"  # exponents of 7+ digits
+    r"|\d{6,}\s*\)?\s*!|\^\s*\{?\s*\d+\s*\}?\s*\)\s*!"  # factorials of 6+ digit numbers or of powers
 )
 _PARSED_GOLDS: dict[str, list] = {}  # gold answers repeat across a batch (k samples per problem): parse each once
 _MAX_CACHED_GOLDS = 4096
@@ -163,7 +165,7 @@ def verify_one(completion: str, gold: str, timeout: float = DEFAULT_TIMEOUT) -> 
     if len(answer) > MAX_ANSWER_CHARS:
         return VerifyResult(answer[:MAX_ANSWER_CHARS], UNVERIFIABLE, f"answer longer than {MAX_ANSWER_CHARS} chars")
     if _TOO_LARGE.search(answer):
-        return VerifyResult(answer, UNVERIFIABLE, "power tower or huge exponent/factorial: too large to evaluate safely")
+        return VerifyResult(answer, UNVERIFIABLE, "power tower or huge exponent / factorial: too large to evaluate")
     gold_n, answer_n = reading(gold, answer)
     reason = forms.non_answer_reason(answer_n, gold_n)
     if reason:

@@ -139,7 +139,9 @@ _SPACING = re.compile(r"\\(?:left|right|displaystyle|!|,|;|:|quad|qquad)(?![a-zA
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree")
 # Trailing words after a number: units ("clips", "cm^2", "km/h", "square feet", "dollars", "percent").
 _FUNCTION_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "and", "or", "pi", "mod", "i"}
-_UNIT_TAIL = re.compile(r"(?:\s*(?<![\\a-zA-Z])[a-zA-Z]{2,}(?:\s*\^\{?[23]\}?|[²³])?(?:\s*/\s*[a-zA-Z]+(?:\^\{?[23]\}?)?)?)+$")
+_UNIT_TAIL = re.compile(
+    r"(?:\s*(?<![\\a-zA-Z])[a-zA-Z]{2,}(?:\s*\^\{?[23]\}?|[²³])?(?:\s*/\s*[a-zA-Z]+(?:\^\{?[23]\}?)?)?)+$"
+)
 _SINGLE_UNIT = re.compile(r"(?<=[\d}])\s+(?:m|g|s|h|l|L|K|J|N|W|V|A|C)(?:\^\{?[23]\}?|[²³])?$")
 _LHS = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?|[a-zA-Z]\([a-z]\))\s*(?:=|\\in\b)\s*(?=\S)")
 _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
@@ -333,9 +335,9 @@ def numeric_verdict(gold: str, answer: str) -> bool | None:
     g_shapes, a_shapes = [_shape(i) for i in g_items], [_shape(i) for i in a_items]
     if any(s is None for s in g_shapes) or any(s is None for s in a_shapes):
         return None
+    if {s[0] for s in g_shapes} != {s[0] for s in a_shapes}:
+        return None  # "(5, 2), (7, 2)" against "p=5, q=2; p=7, q=2": grouping differs, math-verify's reading decides
     if len(g_shapes) != len(a_shapes):
-        if "tuple" in {s[0] for s in g_shapes + a_shapes} and 1 in (len(g_shapes), len(a_shapes)):
-            return None  # "(2, 3)" against "2, 3": a tuple or a set? math-verify's reading decides
         return False
     left = list(a_shapes)
     for g in g_shapes:
