@@ -98,3 +98,55 @@ def test_verify_cli(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["verify", str(path)])
     assert "line 1, field 'answer'" in capsys.readouterr().err
+
+
+PATHOLOGICAL_IN_PROCESS = [
+    r"\boxed{10^{10^{10^{10}}}}", r"\boxed{9^{9999999999}}", r"\boxed{(10^{7})!}", r"\boxed{2^3^4^5}",
+    "\\boxed{" + "(x+" * 17000 + "}", "\\boxed{" + "9" * 600 + "}",
+]
+
+
+def _check_in_child(queue):
+    start = time.monotonic()
+    verdicts = [verify_one(text, "5").verdict for text in PATHOLOGICAL_IN_PROCESS]
+    queue.put((verdicts, time.monotonic() - start))
+
+
+def test_in_process_checks_refuse_what_no_timeout_can_stop():
+    """The in-process guarantee (GRPO reward, generator evaluation verify with num_workers=0): answers whose
+    evaluation runs in C, where math-verify's SIGALRM timeout cannot fire, are refused before parsing. Run in a
+    child process so that a regression fails here instead of hanging the suite (9^{9999999999} took 22 s before)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_check_in_child, args=(queue,), daemon=True)
+    child.start()
+    child.join(timeout=30)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("in-process verification of pathological answers did not return within 30 s")
+    verdicts, seconds = queue.get(timeout=5)
+    assert verdicts == [UNVERIFIABLE] * len(PATHOLOGICAL_IN_PROCESS)
+    assert seconds < 3, seconds
+
+
+def test_in_process_batch_outside_the_main_thread_uses_a_watched_worker(monkeypatch):
+    """Outside the main thread math-verify has no timeout: num_workers=0 then runs the check in one watched worker,
+    so the hard timeout still applies (before, the check below slept its 60 s in the caller's thread)."""
+    import threading
+
+    import pns_hub.verify as verify
+
+    def stuck(completion, gold, timeout):
+        time.sleep(60)
+
+    monkeypatch.setattr(verify, "verify_one", stuck)
+    out = []
+    start = time.monotonic()
+    thread = threading.Thread(target=lambda: out.extend(
+        verify.verify_batch(["hang"], ["1"], num_workers=0, timeout=1, hard_timeout=2)), daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and time.monotonic() - start < 30
+    assert [r.verdict for r in out] == [UNVERIFIABLE]
