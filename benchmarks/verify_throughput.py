@@ -1,4 +1,5 @@
-"""Verification checks/second: sequential (``num_workers=0``) vs the watchdog pool (``num_workers=2``).
+"""Verification checks/second: sequential (``num_workers=0``) vs the watchdog pool (``num_workers=2``), and the cost
+of the lenient grader (issue #13: restatement layer, strict check, non-answers) against the old check it replaced.
 
 The corpus mixes what a synthesis run really feeds the verifier: MATH-500 gold answers restated as completions
 (correct), perturbed answers (wrong), completions with no answer (unparseable), and pathological ones that must not
@@ -9,6 +10,7 @@ same verdicts (the pool may only change the speed); the script fails loudly if t
 from __future__ import annotations
 
 import random
+import re
 import sys
 
 try:
@@ -50,6 +52,70 @@ def corpus(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     return completions, golds
 
 
+_OLD_TOWER = re.compile(r"\^\s*\{[^{}]*\^")
+_OLD_FALLBACKS = (  # the pre-#13 phrase patterns, tried in this order (first pattern wins, not the last phrase)
+    re.compile(r"####\s*([^\n]+)"),
+    re.compile(r"final answer(?: is)?\s*[:：]?\s*\$?([^\n$]+?)\$?\s*(?:\.|$|\n)", re.IGNORECASE),
+    re.compile(r"(?:the )?answer is\s*[:：]?\s*\$?([^\n$]+?)\$?\s*(?:\.\s|\.$|$|\n)", re.IGNORECASE),
+    re.compile(r"^\s*answer\s*[:：]\s*\$?([^\n$]+?)\$?\s*$", re.IGNORECASE | re.MULTILINE),
+)
+
+
+def old_check(completion: str, gold: str, timeout: float = 5.0) -> str:
+    """The check before issue #13, kept here as the cost baseline: last box or first matching phrase pattern, both
+    answers parsed by math-verify 0.5.2 on every call (no gold cache), no restatement layer, no strict check."""
+    from math_verify import verify as mv_verify
+
+    from pns_hub import verify
+
+    answer = verify.extract_boxed(completion)
+    if answer is None:
+        found = next((p.findall(completion) for p in _OLD_FALLBACKS if p.findall(completion)), [])
+        answer = found[-1].strip().rstrip(".").strip() if found else None
+    if not answer:
+        return verify.UNPARSEABLE
+    if len(answer) > verify.MAX_ANSWER_CHARS or _OLD_TOWER.search(answer):
+        return verify.UNVERIFIABLE
+    t = max(1, int(timeout))
+    try:
+        parsed_gold, parsed = verify._parse(gold, t), verify._parse(answer, t)
+        if not parsed_gold or not parsed:
+            return verify.UNPARSEABLE
+        return verify.CORRECT if mv_verify(parsed_gold, parsed, timeout_seconds=t) else verify.WRONG
+    except Exception:  # noqa: BLE001
+        return verify.UNVERIFIABLE
+
+
+def lenient_vs_old(completions, golds, rounds: int = 2) -> tuple[float, float]:
+    """Seconds per check of the old check and of today's ``verify_one``, same corpus, alternating, best round each
+    (the machine is shared: the best round is the least disturbed one)."""
+    from pns_hub import verify
+
+    old, new = [], []
+    for _ in range(rounds):
+        verify._PARSED_GOLDS.clear()  # every round starts cold, as a fresh process would
+        with _common.Timer() as t_old:
+            for c, g in zip(completions, golds):
+                old_check(c, g)
+        with _common.Timer() as t_new:
+            for c, g in zip(completions, golds):
+                verify.verify_one(c, g)
+        old.append(t_old.seconds)
+        new.append(t_new.seconds)
+    return min(old) / len(completions), min(new) / len(completions)
+
+
+def verification_corpus() -> tuple[list[str], list[str]]:
+    """tests/data/verify_corpus.jsonl: the grader's test corpus (restatements, near misses, LaTeX golds, ...)."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "tests" / "data" / "verify_corpus.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows = [r for r in rows if r["category"] != "pathological"]  # the old check has no guard for some of them
+    return [r["completion"] for r in rows], [r["gold"] for r in rows]
+
+
 def run(quick: bool = False) -> list[dict]:
     from pns_hub import verify
 
@@ -69,6 +135,16 @@ def run(quick: bool = False) -> list[dict]:
     rows.append(_common.row(
         "verify: seq vs 2 workers", round(n / seq.seconds, 1), round(n / par.seconds, 1), "checks/s",
         notes=f"{n} checks, verdicts {counts}, identical in both runs; load {load0}->{_common.load_avg()}"))
+    for name, (texts, answers) in (("MATH-500 mix", (completions, golds)), ("verify corpus", verification_corpus())):
+        load0 = _common.load_avg()
+        old, new = lenient_vs_old(texts, answers, rounds=1 if quick else 2)
+        extra = new / old - 1
+        print(f"lenient vs old check on the {name} ({len(texts)} checks): {1000 * old:.2f} ms -> {1000 * new:.2f} ms "
+              f"per check, ratio {new / old:.2f} ({extra:+.0%} per check; done-when: at most +20%)", flush=True)
+        rows.append(_common.row(
+            f"verify: old check vs lenient ({name})", round(1 / old, 1), round(1 / new, 1), "checks/s",
+            notes=f"{len(texts)} checks, sequential, same run; lenient costs {extra:+.0%} per check; "
+                  f"load {load0}->{_common.load_avg()}"))
     return rows
 
 
