@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import logging
 import os
 import shutil
@@ -116,6 +117,50 @@ def resolve_model_path(spec: str) -> str:
         if not (target / "config.json").exists():  # another process may have finished while we waited
             _convert_embedded(name, target)
     return str(target)
+
+
+# What decides a model's outputs: weights, config, tokenizer and chat template (not its card or training logs).
+FINGERPRINT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.gguf", "config.json",
+                        "generation_config.json", "tokenizer*.json", "special_tokens_map.json", "*.jinja",
+                        "tokenizer.model", "vocab.json", "merges.txt")
+
+
+@functools.lru_cache(maxsize=64)
+def _hash_file(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file's bytes; the stat pair only keys the cache (the hash itself ignores size and mtime)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_fingerprint(spec: str, revision: str | None = None) -> str:
+    """What identifies a model's *content*, for resume and cache keys: a spec string does not.
+
+    A local folder (and an embedded model's converted folder) hashes the bytes of its weight, config and tokenizer
+    files, so retraining in place changes it. A Hub id uses the commit it resolves to in the local cache (or the
+    given revision when that is already a commit); if neither is known it falls back to ``id@revision``.
+    """
+    path = Path(resolve_model_path(spec)) if is_embedded(spec) or os.path.isdir(spec) else None
+    if path is None:
+        if revision and len(revision) == 40 and all(c in "0123456789abcdef" for c in revision):
+            return f"hub:{spec}@{revision}"
+        try:
+            from huggingface_hub import snapshot_download
+
+            snapshot = snapshot_download(spec, revision=revision, local_files_only=True)
+            return f"hub:{spec}@{Path(snapshot).name}"
+        except Exception:  # not cached, offline, or not a Hub id at all: the spec is all we know
+            return f"spec:{spec}@{revision or 'default'}"
+    files = sorted({f for pattern in FINGERPRINT_PATTERNS for f in path.glob(pattern) if f.is_file()})
+    if not files:
+        raise FileNotFoundError(f"{path}: no weight, config or tokenizer files to fingerprint")
+    digest = hashlib.sha256()
+    for f in files:
+        stat = f.stat()
+        digest.update(f"{f.name}\0{_hash_file(str(f), stat.st_size, stat.st_mtime_ns)}\0".encode())
+    return "sha256:" + digest.hexdigest()
 
 
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")

@@ -115,12 +115,33 @@ class SynthesisConfig:
         return generation.SamplingParams(self.num_samples, self.max_new_tokens, self.temperature, self.top_p, self.seed)
 
     def content_hash(self, problem_ids: Sequence[str]) -> str:
-        """Hash of every field that changes rows, plus the problem ids: a resume must use the same ones."""
+        """Hash of every field that changes rows, plus the problem ids: a resume must use the same ones.
+
+        Includes the backend (vLLM samples differently from transformers) and a content fingerprint of every model
+        the configured sources use (:func:`models.model_fingerprint`): a spec string names a folder, and a
+        generator retrained in place into the same folder must not reuse the old generator's shards.
+        """
         skip = {"output_dir", "overwrite", "progress", "verify_workers", "push_to_hub", "hub_repo_id", "hub_endpoint",
-                "hub_private", "pretty_name", "backend"}
+                "hub_private", "pretty_name"}
         payload = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         payload["problem_ids"] = list(problem_ids)
+        payload["model_fingerprints"] = {role: models.model_fingerprint(spec, rev)
+                                         for role, (spec, rev) in self._models_used().items()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def _models_used(self) -> dict[str, tuple[str, str | None]]:
+        """role -> (spec, revision) of every model whose outputs end up in the rows with these sources."""
+        used = {}
+        if negatives.PNS in self.sources:
+            used["generator"] = (self.generator, self.generator_revision)
+        if negatives.REJECTION_SAMPLING in self.sources or self.chosen_from_policy:
+            used["policy"] = (self.policy, self.policy_revision)
+        if negatives.PROMPTED_WRONG in self.sources:
+            used["instruct_model"] = (self.instruct_model, self.instruct_revision)
+        for role in ("reward_model", "judge_model"):
+            if getattr(self, role):
+                used[role] = (getattr(self, role), None)
+        return used
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -185,6 +185,32 @@ def test_resume_after_kill_equals_uninterrupted_run(built, tmp_path, rm_scorer):
         synthesize.synthesize_dataset(dataclasses.replace(resumed, seed=1), rm_scorer=rm_scorer)
 
 
+def test_resume_refuses_shards_of_a_model_retrained_in_place_or_another_backend(tmp_path, tiny_causal_lm_path):
+    """The manifest hash covers the models' content and the backend, not just their spec strings."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    policy = tmp_path / "policy"
+    shutil.copytree(tiny_causal_lm_path, policy)
+    config = base_config(tmp_path / "out", str(policy), sources=["perturbed"], limit=2, num_samples=1,
+                         max_new_tokens=4, shard_size=1)  # the policy samples the on-policy chosen side
+    synthesize.synthesize_dataset(config)
+    calls = []
+    synthesize.synthesize_dataset(config, after_shard=calls.append)
+    assert calls == []  # unchanged: every shard reused
+    with pytest.raises(RuntimeError, match="another config"):
+        synthesize.synthesize_dataset(dataclasses.replace(config, backend="vllm"))
+    model = AutoModelForCausalLM.from_pretrained(policy)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.01)
+    model.save_pretrained(policy, safe_serialization=True)  # "retrained" into the same folder
+    with pytest.raises(RuntimeError, match="another config"):
+        synthesize.synthesize_dataset(config)
+
+
 def test_malformed_and_duplicate_problems_are_reported(tmp_path):
     good = [{"id": f"p{i}", "problem": f"Tom has {i + 2} apples and buys {i + 3} more. How many now?",
              "answer": str(2 * i + 5), "solution": f"Tom has {i + 2} + {i + 3} = {2 * i + 5} apples.\n#### {2 * i + 5}"}
