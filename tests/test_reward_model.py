@@ -97,3 +97,33 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     again = reward_model.pairwise_accuracy(reloaded, held_pairs)
     assert again["pairwise_accuracy"] == metrics["pairwise_accuracy"]  # the saved folder is the evaluated RM
     assert again["mean_chosen_score"] == pytest.approx(metrics["mean_chosen_score"], abs=1e-3)
+
+
+def test_pairs_longer_than_max_length_are_counted_in_metrics_and_card(tmp_path, tiny_causal_lm_path):
+    """TRL's RewardTrainer drops over-long pairs silently; the recipe must say how many it lost."""
+    from trl import ModelConfig
+
+    from pns_hub.configs import PNSRewardConfig, RewardModelScriptArguments
+
+    rows = data.load_problems("gsm8k_train", limit=12)
+    train, _ = data.split_problems(rows, 4, seed=0)
+    long_ids = {r["id"] for r in train[:3]}
+    pairs = []
+    for r in rows:
+        wrong = _wrong_version(r["solution"], r["answer"])
+        if r["id"] in long_ids:  # a rambling negative far past the 512-token limit
+            wrong = "Let me restate the problem carefully once more. " * 80 + wrong
+        pairs.append({"id": r["id"], "prompt": [{"role": "user", "content": r["problem"]}], "problem": r["problem"],
+                      "answer": r["answer"], "chosen": [{"role": "assistant", "content": r["solution"]}],
+                      "rejected": [{"role": "assistant", "content": wrong}], "chosen_source": "gold"})
+    pairs_path = tmp_path / "pairs.jsonl"
+    pairs_path.write_text("\n".join(json.dumps(p) for p in pairs))
+    script_args = RewardModelScriptArguments(dataset_limit=12, heldout_problems=4, pairs_path=str(pairs_path))
+    training_args = PNSRewardConfig(output_dir=str(tmp_path / "rm"), max_steps=1, per_device_train_batch_size=4,
+                                    gradient_checkpointing=False, report_to="none", save_strategy="no", max_length=512)
+    metrics = reward_model.train_reward_model(script_args, training_args,
+                                              ModelConfig(model_name_or_path=tiny_causal_lm_path))
+    assert metrics["num_train_pairs_dropped_too_long"] == 3 and metrics["num_train_pairs"] == 5
+    assert metrics["num_eval_pairs_truncated"] == 0
+    card = (tmp_path / "rm" / "README.md").read_text()
+    assert "Pairs: 5 train" in card and "3 train pair(s) with a\n  longer side were dropped" in card
