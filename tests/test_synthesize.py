@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pns_hub import generation, negatives, synthesize, verify
-from tests.hub_fake import FakeHub
+from tests.hub_fake import FakeHub, metadata_errors
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +144,10 @@ def test_all_four_configs_load_with_schema_and_valid_card(built):
     assert (folder / "plausibility.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from huggingface_hub import DatasetCard
 
-    DatasetCard(readme).validate  # parses the YAML header as the Hub would
+    from pns_hub import hub
+
+    assert hub.dataset_card_problems(readme, folder) == []  # huggingface_hub + datasets parsers, files resolve
+    assert metadata_errors(readme, "dataset") == []  # and the fake Hub's rules
     assert DatasetCard(readme).data.pretty_name == config.pretty_name
 
 
@@ -234,10 +237,18 @@ def test_malformed_and_duplicate_problems_are_reported(tmp_path):
     assert sorted(r["problem_id"] for r in rows) == ["problems/p0", "problems/p1", "problems/p2"]
 
 
-def test_push_uploads_the_folder_in_one_commit_and_it_loads_the_same(built, tmp_path, online):
+def test_push_uploads_the_folder_in_one_commit_and_it_loads_the_same(built, tmp_path, online, monkeypatch):
+    import httpx
+    from huggingface_hub import DatasetCard, repocard
+
     _, folder = built
     with FakeHub() as fake:
         synthesize.push(folder, "org/pns-negatives", endpoint=fake.endpoint, token="hf_fake")
+        # DatasetCard.validate posts to huggingface.co itself: send that one request to the fake instead.
+        monkeypatch.setattr(repocard, "get_session", lambda: type("Session", (), {"post": staticmethod(
+            lambda url, **kw: httpx.post(url.replace("https://huggingface.co", fake.endpoint), **kw))})())
+        DatasetCard((folder / "README.md").read_text()).validate()
+    assert [v["errors"] for v in fake.validated] == [[], []]  # the push's own check and validate()
     assert len(fake.commits) == 1 and fake.repos["org/pns-negatives"]["type"] == "dataset"
     files = fake.commits[0]["files"]
     assert not any(p.startswith(synthesize.WORK_DIR) for p in files)  # shards/manifest stay local
