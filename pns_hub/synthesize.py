@@ -321,7 +321,8 @@ def _score_all(rm_scorer, judge_scorer, pairs: list[tuple[str, str]]) -> tuple[l
 # One shard
 # --------------------------------------------------------------------------------------------------------------
 def _model_id(spec: str) -> str:
-    return models.embedded_hub_id(spec) or spec
+    """A model as the dataset names it (columns and card): its Hub id and what it is, never a local path."""
+    return models.display_name(spec)
 
 
 def process_shard(problems: list[dict], config: SynthesisConfig, samplers: _Samplers, rm_scorer=None,
@@ -670,7 +671,10 @@ def _card(config: SynthesisConfig, datasets_by_source: dict, report_md: str, ski
                  for s, d in datasets_by_source.items()],
         generator=_model_id(config.generator), generator_revision=config.generator_revision,
         policy=_model_id(config.policy), instruct_model=_model_id(config.instruct_model),
-        reward_model=config.reward_model, judge_model=config.judge_model,
+        reward_model=config.reward_model and _model_id(config.reward_model),
+        judge_model=config.judge_model and _model_id(config.judge_model),
+        build_notes=sorted({f"{role}: {note}" for role, (spec, _) in config._models_used().items()
+                            if (note := models.build_note(spec))}),
         rejected_choice=config.rejected_choice, plausibility=config.plausibility,
         sampling=json.dumps(config.sampling().to_dict() | {"seed_scope": config.seed_scope}, sort_keys=True),
         repo_id=config.hub_repo_id or "<org>/<name>",

@@ -1,10 +1,13 @@
 """Reward-model scorer, preference-pair construction, and a real (tiny) centred-BT RewardTrainer run."""
 
 import json
+import shutil
 
 import pytest
+import yaml
 
 from pns_hub import data, reward_model
+from tests.hub_fake import metadata_errors
 
 
 PROBLEM = "Tom has 3 apples and buys 4 more. How many apples does he have?"
@@ -79,16 +82,22 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     script_args = RewardModelScriptArguments(dataset_limit=12, heldout_problems=4, pairs_path=str(pairs_path))
     training_args = PNSRewardConfig(output_dir=str(tmp_path / "rm"), center_rewards_coefficient=0.01, max_steps=2,
                                     per_device_train_batch_size=4, learning_rate=1e-4, gradient_checkpointing=False,
-                                    report_to="none", save_strategy="no", logging_steps=1, max_length=512)
-    metrics = reward_model.train_reward_model(script_args, training_args,
-                                              ModelConfig(model_name_or_path=tiny_causal_lm_path))
+                                    report_to="none", save_strategy="no", logging_steps=1, max_length=512,
+                                    hub_model_id="org/pns-rm")
+    base = tmp_path / "warm"  # a local base model whose card says where it is published
+    shutil.copytree(tiny_causal_lm_path, base)
+    (base / "README.md").write_text("---\nmodel_name: org/warm-sft\n---\n# warm-up\n")
+    metrics = reward_model.train_reward_model(script_args, training_args, ModelConfig(model_name_or_path=str(base)))
     assert metrics["num_pairs"] == 4 and metrics["num_train_pairs"] == 8
     assert 0.0 <= metrics["pairwise_accuracy"] <= 1.0
     saved = json.loads((tmp_path / "rm" / "eval_results.json").read_text())
     assert saved["pairwise_accuracy"] == metrics["pairwise_accuracy"]
     card = (tmp_path / "rm" / "README.md").read_text()
     assert "centred Bradley-Terry" in card and f"{metrics['pairwise_accuracy']:.3f}" in card
-    assert "base_model:" in card
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["base_model"] == "org/warm-sft" and header["model_name"] == "org/pns-rm"
+    assert str(tmp_path) not in card.split("---\n")[1] and metadata_errors(card, "model") == []  # the Hub accepts it
+    assert f"built from the local folder `{base}`" in card  # the path only as a build note
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm")
     assert model.config.num_labels == 1 and model.config.pad_token_id is not None
     _, held = data.split_problems(rows, 4, seed=0)

@@ -142,6 +142,12 @@ def test_all_four_configs_load_with_schema_and_valid_card(built):
     assert meta["license"] == "mit" and meta["source_datasets"] == ["openai/gsm8k"]
     assert "DPOTrainer" in readme and "RM prefers negative" in readme and "| pns |" in readme
     assert (folder / "plausibility.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The models were local folders with no Hub id: columns and card name them without their path, which appears
+    # only in the card's build note.
+    ids = {r["generator_id"] for data in rows.values() for r in data}
+    assert ids == {f"unpublished local model '{Path(config.generator).name}'", "pns_hub.negatives.perturb_solution"}
+    assert [line for line in readme.splitlines() if config.generator in line] == [
+        next(line for line in readme.splitlines() if line.startswith("- Build notes"))]
     from huggingface_hub import DatasetCard
 
     from pns_hub import hub
