@@ -155,6 +155,11 @@ def _solution_text(spec: BenchmarkSpec, row: dict) -> str | None:
     return solution if isinstance(solution, str) and solution.strip() else None
 
 
+def _message(err: Exception) -> str:
+    """An exception's own text: ``str(KeyError(m))`` is ``repr(m)``, and stripping its quotes cut real ones too."""
+    return str(err.args[0]) if err.args else type(err).__name__
+
+
 def normalise_row(spec: BenchmarkSpec, row: dict, index: int, path: str, line: int | None) -> dict:
     """Turn one raw row into the shared schema, or raise :class:`DataError` naming the offending field."""
     if not isinstance(row, dict):
@@ -163,22 +168,26 @@ def normalise_row(spec: BenchmarkSpec, row: dict, index: int, path: str, line: i
     try:
         problem = _require_str(row, field) if field in row or "problem" not in row else _require_str(row, "problem")
     except (KeyError, TypeError) as err:
-        raise DataError(path, line, field, str(err).strip("'\"")) from None
+        raise DataError(path, line, field, _message(err)) from None
     try:
         answer = spec.gold(row)
     except (KeyError, TypeError, ValueError) as err:
-        raise DataError(path, line, "answer", str(err).strip("'\"")) from None
+        raise DataError(path, line, "answer", _message(err)) from None
     raw_id = row.get("id", row.get("unique_id", row.get("idx")))
     row_id = f"{spec.name}/{raw_id if raw_id is not None else index}"
     return {"id": row_id, "problem": problem, "answer": answer, "solution": _solution_text(spec, row), "source": spec.name}
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
-    """Yield ``(line_number, object)``; invalid JSON raises :class:`DataError` with the line number."""
+    """Yield ``(line_number, object)``; invalid JSON raises :class:`DataError` with the line number.
+
+    ``utf-8-sig`` drops the byte-order mark Windows editors write (with plain ``utf-8`` it stays in line 1 and makes
+    it "invalid JSON"); CRLF line ends are handled by text mode.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(path, None, None, "file not found")
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue

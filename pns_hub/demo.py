@@ -97,6 +97,11 @@ class _RewardLog:
         return Callback()
 
 
+def _repo_id(cfg: "DemoConfig", key: str) -> str:
+    """The Hub id an artifact will be published under (``org/name``): what its card and the cards citing it say."""
+    return f"{cfg.org}/{REPOS[key][0]}"
+
+
 def _parse(types, argv: list[str]):
     from trl import TrlParser
 
@@ -130,6 +135,7 @@ def stage_warmup(cfg: "DemoConfig", budget: Budget, folder: Path) -> dict:
         "dataset_limit": budget.warmup_examples, "learning_rate": 5e-5, "lr_scheduler_type": "constant",
         "num_train_epochs": 1, "per_device_train_batch_size": 8, "max_length": 512, "gradient_checkpointing": False,
         "logging_steps": 2, "save_strategy": "no", "report_to": "none", "seed": cfg.seed, "output_dir": str(folder),
+        "hub_model_id": _repo_id(cfg, "warmup"),
     }))
     return {"folder": train_sft_warmup(script_args, training_args, model_args)}
 
@@ -147,7 +153,7 @@ def stage_reward_model(cfg: "DemoConfig", budget: Budget, folder: Path, policy: 
         "sample_batch_size": 64, "center_rewards_coefficient": 0.01, "learning_rate": 2e-5,
         "num_train_epochs": budget.rm_epochs, "per_device_train_batch_size": 8, "max_length": 512,
         "gradient_checkpointing": False, "save_strategy": "no", "report_to": "none", "logging_steps": 5,
-        "seed": cfg.seed, "output_dir": str(folder),
+        "seed": cfg.seed, "output_dir": str(folder), "hub_model_id": _repo_id(cfg, "reward_model"),
     }))
     metrics = train_reward_model(script_args, training_args, model_args)
     return {"folder": str(folder), "metrics": metrics}
@@ -169,6 +175,7 @@ def stage_generator(cfg: "DemoConfig", budget: Budget, folder: Path, rm_folder: 
         "max_completion_length": budget.gen_max_tokens, "temperature": 0.8, "max_steps": budget.gen_steps,
         "lr_scheduler_type": "constant", "gradient_checkpointing": False, "logging_steps": 1,
         "save_strategy": "no", "report_to": "none", "seed": cfg.seed, "output_dir": str(folder),
+        "hub_model_id": _repo_id(cfg, "generator"),
     }))
     log = _RewardLog()
     train_generator(script_args, training_args, model_args, callbacks=[log])
@@ -185,7 +192,7 @@ def stage_negatives(cfg: "DemoConfig", budget: Budget, folder: Path, generator: 
         generator=generator, policy=policy, instruct_model=policy, reward_model=rm_folder,
         judge_model=cfg.model, dataset="gsm8k_train", limit=budget.synth_problems,
         num_samples=budget.synth_samples, max_new_tokens=budget.synth_max_tokens, output_dir=str(folder),
-        seed=cfg.seed, batch_size=64,
+        seed=cfg.seed, batch_size=64, hub_repo_id=_repo_id(cfg, "negatives"),
     )
     from .report import markdown_table
 
@@ -206,7 +213,8 @@ def stage_dpo(cfg: "DemoConfig", budget: Budget, folder: Path, dataset: str, con
         "beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": budget.dpo_epochs, "per_device_train_batch_size": 8,
         "gradient_accumulation_steps": 1, "max_length": 768, "precompute_ref_log_probs": True,
         "gradient_checkpointing": False, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
-        "seed": cfg.seed, "output_dir": str(folder),
+        "seed": cfg.seed, "output_dir": str(folder), "dataset_hub_id": _repo_id(cfg, "negatives"),
+        "hub_model_id": _repo_id(cfg, f"dpo_{config_name}"),
     }))
     return {"folder": train_dpo(script_args, training_args, model_args)}
 
@@ -218,7 +226,7 @@ def stage_eval(cfg: "DemoConfig", budget: Budget, model: str, name: str, method:
     out = run_eval(model, benchmarks=None, limit=budget.eval_limit, num_samples=1,
                    max_new_tokens=budget.eval_max_tokens, temperature=0.0, seed=cfg.seed, batch_size=32,
                    output_dir=work / "eval" / name.split("/")[-1], method=method,
-                   base=models.embedded_hub_id(cfg.model) or cfg.model, negative_source=negative_source,
+                   base=models.display_name(cfg.model), negative_source=negative_source,
                    model_name=name)
     return {"record": out["paths"]["record"], "scores": out["scores"], "average": out.get("average")}
 
@@ -268,7 +276,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     hub_dir, work = root / "hub", root / "work"
     budget = Budget.for_scale(cfg.budget)
     runner = StageRunner(root)
-    base = {"model": cfg.model, "seed": cfg.seed, "budget": asdict(budget)}
+    # org is part of every key: the cards name the repo ids the artifacts will be published under
+    base = {"model": cfg.model, "seed": cfg.seed, "budget": asdict(budget), "org": cfg.org}
     folder = {key: hub_dir / name for key, (name, _) in REPOS.items()}
     repo_id = {key: f"{cfg.org}/{name}" for key, (name, _) in REPOS.items()}
     start = time.perf_counter()

@@ -48,6 +48,8 @@ class DPOScriptArguments(trl.ScriptArguments):
         "help": "Label of the negatives (pns, rejection_sampling, ...) for the card and leaderboard; default: the "
                 "dataset config or mixture."})
     method: str = field(default="dpo", metadata={"help": "Method label for the card/leaderboard (pns-dpo, rs-dpo)."})
+    dataset_hub_id: str | None = field(default=None, metadata={
+        "help": "Hub id the dataset is (or will be) published under, for the card when dataset_name is a local folder."})
     eval_results_file: str | None = field(default=None, metadata={
         "help": "A pns-hub results JSON (leaderboard schema) whose scores go into the card."})
     eval_benchmarks: str | None = field(default=None, metadata={
@@ -241,6 +243,19 @@ def _evaluate(script_args, output_dir: str, name: str) -> dict | None:
                     method=script_args.method, model_name=name)
 
 
+def _dataset_id(script_args) -> str | None:
+    """The training data's Hub id: ``dataset_hub_id``, else ``dataset_name`` unless that is a local folder."""
+    if script_args.dataset_hub_id:
+        return script_args.dataset_hub_id
+    return None if os.path.exists(script_args.dataset_name) else script_args.dataset_name
+
+
+def _dataset_note(script_args) -> str | None:
+    if os.path.exists(script_args.dataset_name):
+        return f"training data read from the local folder `{script_args.dataset_name}`"
+    return None
+
+
 def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, model_args: trl.ModelConfig) -> str:
     """Train, save (weights + tokenizer + card), optionally evaluate and push; return the output folder."""
     from transformers import AutoTokenizer
@@ -249,7 +264,7 @@ def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, mod
 
     spec = model_args.model_name_or_path or models.EMBEDDED_DEFAULT
     model_path = models.resolve_model_path(spec)
-    base_model = models.embedded_hub_id(spec) or spec
+    base_model = models.hub_id(spec)  # a Hub id or None: a local path is a build note, never an id
     models.configure_threads()
     dataset, composition = load_training_data(script_args, seed=training_args.seed)
 
@@ -274,7 +289,9 @@ def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, mod
     negative_source = script_args.negative_source or (
         "+".join(composition) if len(composition) > 1 else next(iter(composition)))
     context = dict(
-        repo_id=repo_id, base_model=base_model, dataset=script_args.dataset_name, composition=composition,
+        repo_id=repo_id, base_model=base_model, base_model_name=models.display_name(spec),
+        dataset=_dataset_id(script_args) or f"unpublished local dataset '{Path(script_args.dataset_name).name}'",
+        build_notes=[n for n in (models.build_note(spec), _dataset_note(script_args)) if n], composition=composition,
         negative_source=negative_source, method=script_args.method, train_loss=float(train_result.training_loss),
         global_steps=int(train_result.global_step), train_seconds=seconds, num_pairs=len(dataset),
         peft=bool(model_args.use_peft), hyperparameters=_hyperparameters(training_args, model_args),
@@ -285,8 +302,7 @@ def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, mod
     results = _evaluate(script_args, output_dir, repo_id)
     scores = (results or {}).get("scores", {})
     context["results"] = results
-    dataset_ids = [script_args.dataset_name] if "/" in script_args.dataset_name and \
-        not os.path.exists(script_args.dataset_name) else []
+    dataset_ids = [_dataset_id(script_args)] if _dataset_id(script_args) else []
     context["card_metadata"] = card_metadata(repo_id, base_model, dataset_ids, scores,
                                              ["trl", "dpo", "pns-hub", "math", "negative-samples", script_args.method],
                                              (results or {}).get("num_samples", 1))

@@ -47,8 +47,8 @@ def build_grpo_dataset(rows: Sequence[dict]):
     ])
 
 
-def _base_model_id(spec: str) -> str:
-    return models.embedded_hub_id(spec) or spec
+def _base_model_id(spec: str) -> str | None:
+    return models.hub_id(spec)  # a Hub id or None: never a path on this machine
 
 
 def card_context(script_args, training_args, model_args, num_train: int) -> dict:
@@ -61,7 +61,8 @@ def card_context(script_args, training_args, model_args, num_train: int) -> dict
     return {
         "model_name": training_args.hub_model_id or Path(training_args.output_dir).name,
         "base_model": _base_model_id(model_args.model_name_or_path),
-        "base_model_spec": model_args.model_name_or_path,
+        "base_model_name": models.display_name(model_args.model_name_or_path),
+        "build_note": models.build_note(model_args.model_name_or_path),
         "dataset_name": script_args.dataset_name, "num_train_problems": num_train,
         "reward_funcs": list(zip(script_args.reward_funcs, weights)),
         "composite": {
@@ -69,8 +70,9 @@ def card_context(script_args, training_args, model_args, num_train: int) -> dict
             "judge_weight": script_args.composite_judge_weight, "format_penalty": script_args.format_penalty,
             "correct_reward": script_args.correct_reward, "unverifiable_reward": script_args.unverifiable_reward,
         },
-        "reward_model": script_args.reward_model_path, "rm_temperature": script_args.reward_model_temperature,
-        "judge_model": script_args.judge_model and _base_model_id(script_args.judge_model),
+        "reward_model": script_args.reward_model_path and models.display_name(script_args.reward_model_path),
+        "rm_temperature": script_args.reward_model_temperature,
+        "judge_model": script_args.judge_model and models.display_name(script_args.judge_model),
         "judge_mode": script_args.judge_mode, "judge_injection_penalty": script_args.judge_injection_penalty,
         "training": {k: getattr(training_args, k) for k in (
             "learning_rate", "num_generations", "max_completion_length", "per_device_train_batch_size",

@@ -107,8 +107,71 @@ def write_dataset_folder(folder: str | os.PathLike, configs: Mapping[str, object
         body = card_text[end + 4:].lstrip("\n")
         header.update(meta)
         meta = header
-    (folder / "README.md").write_text(yaml_header(meta) + "\n" + body, encoding="utf-8")
+    text = yaml_header(meta) + "\n" + body
+    (folder / "README.md").write_text(text, encoding="utf-8")
+    validate_dataset_card(text, folder)
     return folder
+
+
+_STRING_LIST_KEYS = ("license", "language", "task_categories", "task_ids", "tags", "source_datasets", "size_categories",
+                     "annotations_creators", "language_creators", "multilinguality")
+
+
+def dataset_card_problems(card_text: str, folder: str | os.PathLike | None = None) -> list[str]:
+    """Everything wrong with a dataset card's YAML, found offline with the libraries' own parsers.
+
+    Why these parsers: ``DatasetCard`` (huggingface_hub) is what reads the header for the Hub client, and
+    ``MetadataConfigs`` / ``DatasetInfosDict`` (datasets) are what ``load_dataset`` uses to resolve ``configs:`` and
+    ``dataset_info:``; a card they reject loads wrongly for every user. With ``folder``, every ``data_files``
+    pattern must also match a file in it (a pattern matching nothing is a config that cannot load).
+    """
+    from datasets.data_files import resolve_pattern, sanitize_patterns
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard
+
+    try:
+        data = DatasetCard(card_text).data
+    except Exception as err:  # yaml.YAMLError, or a header that is not a mapping
+        return [f"YAML header: {err}"]
+    problems = []
+    for key in _STRING_LIST_KEYS:
+        value = data.get(key)
+        if value is not None and not (isinstance(value, str) or (
+                isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
+            problems.append(f"{key}: expected a string or a non-empty list of strings, got {value!r}")
+    if data.get("pretty_name") is not None and not isinstance(data.get("pretty_name"), str):
+        problems.append(f"pretty_name: expected a string, got {data.get('pretty_name')!r}")
+    configs = MetadataConfigs()
+    try:
+        entries = data.get("configs")
+        if isinstance(entries, list) and not all(isinstance(c, dict) for c in entries):
+            raise ValueError(f"every entry must be a mapping, got {entries!r}")
+        configs = MetadataConfigs.from_dataset_card_data(data)
+        configs.get_default_config_name()
+    except (ValueError, TypeError) as err:
+        problems.append(f"configs: {' '.join(str(err).split())[:300]}")
+    try:
+        infos = DatasetInfosDict.from_dataset_card_data(data)
+    except Exception as err:
+        problems.append(f"dataset_info: {err}")
+    else:
+        problems += [f"dataset_info: config '{name}' is not in configs" for name in infos if configs and name not in configs]
+    for name, config in configs.items() if folder is not None else ():
+        for split, patterns in sanitize_patterns(config.get("data_files") or []).items():
+            for pattern in patterns:
+                try:
+                    resolve_pattern(pattern, base_path=str(folder))
+                except FileNotFoundError:
+                    problems.append(f"configs: config '{name}' split '{split}': no file matches {pattern!r} in {folder}")
+    return problems
+
+
+def validate_dataset_card(card_text: str, folder: str | os.PathLike | None = None) -> None:
+    """Raise ``ValueError`` listing :func:`dataset_card_problems` (a card the Hub or ``load_dataset`` would reject)."""
+    problems = dataset_card_problems(card_text, folder)
+    if problems:
+        raise ValueError("invalid dataset card" + (f" in {folder}" if folder else "") + ":\n- " + "\n- ".join(problems))
 
 
 # --------------------------------------------------------------------------------------------------------------

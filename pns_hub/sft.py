@@ -66,11 +66,14 @@ def train_sft_warmup(script_args: SFTWarmupArguments, training_args: trl.SFTConf
                              train_dataset=dataset, processing_class=tokenizer)
     lm_head.use_dense_lm_head_in_trainer(trainer)
     trainer.train()
-    base = models.embedded_hub_id(model_args.model_name_or_path) or model_args.model_name_or_path
+    spec = model_args.model_name_or_path
+    meta = {"model_name": training_args.hub_model_id, "base_model": models.hub_id(spec),
+            "library_name": "transformers", "tags": ["pns-hub", "sft", "trl"], "license": "apache-2.0"}
+    note = models.build_note(spec)
     card = card_text or (
-        hub.yaml_header({"base_model": base, "library_name": "transformers", "tags": ["pns-hub", "sft", "trl"],
-                         "license": "apache-2.0"})
-        + f"\n# Format warm-up of {base}\n\nSFT on {len(dataset)} reference solutions of `{script_args.dataset_name}` "
+        hub.yaml_header({k: v for k, v in meta.items() if v})
+        + f"\n# Format warm-up of {models.display_name(spec)}\n\n" + (f"Build note: {note}.\n\n" if note else "")
+        + f"SFT on {len(dataset)} reference solutions of `{script_args.dataset_name}` "
         "(problems " f"{script_args.dataset_offset}..{script_args.dataset_offset + script_args.dataset_limit}) in the "
         "pns-hub prompt format, so the model ends its answers with `\\boxed{}`. It is the starting policy of the "
         "pns-hub demo (reverse-RL generator, rejection sampling, DPO).\n\n"

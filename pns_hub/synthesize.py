@@ -116,12 +116,33 @@ class SynthesisConfig:
         return generation.SamplingParams(self.num_samples, self.max_new_tokens, self.temperature, self.top_p, self.seed)
 
     def content_hash(self, problem_ids: Sequence[str]) -> str:
-        """Hash of every field that changes rows, plus the problem ids: a resume must use the same ones."""
+        """Hash of every field that changes rows, plus the problem ids: a resume must use the same ones.
+
+        Includes the backend (vLLM samples differently from transformers) and a content fingerprint of every model
+        the configured sources use (:func:`models.model_fingerprint`): a spec string names a folder, and a
+        generator retrained in place into the same folder must not reuse the old generator's shards.
+        """
         skip = {"output_dir", "overwrite", "progress", "verify_workers", "push_to_hub", "hub_repo_id", "hub_endpoint",
-                "hub_private", "pretty_name", "backend"}
+                "hub_private", "pretty_name"}
         payload = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         payload["problem_ids"] = list(problem_ids)
+        payload["model_fingerprints"] = {role: models.model_fingerprint(spec, rev)
+                                         for role, (spec, rev) in self._models_used().items()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def _models_used(self) -> dict[str, tuple[str, str | None]]:
+        """role -> (spec, revision) of every model whose outputs end up in the rows with these sources."""
+        used = {}
+        if negatives.PNS in self.sources:
+            used["generator"] = (self.generator, self.generator_revision)
+        if negatives.REJECTION_SAMPLING in self.sources or self.chosen_from_policy:
+            used["policy"] = (self.policy, self.policy_revision)
+        if negatives.PROMPTED_WRONG in self.sources:
+            used["instruct_model"] = (self.instruct_model, self.instruct_revision)
+        for role in ("reward_model", "judge_model"):
+            if getattr(self, role):
+                used[role] = (getattr(self, role), None)
+        return used
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -301,7 +322,8 @@ def _score_all(rm_scorer, judge_scorer, pairs: list[tuple[str, str]]) -> tuple[l
 # One shard
 # --------------------------------------------------------------------------------------------------------------
 def _model_id(spec: str) -> str:
-    return models.embedded_hub_id(spec) or spec
+    """A model as the dataset names it (columns and card): its Hub id and what it is, never a local path."""
+    return models.display_name(spec)
 
 
 def process_shard(problems: list[dict], config: SynthesisConfig, samplers: _Samplers, rm_scorer=None,
@@ -650,7 +672,10 @@ def _card(config: SynthesisConfig, datasets_by_source: dict, report_md: str, ski
                  for s, d in datasets_by_source.items()],
         generator=_model_id(config.generator), generator_revision=config.generator_revision,
         policy=_model_id(config.policy), instruct_model=_model_id(config.instruct_model),
-        reward_model=config.reward_model, judge_model=config.judge_model,
+        reward_model=config.reward_model and _model_id(config.reward_model),
+        judge_model=config.judge_model and _model_id(config.judge_model),
+        build_notes=sorted({f"{role}: {note}" for role, (spec, _) in config._models_used().items()
+                            if (note := models.build_note(spec))}),
         rejected_choice=config.rejected_choice, plausibility=config.plausibility,
         sampling=json.dumps(config.sampling().to_dict() | {"seed_scope": config.seed_scope}, sort_keys=True),
         repo_id=config.hub_repo_id or "<org>/<name>",

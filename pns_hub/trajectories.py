@@ -134,7 +134,7 @@ def sample_trajectories(
     if include_gold_positives:
         gold_results = verify.verify_batch([p.get("solution") or "" for p in problems],
                                            [p["answer"] for p in problems], num_workers=verify_workers)
-    model_id = models.embedded_hub_id(model_name_or_path) or model_name_or_path
+    model_id = models.display_name(model_name_or_path)
     rows = build_rows(problems, completions, results, model_id, gold_results)
     configs = split_configs(rows)
     counts = Counter(r["label"] for r in rows)

@@ -86,3 +86,25 @@ def test_split_is_deterministic_and_disjoint():
     assert len(held) == 10 and len(train) == 40
     assert not {r["id"] for r in train} & {r["id"] for r in held}
     assert data.split_problems(rows, holdout=10, seed=3)[1] == held
+
+
+def test_bom_and_crlf_file_loads_in_problem_loader_and_verify_cli(tmp_path):
+    """A JSONL file as Windows editors save it (UTF-8 byte-order mark, CRLF line ends) reads like any other."""
+    from pns_hub import verify_cli
+
+    rows = [{"problem": "What is 1+1?", "answer": "2", "completion": "So $\\boxed{2}$."},
+            {"problem": "What is 2+3?", "answer": "5", "completion": "So $\\boxed{6}$."}]
+    path = tmp_path / "windows.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(json.dumps(r) for r in rows).encode() + b"\r\n")
+    loaded, rejected = data.load_jsonl_problems(path)
+    assert [r["answer"] for r in loaded] == ["2", "5"] and not rejected
+    completions, golds, _ = verify_cli.load_completions(str(path), "completion", "answer")
+    assert golds == ["2", "5"] and completions[1] == "So $\\boxed{6}$."
+
+
+def test_field_errors_name_file_row_and_field_without_stray_quotes(tmp_path):
+    path = _write(tmp_path, [json.dumps({"answer": "3"})])
+    with pytest.raises(data.DataError) as info:
+        data.load_jsonl_problems(path)
+    assert str(info.value) == f"{path}, line 1, field 'problem': missing 'problem'"
+    assert (info.value.path, info.value.line, info.value.field) == (str(path), 1, "problem")

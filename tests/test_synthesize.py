@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pns_hub import generation, negatives, synthesize, verify
-from tests.hub_fake import FakeHub
+from tests.hub_fake import FakeHub, metadata_errors
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -142,9 +142,18 @@ def test_all_four_configs_load_with_schema_and_valid_card(built):
     assert meta["license"] == "mit" and meta["source_datasets"] == ["openai/gsm8k"]
     assert "DPOTrainer" in readme and "RM prefers negative" in readme and "| pns |" in readme
     assert (folder / "plausibility.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The models were local folders with no Hub id: columns and card name them without their path, which appears
+    # only in the card's build note.
+    ids = {r["generator_id"] for data in rows.values() for r in data}
+    assert ids == {f"unpublished local model '{Path(config.generator).name}'", "pns_hub.negatives.perturb_solution"}
+    assert [line for line in readme.splitlines() if config.generator in line] == [
+        next(line for line in readme.splitlines() if line.startswith("- Build notes"))]
     from huggingface_hub import DatasetCard
 
-    DatasetCard(readme).validate  # parses the YAML header as the Hub would
+    from pns_hub import hub
+
+    assert hub.dataset_card_problems(readme, folder) == []  # huggingface_hub + datasets parsers, files resolve
+    assert metadata_errors(readme, "dataset") == []  # and the fake Hub's rules
     assert DatasetCard(readme).data.pretty_name == config.pretty_name
 
 
@@ -185,6 +194,32 @@ def test_resume_after_kill_equals_uninterrupted_run(built, tmp_path, rm_scorer):
         synthesize.synthesize_dataset(dataclasses.replace(resumed, seed=1), rm_scorer=rm_scorer)
 
 
+def test_resume_refuses_shards_of_a_model_retrained_in_place_or_another_backend(tmp_path, tiny_causal_lm_path):
+    """The manifest hash covers the models' content and the backend, not just their spec strings."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    policy = tmp_path / "policy"
+    shutil.copytree(tiny_causal_lm_path, policy)
+    config = base_config(tmp_path / "out", str(policy), sources=["perturbed"], limit=2, num_samples=1,
+                         max_new_tokens=4, shard_size=1)  # the policy samples the on-policy chosen side
+    synthesize.synthesize_dataset(config)
+    calls = []
+    synthesize.synthesize_dataset(config, after_shard=calls.append)
+    assert calls == []  # unchanged: every shard reused
+    with pytest.raises(RuntimeError, match="another config"):
+        synthesize.synthesize_dataset(dataclasses.replace(config, backend="vllm"))
+    model = AutoModelForCausalLM.from_pretrained(policy)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.01)
+    model.save_pretrained(policy, safe_serialization=True)  # "retrained" into the same folder
+    with pytest.raises(RuntimeError, match="another config"):
+        synthesize.synthesize_dataset(config)
+
+
 def test_malformed_and_duplicate_problems_are_reported(tmp_path):
     good = [{"id": f"p{i}", "problem": f"Tom has {i + 2} apples and buys {i + 3} more. How many now?",
              "answer": str(2 * i + 5), "solution": f"Tom has {i + 2} + {i + 3} = {2 * i + 5} apples.\n#### {2 * i + 5}"}
@@ -208,10 +243,18 @@ def test_malformed_and_duplicate_problems_are_reported(tmp_path):
     assert sorted(r["problem_id"] for r in rows) == ["problems/p0", "problems/p1", "problems/p2"]
 
 
-def test_push_uploads_the_folder_in_one_commit_and_it_loads_the_same(built, tmp_path, online):
+def test_push_uploads_the_folder_in_one_commit_and_it_loads_the_same(built, tmp_path, online, monkeypatch):
+    import httpx
+    from huggingface_hub import DatasetCard, repocard
+
     _, folder = built
     with FakeHub() as fake:
         synthesize.push(folder, "org/pns-negatives", endpoint=fake.endpoint, token="hf_fake")
+        # DatasetCard.validate posts to huggingface.co itself: send that one request to the fake instead.
+        monkeypatch.setattr(repocard, "get_session", lambda: type("Session", (), {"post": staticmethod(
+            lambda url, **kw: httpx.post(url.replace("https://huggingface.co", fake.endpoint), **kw))})())
+        DatasetCard((folder / "README.md").read_text()).validate()
+    assert [v["errors"] for v in fake.validated] == [[], []]  # the push's own check and validate()
     assert len(fake.commits) == 1 and fake.repos["org/pns-negatives"]["type"] == "dataset"
     files = fake.commits[0]["files"]
     assert not any(p.startswith(synthesize.WORK_DIR) for p in files)  # shards/manifest stay local

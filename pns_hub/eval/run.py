@@ -107,7 +107,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
 
     from pns_hub import leaderboard
     from pns_hub.eval import passk, tasks
-    from pns_hub.models import best_dtype, embedded_hub_id, is_embedded, resolve_model_path
+    from pns_hub.models import best_dtype, display_name, is_embedded, resolve_model_path
 
     if backend not in ("accelerate", "vllm"):
         raise ValueError(f"backend must be 'accelerate' or 'vllm', got {backend!r}")
@@ -149,7 +149,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     lighteval_json = written[-1]
     record = leaderboard.record_from_lighteval(
         json.loads(lighteval_json.read_text()), model=display, method=method,
-        base=base or (embedded_hub_id(model) if is_embedded(model) else None), negative_source=negative_source,
+        base=base or (display_name(model) if is_embedded(model) else None), negative_source=negative_source,
         num_samples=num_samples, limit=limit, commit=leaderboard.git_commit(),
         lighteval_results=str(lighteval_json),
     )

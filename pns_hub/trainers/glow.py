@@ -283,9 +283,10 @@ def train_glow(script_args, training_args: GlowConfig, train_dataset=None) -> di
     lm_head.use_dense_lm_head_in_trainer(trainer)
     result = trainer.train()
     folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")
-    base = models.embedded_hub_id(script_args.model_name_or_path) or script_args.model_name_or_path
+    base = models.hub_id(script_args.model_name_or_path)
     summary = {
         "base_model": base,
+        "base_model_name": models.display_name(script_args.model_name_or_path),
         "dataset": script_args.dataset_name,
         "dataset_config": script_args.dataset_config or "all",
         "num_samples": len(train_dataset),

@@ -175,10 +175,11 @@ def train_nsr(script_args, training_args: NSRConfig, train_dataset=None) -> dict
     lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)
     result = trainer.train()
     folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")
-    base = models.embedded_hub_id(script_args.model_name_or_path) or script_args.model_name_or_path
+    base = models.hub_id(script_args.model_name_or_path)
     logs = [entry for entry in trainer.state.log_history if "nsr/frac_correct" in entry]
     summary = {
         "base_model": base,
+        "base_model_name": models.display_name(script_args.model_name_or_path),
         "dataset": script_args.dataset_name,
         "num_problems": len(train_dataset),
         "mode": training_args.nsr_mode,
