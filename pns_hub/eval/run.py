@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pns_hub.data import BENCHMARK_NAMES
+from pns_hub.data import BENCHMARK_NAMES, EVAL_NAMES
 
 
 logger = logging.getLogger(__name__)
@@ -48,13 +48,14 @@ def ensure_offline_placeholders() -> None:
 
 
 def parse_benchmarks(values: list[str] | None) -> list[str]:
-    """Accept ``gsm8k math_500`` or ``gsm8k,math_500`` (``all`` = the seven); reject unknown names."""
+    """Accept ``gsm8k math_500`` or ``gsm8k,math_500`` (``all`` = the seven, ``testbed`` on request); reject unknown
+    names."""
     names = [n.strip() for v in (values or ["all"]) for n in v.split(",") if n.strip()]
     if not names or names == ["all"]:
         return list(BENCHMARK_NAMES)
-    unknown = [n for n in names if n not in BENCHMARK_NAMES]
+    unknown = [n for n in names if n not in EVAL_NAMES]
     if unknown:
-        raise ValueError(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARK_NAMES)}")
+        raise ValueError(f"unknown benchmark(s) {unknown}; known: {', '.join(EVAL_NAMES)}")
     return list(dict.fromkeys(names))
 
 
@@ -169,7 +170,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     """``pns-hub eval MODEL --benchmarks ... [--limit N] [--num-samples N] [--backend accelerate|vllm]``."""
     parser = argparse.ArgumentParser(prog="pns-hub eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="Hub id, local folder, or embedded:smollm2-135m-instruct")
-    parser.add_argument("--benchmarks", nargs="+", default=["all"], help=f"any of {', '.join(BENCHMARK_NAMES)}")
+    parser.add_argument("--benchmarks", nargs="+", default=["all"], help=f"any of {', '.join(EVAL_NAMES)}")
     parser.add_argument("--limit", type=int, default=None, help="first N problems per benchmark (after lighteval's "
                         "fixed shuffle); default all")
     parser.add_argument("--num-samples", type=int, default=1, help="samples per problem (pass@k up to this)")
