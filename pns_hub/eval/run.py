@@ -63,6 +63,37 @@ def _safe_name(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model.strip("/")).strip("_")[-80:] or "model"
 
 
+def per_problem_counts(details: dict, num_samples: int) -> dict[str, dict[str, int]]:
+    """``{bench: {problem id: correct samples}}`` from lighteval's per-sample details (``DetailsLogger.details``).
+
+    Why keep them: an interval for an accuracy needs n, and a difference between two models on the same problems
+    needs each problem's outcome for both (paired bootstrap); lighteval's results JSON keeps only the means.
+    pass@1 of one problem is correct / n, so the count is recovered exactly.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for task, rows in details.items():
+        name = task.split("|")[0]
+        if not name.startswith("pns_"):
+            continue
+        counts = out.setdefault(name[len("pns_"):], {})
+        for i, detail in enumerate(rows):
+            specific = getattr(detail.doc, "specific", None) or {}
+            problem_id = str(specific.get("id") or f"#{i}")
+            counts[problem_id] = int(round(float(detail.metric["pass@1"]) * num_samples))
+    return out
+
+
+def print_scores(record: dict) -> None:
+    """One line per benchmark: pass@1 with its 95% interval and n (n unknown only for records without details)."""
+    from pns_hub.stats import Estimate
+
+    for bench, score in record["scores"].items():
+        ci = record.get("intervals", {}).get(bench)
+        text = Estimate(score, ci["low"], ci["high"], ci["n"], ci.get("method", "")).format() if ci else \
+            f"{100 * score:.1f}% (no per-problem details: interval unknown)"
+        print(f"{bench:>14}: pass@1 {text}", file=sys.stderr)
+
+
 def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, generation: dict):
     import torch
 
@@ -153,6 +184,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
         base=base or (embedded_hub_id(model) if is_embedded(model) else None), negative_source=negative_source,
         num_samples=num_samples, limit=limit, commit=leaderboard.git_commit(),
         lighteval_results=str(lighteval_json),
+        per_problem=per_problem_counts(tracker.details_logger.details, num_samples),
     )
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     record_path = leaderboard.write_record(record, output_dir / "leaderboard" / f"{_safe_name(display)}_{stamp}.json")
@@ -194,7 +226,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps({k: out[k] for k in ("model", "scores", "average", "paths", "elapsed_s")}, indent=2))
+    print_scores(out)
+    print(json.dumps({k: out[k] for k in ("model", "scores", "intervals", "average", "paths", "elapsed_s")}, indent=2))
     return 0
 
 
