@@ -125,3 +125,21 @@ def test_warmup_sft_reads_the_training_split():
 
     dataset = warmup_dataset("testbed_train", offset=0, limit=8)
     assert len(dataset) == 8 and "\\boxed" in dataset[0]["completion"][0]["content"]
+
+
+def test_calibration_script_reports_n_and_interval(tiny_causal_lm_path, tmp_path, monkeypatch, capsys):
+    """benchmarks/testbed_calibration.py end to end on a random tiny model: the JSON has the accuracy with its n and
+    interval, the per-template cells, the per-problem outcomes, the command and the CPU."""
+    import json
+
+    from benchmarks import _common, testbed_calibration
+
+    monkeypatch.setattr(testbed_calibration, "RESULTS_DIR", tmp_path)
+    assert _common.RESULTS_DIR != tmp_path  # the committed results folder is left alone
+    assert testbed_calibration.main([tiny_causal_lm_path, "--limit", "4", "--max-new-tokens", "4", "--tag", "t"]) == 0
+    out = json.loads((tmp_path / "testbed_calibration-t.json").read_text())
+    acc = out["accuracy"]
+    assert acc["n"] == 4 and acc["method"] == "wilson" and acc["low"] <= acc["value"] <= acc["high"]
+    assert len(out["per_problem"]) == 4 and sum(out["per_problem"].values()) == round(4 * acc["value"])
+    assert sum(c["n"] for c in out["by_template"].values()) == 4 and out["machine"]["cpu"]
+    assert "testbed_calibration" in out["command"] and "(n=4)" in capsys.readouterr().out
