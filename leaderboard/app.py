@@ -16,8 +16,9 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry calls: runs offline
 
 import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
 
-from pns_hub.leaderboard import load_results, to_dataframe  # noqa: E402
+from pns_hub.leaderboard import CI_SUFFIX, load_results, paired_deltas, to_dataframe  # noqa: E402
 
 
 NONE_LABEL = "(none)"  # negative source of base models
@@ -43,12 +44,14 @@ def build_app(folder: str | Path | None = None) -> gr.Blocks:
     df = to_dataframe(records)
     methods = sorted(df["method"].unique().tolist())
     sources = sorted({s or NONE_LABEL for s in df["negative_source"].tolist()})
-    sort_columns = [c for c in df.columns if c not in HIDDEN_SORT]
+    sort_columns = [c for c in df.columns if c not in HIDDEN_SORT and not c.endswith(CI_SUFFIX)]
+    deltas = paired_deltas(records)
 
     with gr.Blocks(title="pns-hub leaderboard") as demo:
         gr.Markdown(
             "# pns-hub leaderboard\n"
-            "pass@1 (%) on seven math benchmarks (lighteval, one prompt, math-verify scoring). "
+            "pass@1 (%) on seven math benchmarks and the in-regime testbed (lighteval, one prompt, math-verify "
+            "scoring); `<benchmark> 95% CI` columns give each score's 95% interval and number of problems. "
             f"{len(records)} runs from `{folder.name}`."
             + (f" {len(rejected)} file(s) rejected: " + "; ".join(r["error"] for r in rejected) if rejected else "")
         )
@@ -60,6 +63,10 @@ def build_app(folder: str | Path | None = None) -> gr.Blocks:
             desc_box = gr.Checkbox(value=True, label="Descending", elem_id="sort-desc")
         table = gr.Dataframe(value=filter_and_sort(df, methods, sources, "average", True), interactive=False,
                              elem_id="leaderboard-table", wrap=True)
+        if deltas:
+            gr.Markdown("Paired differences to the base model on the same problems (pass@1 points, bootstrap over "
+                        "problems: delta, 95% interval low/high, p-value).")
+            gr.Dataframe(value=pd.DataFrame(deltas), interactive=False, elem_id="deltas-table", wrap=True)
         inputs = [method_box, source_box, sort_box, desc_box]
         for component in inputs:
             component.change(lambda m, s, by, d: filter_and_sort(df, m, s, by, d), inputs, table)

@@ -135,6 +135,10 @@ TRAIN_SETS: dict[str, BenchmarkSpec] = {
 }
 ALL_SETS = {**BENCHMARKS, **TRAIN_SETS}
 BENCHMARK_NAMES = tuple(BENCHMARKS)
+# The in-regime testbed (pns_hub.testbed) is generated, not read from a file: test split, training split, and the
+# held-out templates (out-of-template split). "testbed" is the eighth evaluation task next to the seven benchmarks.
+TESTBED_SETS = ("testbed", "testbed_train", "testbed_ood")
+EVAL_NAMES = (*BENCHMARK_NAMES, "testbed")
 
 
 def bundled_path(filename: str) -> Path:
@@ -242,18 +246,24 @@ def _from_hub(spec: BenchmarkSpec) -> list[dict]:
 
 
 def load_problems(name: str, limit: int | None = None, source: str | None = None) -> list[dict]:
-    """Load a benchmark (``gsm8k``, ``math_500``, ...) or training set (``gsm8k_train``) in the shared schema.
+    """Load a benchmark (``gsm8k``, ``math_500``, ...), training set (``gsm8k_train``) or testbed set (``testbed``,
+    ``testbed_train``, ``testbed_ood``: see :mod:`pns_hub.testbed`) in the shared schema.
 
     ``source`` is ``"bundled"`` (default offline), ``"hub"`` (canonical Hub id) or ``"auto"`` (Hub, falling back to
     the bundled copy). The default comes from ``PNS_HUB_DATA`` and is ``bundled`` so runs never wait on a network.
     A path to a JSONL file is accepted too.
     """
     source = source or os.environ.get("PNS_HUB_DATA", "bundled")
+    if name in TESTBED_SETS:  # generated from a fixed seed: the same rows offline and online
+        from . import testbed
+
+        rows = testbed.load(name)
+        return rows[:limit] if limit else rows
     if name not in ALL_SETS:
         if Path(name).suffix == ".jsonl":
             rows, _ = load_jsonl_problems(name)
             return rows[:limit] if limit else rows
-        raise KeyError(f"unknown dataset '{name}'; known: {', '.join(ALL_SETS)} (or a path to a .jsonl file)")
+        raise KeyError(f"unknown dataset '{name}'; known: {', '.join([*ALL_SETS, *TESTBED_SETS])} (or a path to a .jsonl file)")
     spec = ALL_SETS[name]
     rows = None
     if source in ("hub", "auto"):

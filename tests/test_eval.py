@@ -90,6 +90,13 @@ def _check_run(out, tmp_path, num_samples):
     assert tasks == {f"pns_{b}" for b in BENCHMARK_NAMES}
     details = list((tmp_path / "details").rglob("*.parquet"))
     assert len(details) == 7  # every completion is kept for inspection
+    # every score carries n and a 95% interval, from per-problem counts that match the score
+    for bench, score in record.scores.items():
+        counts = record.per_problem[bench]
+        assert len(counts) == record.intervals[bench]["n"] >= 1
+        assert sum(counts.values()) / (num_samples * len(counts)) == pytest.approx(score)
+        assert record.intervals[bench]["low"] <= score <= record.intervals[bench]["high"]
+    assert set(record.per_problem["gsm8k"]) <= {f"gsm8k/{i}" for i in range(2000)}  # keyed by the problem id
     return lighteval
 
 

@@ -186,3 +186,39 @@ def test_glow_and_nsr_runs_sit_beside_pns_dpo(tmp_path):
         assert f"| {method} |" in table
     df = leaderboard.to_dataframe(leaderboard.load_results(tmp_path)[0])
     assert list(df.sort_values("average", ascending=False)["method"])[0] == "w-reinforce"
+
+
+def test_intervals_and_paired_deltas_reach_markdown_png_csv(tmp_path):
+    """Issue 17: every score shows n and a 95% interval; a trained model gets a paired difference to its base."""
+    from pns_hub import leaderboard
+    from pns_hub.stats import paired_bootstrap, wilson_interval
+
+    ids = [f"testbed/test/add/s1/{i:04d}" for i in range(200)]
+    base_ok = [int(i % 10 < 4) for i in range(200)]                    # 80 / 200
+    dpo_ok = [1 if i % 10 == 4 else ok for i, ok in enumerate(base_ok)]  # + 20 problems, never worse: 100 / 200
+    for name, method, ok in (("org/base", "base", base_ok), ("org/dpo", "pns-dpo", dpo_ok)):
+        per_problem = {"testbed": dict(zip(ids, ok))}
+        record = ResultRecord(model=name, method=method, base=None if method == "base" else "org/base",
+                              scores={"testbed": sum(ok) / 200}, per_problem=per_problem,
+                              intervals=leaderboard.intervals_from_counts(per_problem, 1), date="2026-11-23")
+        leaderboard.write_record(record, tmp_path / "runs" / f"{method}.json")
+    out = leaderboard.build_leaderboard(tmp_path / "runs", tmp_path / "out")
+    low, high = wilson_interval(100, 200)
+    md = Path(out["markdown"]).read_text()
+    assert f"| 50.00 [{100 * low:.1f}, {100 * high:.1f}] n=200 |" in md
+    diff = paired_bootstrap(dpo_ok, base_ok)
+    assert out["deltas"] == [{"model": "org/dpo", "method": "pns-dpo", "negative_source": "", "vs": "org/base",
+                              "benchmark": "testbed", "n": 200, "delta": 10.0, "low": round(100 * diff.low, 2),
+                              "high": round(100 * diff.high, 2), "p": round(diff.p_value, 4)}]
+    assert diff.low > 0 and "| org/dpo | pns-dpo | org/base | testbed | 200 | +10.00 |" in md
+    assert "testbed 95% CI" in (tmp_path / "out" / "leaderboard.csv").read_text().splitlines()[0]
+    assert (tmp_path / "out" / "deltas.csv").exists()
+    assert (tmp_path / "out" / "leaderboard.png").read_bytes()[:4] == b"\x89PNG"
+    bad = json.loads((tmp_path / "runs" / "base.json").read_text())
+    bad["intervals"]["testbed"]["low"] = 0.45  # above the score 0.4
+    with pytest.raises(ResultsError, match="intervals.testbed"):
+        ResultRecord.from_dict(bad, "bad.json")
+    bad = json.loads((tmp_path / "runs" / "base.json").read_text())
+    bad["per_problem"]["testbed"][ids[0]] = 2  # 2 correct of 1 sample
+    with pytest.raises(ResultsError, match="per_problem.testbed"):
+        ResultRecord.from_dict(bad, "bad.json")

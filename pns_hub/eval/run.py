@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pns_hub.data import BENCHMARK_NAMES
+from pns_hub.data import BENCHMARK_NAMES, EVAL_NAMES
 
 
 logger = logging.getLogger(__name__)
@@ -48,18 +48,50 @@ def ensure_offline_placeholders() -> None:
 
 
 def parse_benchmarks(values: list[str] | None) -> list[str]:
-    """Accept ``gsm8k math_500`` or ``gsm8k,math_500`` (``all`` = the seven); reject unknown names."""
+    """Accept ``gsm8k math_500`` or ``gsm8k,math_500`` (``all`` = the seven, ``testbed`` on request); reject unknown
+    names."""
     names = [n.strip() for v in (values or ["all"]) for n in v.split(",") if n.strip()]
     if not names or names == ["all"]:
         return list(BENCHMARK_NAMES)
-    unknown = [n for n in names if n not in BENCHMARK_NAMES]
+    unknown = [n for n in names if n not in EVAL_NAMES]
     if unknown:
-        raise ValueError(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARK_NAMES)}")
+        raise ValueError(f"unknown benchmark(s) {unknown}; known: {', '.join(EVAL_NAMES)}")
     return list(dict.fromkeys(names))
 
 
 def _safe_name(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model.strip("/")).strip("_")[-80:] or "model"
+
+
+def per_problem_counts(details: dict, num_samples: int) -> dict[str, dict[str, int]]:
+    """``{bench: {problem id: correct samples}}`` from lighteval's per-sample details (``DetailsLogger.details``).
+
+    Why keep them: an interval for an accuracy needs n, and a difference between two models on the same problems
+    needs each problem's outcome for both (paired bootstrap); lighteval's results JSON keeps only the means.
+    pass@1 of one problem is correct / n, so the count is recovered exactly.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for task, rows in details.items():
+        name = task.split("|")[0]
+        if not name.startswith("pns_"):
+            continue
+        counts = out.setdefault(name[len("pns_"):], {})
+        for i, detail in enumerate(rows):
+            specific = getattr(detail.doc, "specific", None) or {}
+            problem_id = str(specific.get("id") or f"#{i}")
+            counts[problem_id] = int(round(float(detail.metric["pass@1"]) * num_samples))
+    return out
+
+
+def print_scores(record: dict) -> None:
+    """One line per benchmark: pass@1 with its 95% interval and n (n unknown only for records without details)."""
+    from pns_hub.stats import Estimate
+
+    for bench, score in record["scores"].items():
+        ci = record.get("intervals", {}).get(bench)
+        text = Estimate(score, ci["low"], ci["high"], ci["n"], ci.get("method", "")).format() if ci else \
+            f"{100 * score:.1f}% (no per-problem details: interval unknown)"
+        print(f"{bench:>14}: pass@1 {text}", file=sys.stderr)
 
 
 def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, generation: dict):
@@ -152,6 +184,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
         base=base or (display_name(model) if is_embedded(model) else None), negative_source=negative_source,
         num_samples=num_samples, limit=limit, commit=leaderboard.git_commit(),
         lighteval_results=str(lighteval_json),
+        per_problem=per_problem_counts(tracker.details_logger.details, num_samples),
     )
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     record_path = leaderboard.write_record(record, output_dir / "leaderboard" / f"{_safe_name(display)}_{stamp}.json")
@@ -169,7 +202,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     """``pns-hub eval MODEL --benchmarks ... [--limit N] [--num-samples N] [--backend accelerate|vllm]``."""
     parser = argparse.ArgumentParser(prog="pns-hub eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="Hub id, local folder, or embedded:smollm2-135m-instruct")
-    parser.add_argument("--benchmarks", nargs="+", default=["all"], help=f"any of {', '.join(BENCHMARK_NAMES)}")
+    parser.add_argument("--benchmarks", nargs="+", default=["all"], help=f"any of {', '.join(EVAL_NAMES)}")
     parser.add_argument("--limit", type=int, default=None, help="first N problems per benchmark (after lighteval's "
                         "fixed shuffle); default all")
     parser.add_argument("--num-samples", type=int, default=1, help="samples per problem (pass@k up to this)")
@@ -193,7 +226,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps({k: out[k] for k in ("model", "scores", "average", "paths", "elapsed_s")}, indent=2))
+    print_scores(out)
+    print(json.dumps({k: out[k] for k in ("model", "scores", "intervals", "average", "paths", "elapsed_s")}, indent=2))
     return 0
 
 

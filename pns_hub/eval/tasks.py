@@ -1,4 +1,4 @@
-"""lighteval 0.13 custom tasks for the seven pns_hub benchmarks, with one prompt and one scorer.
+"""lighteval 0.13 custom tasks for the seven pns_hub benchmarks and the testbed, with one prompt and one scorer.
 
 Use: ``lighteval accelerate "model_name=...,generation_parameters={...}" "pns_gsm8k|0,pns_aime24|0"
 --custom-tasks pns_hub/eval/tasks.py`` (or ``pns-hub eval``, which wraps this).
@@ -37,7 +37,7 @@ from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.lighteval_task import LightevalTaskConfig
 from lighteval.tasks.requests import Doc, SamplingMethod
 
-from pns_hub.data import BENCHMARK_NAMES, load_problems
+from pns_hub.data import BENCHMARK_NAMES, EVAL_NAMES, load_problems
 from pns_hub.eval.passk import curve_ks, pass_at_k
 from pns_hub.generation import PROMPT_TEMPLATE
 from pns_hub.verify import verify_batch
@@ -48,6 +48,8 @@ TASK_PREFIX = "pns_"
 GENERATION_SIZE = {"gsm8k": 2048, "math_500": 4096, "minerva_math": 4096}
 DEFAULT_GENERATION_SIZE = 8192
 DATA_FORMAT_VERSION = "1"
+# The testbed's gold solutions are 40-120 tokens; 512 leaves a slow reasoner room and stops a looping one early.
+GENERATION_SIZE_TESTBED = 512
 
 
 def task_name(bench: str) -> str:
@@ -172,7 +174,8 @@ def build_tasks(num_samples: int = 1, data_dir: str | Path | None = None, benchm
             evaluation_splits=["test"],
             few_shots_split=None,
             few_shots_select=None,
-            generation_size=max_new_tokens or GENERATION_SIZE.get(bench, DEFAULT_GENERATION_SIZE),
+            generation_size=max_new_tokens or (GENERATION_SIZE_TESTBED if bench == "testbed" else
+                                               GENERATION_SIZE.get(bench, DEFAULT_GENERATION_SIZE)),
             stop_sequence=[],  # chat models stop at EOS; a stop string could cut a solution short
             metrics=[make_metric(num_samples)],
             version=0,
@@ -181,7 +184,7 @@ def build_tasks(num_samples: int = 1, data_dir: str | Path | None = None, benchm
     ]
 
 
-TASKS_TABLE = build_tasks(
-    int(os.environ.get("PNS_EVAL_NUM_SAMPLES", "1")),
+TASKS_TABLE = build_tasks(  # the seven benchmarks and the testbed (pns_testbed)
+    int(os.environ.get("PNS_EVAL_NUM_SAMPLES", "1")), benchmarks=EVAL_NAMES,
     max_new_tokens=int(os.environ["PNS_EVAL_MAX_NEW_TOKENS"]) if os.environ.get("PNS_EVAL_MAX_NEW_TOKENS") else None,
 )
