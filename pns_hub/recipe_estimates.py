@@ -82,8 +82,8 @@ def _grpo_extras(recipe, training, shape, gpu_bytes, notes) -> tuple[float, int,
             util, tp = training.vllm_gpu_memory_utilization, training.vllm_tensor_parallel_size
             reserved = util * gpu_bytes
             capacity = mem.vllm_kv_capacity_tokens(shape, gpu_bytes, util, tp)
-            need = training.per_device_train_batch_size * training.gradient_accumulation_steps * \
-                (training.max_completion_length + 512)
+            rounds = training.steps_per_generation or training.gradient_accumulation_steps
+            need = training.per_device_train_batch_size * rounds * (training.max_completion_length + 512)
             notes.append(f"vLLM colocate: {util:.2f} of each GPU; its KV cache holds ~{max(capacity, 0):,} tokens "
                          f"(one generation round needs ~{need:,})")
             if capacity <= 0:
@@ -184,7 +184,7 @@ def inference_estimate(recipe, shape: mem.ModelShape, gpu_bytes: float) -> dict:
             est.terms[f"also_loaded:{name}"] = 2 * _aux_params(name)
     engines = len(set(samplers.values())) or 1
     if backend == "vllm":
-        util = 0.9  # vLLM's default gpu_memory_utilization; pns_hub passes none
+        util = getattr(args, "vllm_gpu_memory_utilization", 0.9)  # 0.9: vLLM's default
         capacity = mem.vllm_kv_capacity_tokens(shape, gpu_bytes, util)
         notes.append(f"vLLM engine takes {util:.0%} of the GPU; KV cache ~{max(capacity, 0):,} tokens")
         scored = {k: v for k, v in est.terms.items() if k.startswith("also_loaded")

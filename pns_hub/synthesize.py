@@ -86,6 +86,9 @@ class SynthesisConfig:
                                      metadata={"help": "Sources whose negatives must pass rewards.format_ok."})
     chosen_from_policy: bool = field(default=True, metadata={"help": "Prefer a correct policy sample over the gold."})
     backend: str = field(default="transformers", metadata={"help": "'transformers' or 'vllm' (vLLM untested here)."})
+    vllm_gpu_memory_utilization: float = field(default=0.9, metadata={
+        "help": "vLLM backend: share of the GPU its engine takes (vLLM's default 0.9 leaves no room for the RM and "
+                "judge scorers that run beside it)."})
     dtype: str = field(default="auto", metadata={"help": "Model dtype (auto = bf16 where native)."})
     verify_workers: int | None = field(default=None, metadata={"help": "Verifier processes (0 = in-process)."})
     verify_timeout: float = field(default=5.0, metadata={"help": "Per-check verifier timeout (s)."})
@@ -117,7 +120,7 @@ class SynthesisConfig:
     def content_hash(self, problem_ids: Sequence[str]) -> str:
         """Hash of every field that changes rows, plus the problem ids: a resume must use the same ones."""
         skip = {"output_dir", "overwrite", "progress", "verify_workers", "push_to_hub", "hub_repo_id", "hub_endpoint",
-                "hub_private", "pretty_name", "backend"}
+                "hub_private", "pretty_name", "backend", "vllm_gpu_memory_utilization"}
         payload = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         payload["problem_ids"] = list(problem_ids)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -216,7 +219,8 @@ class _Samplers:
             if self.config.backend == "vllm":
                 from vllm import LLM  # untested here: no GPU on the development machines
 
-                self.loaded[key] = ("vllm", LLM(model=models.resolve_model_path(spec), revision=revision), None)
+                self.loaded[key] = ("vllm", LLM(model=models.resolve_model_path(spec), revision=revision,
+                                            gpu_memory_utilization=self.config.vllm_gpu_memory_utilization), None)
             else:
                 tokenizer = models.load_tokenizer(spec, revision=revision)
                 model = models.load_model(spec, dtype=self.config.dtype, revision=revision)
