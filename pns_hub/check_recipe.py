@@ -105,7 +105,7 @@ def load_accelerate_config(path: Path) -> tuple[int, int, mem.Strategy]:
 def parse_launch(header: str, path: Path) -> Launch:
     """The header's launch line: ``--config_file`` (relative to the checkout) and optional ``--num_processes``."""
     config = re.search(r"--config_file\s+(\S+)", header)
-    procs = re.search(r"--num_processes\s+(\d+)", header)
+    procs = re.search(r"--num_processes\s+(\d+)", header) or re.search(r"WORLD_SIZE=(\d+)", header)
     machines = re.search(r"--num_machines\s+(\d+)", header)
     if config:
         file = (REPO_ROOT / config.group(1)) if not Path(config.group(1)).is_absolute() else Path(config.group(1))
@@ -256,10 +256,11 @@ def check(path: str | Path, gpu_gib: float = DEFAULT_GPU_GIB, fixture_dir: Path 
 def format_report(r: dict) -> str:
     lines = [f"recipe     {r['recipe']}", f"task       {r['task']}  (recipes/{r['task']}.py parser: ok)",
              f"model      {r['model']}: {r['architecture']}, {r['parameters'] / 1e9:.3f} B parameters (meta device)",
-             f"launch     {r['accelerate_config'] or 'single process'}: {r['world_size']} GPU(s) on "
-             f"{r['num_machines']} node(s), {r['strategy']}",
+             f"launch     {r['accelerate_config'] or 'no accelerate config'}: {r['world_size']} process(es) on "
+             f"{r['num_machines']} node(s), {r['strategy'] if r['task'] in TRAINING_TASKS else 'data parallel'}",
              f"memory     per GPU at the configured batch/length (GiB, estimate, {r['gpu_gib']:.0f} GiB GPUs):"]
-    lines += [f"  {k:<18}{v:>8.2f}" for k, v in r["memory_gib"].items()]
+    width = max(len(k) for k in r["memory_gib"]) + 2
+    lines += [f"  {k:<{width}}{v:>8.2f}" for k, v in r["memory_gib"].items()]
     fits = "fits" if r["fits"] else "DOES NOT FIT"
     needed = r["gpus_needed"]
     lines.append(f"verdict    {fits} on {r['gpus_configured']} GPU(s) as configured; fewest GPUs that hold it: "

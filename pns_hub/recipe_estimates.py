@@ -174,21 +174,20 @@ def inference_estimate(recipe, shape: mem.ModelShape, gpu_bytes: float) -> dict:
     if missing:
         raise ValueError(f"{recipe.path}: name the model config of {missing} in a '# check-recipe: "
                          f"{missing[0]}=<Model>' header line")
-    specs = {}  # distinct spec -> model config name (the same spec is sampled once)
+    specs = {}  # distinct spec -> (first field that loads it, model config name): the same spec loads once
     for f, spec in list(samplers.items()) + list(scorers.items()):
-        specs.setdefault(spec, named[f])
+        specs.setdefault(spec, (f, named[f]))
     est = mem.inference_memory(shape, sequences=batch, seq_len=512 + new)
     first = next(iter(samplers.values()), None)
-    for spec, name in specs.items():
+    for spec, (f, name) in specs.items():
         if spec != first:
-            est.terms[f"also_loaded:{name}"] = 2 * _aux_params(name)
+            est.terms[f"{f}:{name}"] = 2 * _aux_params(name)
     engines = len(set(samplers.values())) or 1
     if backend == "vllm":
         util = getattr(args, "vllm_gpu_memory_utilization", 0.9)  # 0.9: vLLM's default
         capacity = mem.vllm_kv_capacity_tokens(shape, gpu_bytes, util)
         notes.append(f"vLLM engine takes {util:.0%} of the GPU; KV cache ~{max(capacity, 0):,} tokens")
-        scored = {k: v for k, v in est.terms.items() if k.startswith("also_loaded")
-                  and k.split(":", 1)[1] in {named[f] for f in scorers}}
+        scored = {k: v for k, v in est.terms.items() if k.split(":", 1)[0] in scorers}
         est = mem.MemoryEstimate({"vllm_share": util * gpu_bytes} | scored)
         if engines > 1:
             notes.append(f"{engines} different sampling models -> {engines} vLLM engines in one process, each "
