@@ -250,11 +250,14 @@ def check(path: str | Path, gpu_gib: float = DEFAULT_GPU_GIB, fixture_dir: Path 
               "gpu_gib": gpu_gib}
     report.update(recipe_estimates.estimate(recipe, shape, gpu_gib * mem.GIB))
     report["notes"] = recipe.notes + report.get("notes", [])
+    if recipe.task == "evaluate":
+        report["command"] = " ".join(["pns-hub", "eval", *eval_argv(recipe.raw)])
     return report
 
 
 def format_report(r: dict) -> str:
-    lines = [f"recipe     {r['recipe']}", f"task       {r['task']}  (recipes/{r['task']}.py parser: ok)",
+    script = "pns-hub eval" if r["task"] == "evaluate" else f"recipes/{r['task']}.py"
+    lines = [f"recipe     {r['recipe']}", f"task       {r['task']}  ({script} parser: ok)",
              f"model      {r['model']}: {r['architecture']}, {r['parameters'] / 1e9:.3f} B parameters (meta device)",
              f"launch     {r['accelerate_config'] or 'no accelerate config'}: {r['world_size']} process(es) on "
              f"{r['num_machines']} node(s), {r['strategy'] if r['task'] in TRAINING_TASKS else 'data parallel'}",
@@ -266,6 +269,8 @@ def format_report(r: dict) -> str:
     lines.append(f"verdict    {fits} on {r['gpus_configured']} GPU(s) as configured; fewest GPUs that hold it: "
                  f"{needed if needed else 'none up to 64 with this strategy'}")
     lines += [f"note       {n}" for n in r["notes"]]
+    if r.get("command"):
+        lines.append(f"command    {r['command']}")
     return "\n".join(lines)
 
 

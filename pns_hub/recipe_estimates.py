@@ -22,6 +22,14 @@ def aux_models(header: str) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in found.group(1).split()) if found else {}
 
 
+def aux_name(recipe, named: dict[str, str], field: str, notes: list[str]) -> str:
+    """The model config of ``field``: named in the header, else the recipe's own model (said in a note)."""
+    if field in named:
+        return named[field]
+    notes.append(f"{field}: no '# check-recipe: {field}=<Model>' header; assumed to be a {recipe.model_key}")
+    return recipe.model_key
+
+
 def _aux_params(name: str) -> int:
     from pns_hub import check_recipe as cr
 
@@ -98,10 +106,7 @@ def _grpo_extras(recipe, training, shape, gpu_bytes, notes) -> tuple[float, int,
     script = recipe.parsed[0]
     for field, label in (("reward_model_path", "reward_model_scorer"), ("judge_model", "judge_model")):
         if getattr(script, field, None):
-            if field not in models:
-                raise ValueError(f"{recipe.path}: {field} is set; name its model config in a "
-                                 f"'# check-recipe: {field}=<Model>' header line")
-            extra[label] = 2 * _aux_params(models[field])  # bf16, whole on every rank (pns_hub.rewards)
+            extra[label] = 2 * _aux_params(aux_name(recipe, models, field, notes))  # bf16, on every rank
     return reserved, server_gpus, extra
 
 
@@ -170,13 +175,10 @@ def inference_estimate(recipe, shape: mem.ModelShape, gpu_bytes: float) -> dict:
         scorers = {f: getattr(args, f) for f in ("reward_model", "judge_model") if getattr(args, f)}
     else:
         backend, batch, new = "transformers", args.batch_size, args.max_new_tokens
-    missing = [f for f in list(samplers) + list(scorers) if f not in named]
-    if missing:
-        raise ValueError(f"{recipe.path}: name the model config of {missing} in a '# check-recipe: "
-                         f"{missing[0]}=<Model>' header line")
     specs = {}  # distinct spec -> (first field that loads it, model config name): the same spec loads once
     for f, spec in list(samplers.items()) + list(scorers.items()):
-        specs.setdefault(spec, (f, named[f]))
+        if spec not in specs:
+            specs[spec] = (f, aux_name(recipe, named, f, notes))
     est = mem.inference_memory(shape, sequences=batch, seq_len=512 + new)
     first = next(iter(samplers.values()), None)
     for spec, (f, name) in specs.items():
@@ -196,7 +198,8 @@ def inference_estimate(recipe, shape: mem.ModelShape, gpu_bytes: float) -> dict:
     fits = est.total <= gpu_bytes and not (backend == "vllm" and engines > 1)
     return {"memory_gib": est.gib(), "fits": fits, "gpus_configured": recipe.launch.world_size,
             "gpus_needed": 1 if fits else None,
-            "notes": notes + ["data parallel: each GPU runs its own copy over a share of the problems"]}
+            "notes": notes + (["data parallel: each GPU runs its own copy over a share of the problems"]
+                              if recipe.launch.world_size > 1 else [])}
 
 
 def estimate(recipe, shape: mem.ModelShape, gpu_bytes: float) -> dict:
