@@ -37,19 +37,23 @@ GRPO = {"num_generations": 2, "max_completion_length": 16, "dataset_name": "gsm8
 
 
 def tiny_config(config_file: Path, tokenizer):
-    """The recipe model's config with every size shrunk and the embedded tokenizer's vocabulary and special ids."""
-    config = cr.load_model_config(config_file)
-    heads, kv = config.num_attention_heads, getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-    config.num_hidden_layers, config.hidden_size, config.intermediate_size = 2, 64, 128
-    config.num_attention_heads, config.num_key_value_heads = 4, 4 if kv == heads else 2  # keep MHA vs GQA
-    if hasattr(config, "head_dim"):
-        config.head_dim = 16
-    if hasattr(config, "max_window_layers"):
-        config.max_window_layers = 2
-    config.vocab_size = len(tokenizer)
-    config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
-    config.pad_token_id = tokenizer.pad_token_id
-    return config
+    """The recipe model's config with every size shrunk and the embedded tokenizer's vocabulary and special ids
+    (built from the JSON, so derived fields such as ``layer_types`` follow the new layer count)."""
+    from transformers import AutoConfig
+
+    values = {k: v for k, v in json.loads(Path(config_file).read_text()).items()
+              if not k.startswith("_") and k != "layer_types"}
+    heads = values["num_attention_heads"]
+    kv = values.get("num_key_value_heads") or heads
+    values.update(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                  num_key_value_heads=4 if kv == heads else 2,  # keep MHA vs GQA
+                  vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    if "head_dim" in values:
+        values["head_dim"] = 16
+    if "max_window_layers" in values:
+        values["max_window_layers"] = 2
+    return AutoConfig.for_model(values.pop("model_type"), **values)
 
 
 def build_tiny_models(config_file: Path, workdir: Path) -> dict[str, str]:
@@ -107,7 +111,7 @@ def task_overrides(task: str, tiny: dict[str, str], workdir: Path) -> dict:
         pairs.write_text("".join(json.dumps(p) + "\n" for p in _toy_pairs(8)))
         return TRAIN_COMMON | {"model_name_or_path": policy, "policy_model": policy, "pairs_path": str(pairs),
                                "dataset_name": "gsm8k_train", "dataset_limit": 8, "heldout_problems": 2,
-                               "max_length": 128, "output_dir": out}
+                               "max_length": 512, "output_dir": out}  # RewardTrainer drops longer pairs
     if task == "pns_generator":
         return TRAIN_COMMON | GRPO | {"model_name_or_path": policy, "reward_model_path": reward,
                                       "judge_model": policy, "holdout": 0, "reward_model_batch_size": 4,
