@@ -87,6 +87,9 @@ class SynthesisConfig:
                                      metadata={"help": "Sources whose negatives must pass rewards.format_ok."})
     chosen_from_policy: bool = field(default=True, metadata={"help": "Prefer a correct policy sample over the gold."})
     backend: str = field(default="transformers", metadata={"help": "'transformers' or 'vllm' (vLLM untested here)."})
+    vllm_gpu_memory_utilization: float = field(default=0.9, metadata={
+        "help": "vLLM backend: share of the GPU its engine takes (vLLM's default 0.9 leaves no room for the RM and "
+                "judge scorers that run beside it)."})
     dtype: str = field(default="auto", metadata={"help": "Model dtype (auto = bf16 where native)."})
     verify_workers: int | None = field(default=None, metadata={"help": "Verifier processes (0 = in-process)."})
     verify_timeout: float = field(default=5.0, metadata={"help": "Per-check verifier timeout (s)."})
@@ -123,7 +126,7 @@ class SynthesisConfig:
         generator retrained in place into the same folder must not reuse the old generator's shards.
         """
         skip = {"output_dir", "overwrite", "progress", "verify_workers", "push_to_hub", "hub_repo_id", "hub_endpoint",
-                "hub_private", "pretty_name"}
+                "hub_private", "pretty_name", "vllm_gpu_memory_utilization"}
         payload = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         payload["problem_ids"] = list(problem_ids)
         payload["model_fingerprints"] = {role: models.model_fingerprint(spec, rev)
@@ -238,7 +241,8 @@ class _Samplers:
             if self.config.backend == "vllm":
                 from vllm import LLM  # untested here: no GPU on the development machines
 
-                self.loaded[key] = ("vllm", LLM(model=models.resolve_model_path(spec), revision=revision), None)
+                self.loaded[key] = ("vllm", LLM(model=models.resolve_model_path(spec), revision=revision,
+                                            gpu_memory_utilization=self.config.vllm_gpu_memory_utilization), None)
             else:
                 tokenizer = models.load_tokenizer(spec, revision=revision)
                 model = models.load_model(spec, dtype=self.config.dtype, revision=revision)

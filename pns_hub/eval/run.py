@@ -198,8 +198,8 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     return out
 
 
-def cli_main(argv: list[str] | None = None) -> int:
-    """``pns-hub eval MODEL --benchmarks ... [--limit N] [--num-samples N] [--backend accelerate|vllm]``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``pns-hub eval`` options (``pns-hub check-recipe`` parses evaluate recipes with it)."""
     parser = argparse.ArgumentParser(prog="pns-hub eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="Hub id, local folder, or embedded:smollm2-135m-instruct")
     parser.add_argument("--benchmarks", nargs="+", default=["all"], help=f"any of {', '.join(EVAL_NAMES)}")
@@ -218,7 +218,12 @@ def cli_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default=None, help="base model the evaluated one was trained from")
     parser.add_argument("--negative-source", default=None, help="which negatives trained it (pns, rejection_sampling)")
     parser.add_argument("--model-name", default=None, help="name shown on the leaderboard (default: MODEL)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``pns-hub eval MODEL --benchmarks ... [--limit N] [--num-samples N] [--backend accelerate|vllm]``."""
+    args = build_parser().parse_args(argv)
     try:
         out = run_eval(args.model, args.benchmarks, args.limit, args.num_samples, args.max_new_tokens,
                        args.temperature, args.top_p, args.seed, args.batch_size, args.dtype, args.backend,
