@@ -9,7 +9,9 @@ Schema (``SCHEMA_VERSION`` 1), one file per run, written by ``pns-hub eval``::
      "passk": {"gsm8k": {"1": 0.42, "2": 0.55}},   # optional pass@k curve per benchmark
      "average": 0.31, "num_samples": 1, "limit": null,
      "lighteval_version": "0.13.0", "commit": "git sha of pns-hub or null", "date": "ISO 8601",
-     "lighteval_results": "path of lighteval's own results JSON (kept as the source of truth)"}
+     "lighteval_results": "path of lighteval's own results JSON (kept as the source of truth)",
+     "dtype": "float32 (what ran) or null", "top_p": 0.95,
+     "predictions": {"gsm8k": "sha256 of every problem's generated text"}}   # optional, see prediction_digest
 
 Why a flat schema of our own next to lighteval's JSON: lighteval's file does not know which method or which negatives
 produced a model, and its metric names change with parameters; the table needs stable columns. A folder of such
@@ -58,6 +60,9 @@ class ResultRecord:
     commit: str | None = None
     date: str | None = None
     lighteval_results: str | None = None
+    dtype: str | None = None
+    top_p: float | None = None
+    predictions: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -81,7 +86,7 @@ class ResultRecord:
         for name in ("model", "method"):
             if not isinstance(data.get(name), str) or not data[name].strip():
                 raise ResultsError(path, name, "must be a non-empty string")
-        for name in ("base", "negative_source", "lighteval_version", "commit", "date", "lighteval_results"):
+        for name in ("base", "negative_source", "lighteval_version", "commit", "date", "lighteval_results", "dtype"):
             if data.get(name) is not None and not isinstance(data[name], str):
                 raise ResultsError(path, name, f"must be a string or null, got {type(data[name]).__name__}")
         scores = data.get("scores")
@@ -91,6 +96,12 @@ class ResultRecord:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0 \
                     or math.isnan(value):
                 raise ResultsError(path, f"scores.{bench}", f"must be a number in [0, 1], got {value!r}")
+        top_p = data.get("top_p")
+        if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float))):
+            raise ResultsError(path, "top_p", f"must be a number or null, got {top_p!r}")
+        predictions = data.get("predictions") or {}
+        if not isinstance(predictions, dict) or not all(isinstance(v, str) for v in predictions.values()):
+            raise ResultsError(path, "predictions", "must be a mapping benchmark -> digest string")
         passk = data.get("passk") or {}
         if not isinstance(passk, dict):
             raise ResultsError(path, "passk", "must be a mapping benchmark -> {k: value}")
@@ -109,7 +120,8 @@ class ResultRecord:
 # --------------------------------------------------------------------------------------------------------------
 def record_from_lighteval(results: dict, model: str, method: str = "base", base: str | None = None,
                           negative_source: str | None = None, num_samples: int = 1, limit: int | None = None,
-                          commit: str | None = None, lighteval_results: str | None = None) -> ResultRecord:
+                          commit: str | None = None, lighteval_results: str | None = None, dtype: str | None = None,
+                          top_p: float | None = None, predictions: dict[str, str] | None = None) -> ResultRecord:
     """Read ``pass@k`` entries of ``pns_<bench>|<fewshot>`` tasks (see ``pns_hub.eval.tasks``) out of a lighteval
     results dict; the date is the time of conversion, i.e. the end of the run."""
     scores, passk = {}, {}
@@ -139,7 +151,7 @@ def record_from_lighteval(results: dict, model: str, method: str = "base", base:
         model=model, method=method, base=base, negative_source=negative_source, scores=scores, passk=passk,
         num_samples=num_samples, limit=limit, lighteval_version=version, commit=commit,
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        lighteval_results=lighteval_results,
+        lighteval_results=lighteval_results, dtype=dtype, top_p=top_p, predictions=dict(predictions or {}),
     )
 
 
