@@ -11,7 +11,9 @@ Schema (``SCHEMA_VERSION`` 1), one file per run, written by ``pns-hub eval``::
      "per_problem": {"gsm8k": {"gsm8k/17": 1, ...}},   # optional: correct samples (of num_samples) per problem id
      "intervals": {"gsm8k": {"low": 0.35, "high": 0.49, "n": 400, "method": "wilson"}},  # optional: 95% interval
      "lighteval_version": "0.13.0", "commit": "git sha of pns-hub or null", "date": "ISO 8601",
-     "lighteval_results": "path of lighteval's own results JSON (kept as the source of truth)"}
+     "lighteval_results": "path of lighteval's own results JSON (kept as the source of truth)",
+     "dtype": "float32 (what ran) or null", "top_p": 0.95,
+     "predictions": {"gsm8k": "sha256 of every problem's generated text"}}   # optional, see prediction_digest
 
 Why a flat schema of our own next to lighteval's JSON: lighteval's file does not know which method or which negatives
 produced a model, and its metric names change with parameters; the table needs stable columns. A folder of such
@@ -68,6 +70,9 @@ class ResultRecord:
     lighteval_results: str | None = None
     per_problem: dict[str, dict[str, int]] = field(default_factory=dict)
     intervals: dict[str, dict] = field(default_factory=dict)
+    dtype: str | None = None
+    top_p: float | None = None
+    predictions: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -91,7 +96,7 @@ class ResultRecord:
         for name in ("model", "method"):
             if not isinstance(data.get(name), str) or not data[name].strip():
                 raise ResultsError(path, name, "must be a non-empty string")
-        for name in ("base", "negative_source", "lighteval_version", "commit", "date", "lighteval_results"):
+        for name in ("base", "negative_source", "lighteval_version", "commit", "date", "lighteval_results", "dtype"):
             if data.get(name) is not None and not isinstance(data[name], str):
                 raise ResultsError(path, name, f"must be a string or null, got {type(data[name]).__name__}")
         scores = data.get("scores")
@@ -101,6 +106,12 @@ class ResultRecord:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0 \
                     or math.isnan(value):
                 raise ResultsError(path, f"scores.{bench}", f"must be a number in [0, 1], got {value!r}")
+        top_p = data.get("top_p")
+        if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float))):
+            raise ResultsError(path, "top_p", f"must be a number or null, got {top_p!r}")
+        predictions = data.get("predictions") or {}
+        if not isinstance(predictions, dict) or not all(isinstance(v, str) for v in predictions.values()):
+            raise ResultsError(path, "predictions", "must be a mapping benchmark -> digest string")
         passk = data.get("passk") or {}
         if not isinstance(passk, dict):
             raise ResultsError(path, "passk", "must be a mapping benchmark -> {k: value}")
@@ -155,7 +166,8 @@ def intervals_from_counts(per_problem: dict[str, dict[str, int]], num_samples: i
 def record_from_lighteval(results: dict, model: str, method: str = "base", base: str | None = None,
                           negative_source: str | None = None, num_samples: int = 1, limit: int | None = None,
                           commit: str | None = None, lighteval_results: str | None = None,
-                          per_problem: dict[str, dict[str, int]] | None = None) -> ResultRecord:
+                          per_problem: dict[str, dict[str, int]] | None = None, dtype: str | None = None,
+                          top_p: float | None = None, predictions: dict[str, str] | None = None) -> ResultRecord:
     """Read ``pass@k`` entries of ``pns_<bench>|<fewshot>`` tasks (see ``pns_hub.eval.tasks``) out of a lighteval
     results dict; the date is the time of conversion, i.e. the end of the run. ``per_problem`` (correct samples per
     problem id, from lighteval's details) gives each score its n and 95% interval."""
@@ -188,6 +200,7 @@ def record_from_lighteval(results: dict, model: str, method: str = "base", base:
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         lighteval_results=lighteval_results, per_problem=dict(per_problem or {}),
         intervals=intervals_from_counts(per_problem or {}, num_samples),
+        dtype=dtype, top_p=top_p, predictions=dict(predictions or {}),
     )
 
 

@@ -34,28 +34,50 @@ def resolve_repo(repo_id: str, local_root: str | Path | None, repo_type: str = "
     return Path(snapshot_download(repo_id, repo_type=repo_type))
 
 
-def diff_records(published: list[leaderboard.ResultRecord], reproduced: dict[str, leaderboard.ResultRecord],
+SETTINGS_COMPARED = ("dtype", "top_p", "lighteval_version", "commit")
+
+
+def diff_records(published: list[leaderboard.ResultRecord], reproduced: list[leaderboard.ResultRecord | None],
                  tolerance: float) -> tuple[list[dict], int]:
-    """Per (model, benchmark): published score, reproduced score, delta, and whether it is within tolerance."""
+    """Per published record (``reproduced`` is aligned with it, so two records of one model stay apart) and
+    benchmark: published score, reproduced score, delta, whether the generated text is the same (its digest, when
+    the published record has one), and one row per setting in :data:`SETTINGS_COMPARED` that differs.
+
+    Why the text: at a small budget every model scores 0.0, and equal zeros would "reproduce" any model."""
     rows, mismatches = [], 0
-    for record in published:
-        new = reproduced.get(record.model)
+    for record, new in zip(published, reproduced):
         for bench, score in sorted(record.scores.items()):
             again = new.scores.get(bench) if new else None
             delta = None if again is None else again - score
-            ok = delta is not None and abs(delta) <= tolerance + 1e-12
+            digest = record.predictions.get(bench)
+            same_text = None if digest is None else bool(new) and new.predictions.get(bench) == digest
+            ok = delta is not None and abs(delta) <= tolerance + 1e-12 and same_text is not False
             mismatches += not ok
             rows.append({"model": record.model, "benchmark": bench, "published": score, "reproduced": again,
-                         "delta": delta, "ok": ok})
+                         "delta": delta, "same_predictions": same_text, "ok": ok})
+        for name in SETTINGS_COMPARED:
+            theirs, ours = getattr(record, name), getattr(new, name, None)
+            if theirs != ours:
+                mismatches += 1
+                rows.append({"model": record.model, "benchmark": f"setting:{name}", "published": theirs,
+                             "reproduced": ours, "delta": None, "same_predictions": None, "ok": False})
     return rows, mismatches
 
 
 def diff_markdown(rows: list[dict]) -> str:
-    fmt = lambda v: "—" if v is None else f"{v:+.4f}" if isinstance(v, float) and v < 0 else f"{v:.4f}"  # noqa: E731
-    lines = ["| model | benchmark | published | reproduced | delta | match |", "|---|---|---|---|---|---|"]
+    def fmt(v):
+        if v is None:
+            return "—"
+        if isinstance(v, float):
+            return f"{v:+.4f}" if v < 0 else f"{v:.4f}"
+        return str(v)
+
+    text = {True: "same", False: "DIFFERENT", None: "—"}
+    lines = ["| model | benchmark | published | reproduced | delta | predictions | match |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['benchmark']} | {fmt(r['published'])} | {fmt(r['reproduced'])} | "
-                     f"{fmt(r['delta'])} | {'yes' if r['ok'] else 'NO'} |")
+                     f"{fmt(r['delta'])} | {text[r.get('same_predictions')]} | {'yes' if r['ok'] else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -73,8 +95,8 @@ def reproduce(org: str, output_dir: str | Path, local_root: str | Path | None = 
         raise FileNotFoundError(f"{results_folder / 'results'}: no published result records")
     settings_path = results_folder / "eval_settings.json"
     settings = json.loads(settings_path.read_text()) if settings_path.exists() else {}
-    reproduced: dict[str, leaderboard.ResultRecord] = {}
-    for record in published:
+    reproduced: list[leaderboard.ResultRecord] = []
+    for index, record in enumerate(published):
         if record.model.startswith("embedded:"):
             model_path = record.model  # the embedded default ships with the package
         else:
@@ -84,12 +106,14 @@ def reproduce(org: str, output_dir: str | Path, local_root: str | Path | None = 
             model_path, benchmarks=sorted(record.scores), limit=limit or record.limit, num_samples=record.num_samples,
             max_new_tokens=settings.get("max_new_tokens"), temperature=settings.get("temperature"),
             seed=settings.get("seed", 0), batch_size=settings.get("batch_size", 32),
-            output_dir=output_dir / "eval", method=record.method, base=record.base,
+            dtype=record.dtype or "auto", top_p=record.top_p if record.top_p is not None else 0.95,
+            output_dir=output_dir / "eval" / str(index), method=record.method, base=record.base,
             negative_source=record.negative_source, model_name=record.model,
         )
-        reproduced[record.model] = leaderboard.ResultRecord.from_dict(
-            {k: v for k, v in out.items() if k not in ("paths", "elapsed_s")})
-        leaderboard.write_record(reproduced[record.model], output_dir / "results" / Path(out["paths"]["record"]).name)
+        reproduced.append(leaderboard.ResultRecord.from_dict(
+            {k: v for k, v in out.items() if k not in ("paths", "elapsed_s")}))
+        # the index keeps two records of one model apart (their own names may coincide to the second)
+        leaderboard.write_record(reproduced[-1], output_dir / "results" / f"{index:03d}_{Path(out['paths']['record']).name}")
     board = leaderboard.build_leaderboard(output_dir / "results", output_dir / "leaderboard")
     rows, mismatches = diff_records(published, reproduced, tolerance)
     (output_dir / "diff.md").write_text(diff_markdown(rows))
@@ -109,5 +133,6 @@ def cli_main(argv: list[str] | None = None) -> int:
     result = reproduce(args.org, args.output_dir, args.local_root, args.tolerance, args.limit)
     print(diff_markdown(result["rows"]))
     print(f"leaderboard: {result['leaderboard']}")
-    print(f"{result['mismatches']} of {len(result['rows'])} scores differ by more than {args.tolerance}")
+    print(f"{result['mismatches']} of {len(result['rows'])} rows do not match (scores beyond {args.tolerance}, "
+          "different generated text, or different settings)")
     return 1 if result["mismatches"] else 0

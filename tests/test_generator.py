@@ -97,3 +97,66 @@ def test_grpo_steps_on_embedded_model(tmp_path, embedded_model_path):
     assert model.config.vocab_size > 40000
     card = (Path(folder) / "README.md").read_text()
     assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card
+
+
+def _completion_log_probs(model_path: str, prompt_texts: list[str], completions: list[list[int]]) -> list[float]:
+    """Summed log-probability of each completion's token ids after its prompt (float32, one sequence at a time)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    out = []
+    with torch.no_grad():
+        for text, ids in zip(prompt_texts, completions):
+            head = tok(text, add_special_tokens=False)["input_ids"]
+            full = torch.tensor([head + list(ids)])
+            logp = torch.log_softmax(model(full).logits[0, len(head) - 1:-1].float(), dim=-1)
+            out.append(float(logp.gather(-1, torch.tensor(ids)[:, None]).sum()))
+    return out
+
+
+def test_grpo_step_moves_policy_towards_higher_reward(tmp_path, tiny_causal_lm_path, monkeypatch):
+    """Rewards that differ inside a group must move the policy: after one real GRPO step (the recipe's
+    train_generator, TRL's GRPOTrainer, our CPU LM head), the completions that earned more gain log-probability
+    relative to their group mates that earned less.
+
+    The reward pays for a property a random model shows about half the time (first completion token in the lower
+    half of the vocabulary), so every group of 4 is likely to hold both kinds; the test requires at least one such
+    group and checks each of them."""
+    from pns_hub import models, rewards
+
+    seen = []
+
+    def lower_half_first_token(prompts, completions, completion_ids, **kwargs):
+        values = [1.0 if ids and ids[0] < half else 0.0 for ids in completion_ids]
+        seen.append((prompts, [list(ids) for ids in completion_ids], values))
+        return values
+
+    def factory(script_args, training_args, tokenizer):
+        lower_half_first_token.__name__ = "lower_half_first_token"
+        return lower_half_first_token
+
+    half = len(models.load_tokenizer(tiny_causal_lm_path)) // 2
+    monkeypatch.setitem(rewards.REWARD_FUNCS_REGISTRY, "lower_half_first_token", factory)
+    folder = _run_recipe(tiny_causal_lm_path, tmp_path / "gen", "--judge_model", "none",
+                         "--reward_funcs", "lower_half_first_token", "--reward_weights", "1.0",
+                         "--num_generations", "4", "--per_device_train_batch_size", "8", "--dataset_limit", "2",
+                         "--learning_rate", "1e-3", "--beta", "0.0", "--temperature", "1.0")
+    assert seen, "the reward function was never called"
+    prompts, ids, values = seen[0]
+    tok = models.load_tokenizer(tiny_causal_lm_path)
+    texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    before = _completion_log_probs(tiny_causal_lm_path, texts, ids)
+    after = _completion_log_probs(folder, texts, ids)
+    gain = [a - b for a, b in zip(after, before)]
+    groups = {}
+    for text, g, v in zip(texts, gain, values):
+        groups.setdefault(text, []).append((v, g))
+    mixed = {t: m for t, m in groups.items() if len({v for v, _ in m}) > 1}
+    assert mixed, f"no group had differing rewards ({values}); the test has no signal"
+    for members in mixed.values():
+        high = [g for v, g in members if v == 1.0]
+        low = [g for v, g in members if v == 0.0]
+        assert sum(high) / len(high) > sum(low) / len(low), members
+        assert sum(high) / len(high) > 0, members

@@ -266,25 +266,36 @@ def test_push_uploads_the_folder_in_one_commit_and_it_loads_the_same(built, tmp_
     assert _load_all(remote) == _load_all(folder)
 
 
-def test_one_dpo_step_on_every_config(built, tiny_causal_lm_path, tmp_path):
+# Configs that may legitimately come out empty on the fixture, and why. Every other config must have rows: a DPO
+# test that skipped an empty config silently would pass on a run that produced nothing.
+MAY_BE_EMPTY = {
+    negatives.PROMPTED_WRONG: "the fixture's boxed LM was trained on the solver prompt only; asked (out of "
+                              "distribution) to write a wrong solution it need not produce a verified-wrong, "
+                              "well-formed answer",
+}
+
+
+@pytest.mark.parametrize("name", negatives.SOURCES)
+def test_one_dpo_step_on_every_config(built, tiny_causal_lm_path, tmp_path, name):
     from datasets import load_dataset
     from trl import DPOConfig, DPOTrainer
 
     from pns_hub import models
 
     _, folder = built
-    for name in negatives.SOURCES:
-        data = load_dataset(str(folder), name, split="train")
-        if not len(data):
-            continue
-        args = DPOConfig(output_dir=str(tmp_path / name), max_steps=1, per_device_train_batch_size=2,
-                         max_length=256, report_to=[], use_cpu=True, bf16=False, save_strategy="no",
-                         logging_steps=1)
-        trainer = DPOTrainer(model=tiny_causal_lm_path, args=args,
-                             train_dataset=data.select_columns(["prompt", "chosen", "rejected"]),
-                             processing_class=models.load_tokenizer(tiny_causal_lm_path, padding_side="left"))
-        result = trainer.train()
-        assert result.global_step == 1 and result.training_loss == result.training_loss  # not NaN
+    data = load_dataset(str(folder), name, split="train")
+    if not len(data):
+        if name in MAY_BE_EMPTY:
+            pytest.skip(f"config {name!r} is empty: {MAY_BE_EMPTY[name]}")
+        pytest.fail(f"config {name!r} has no rows, but this synthesis run must produce some")
+    args = DPOConfig(output_dir=str(tmp_path / name), max_steps=1, per_device_train_batch_size=2,
+                     max_length=256, report_to=[], use_cpu=True, bf16=False, save_strategy="no",
+                     logging_steps=1)
+    trainer = DPOTrainer(model=tiny_causal_lm_path, args=args,
+                         train_dataset=data.select_columns(["prompt", "chosen", "rejected"]),
+                         processing_class=models.load_tokenizer(tiny_causal_lm_path, padding_side="left"))
+    result = trainer.train()
+    assert result.global_step == 1 and result.training_loss == result.training_loss  # not NaN
 
 
 @pytest.mark.slow

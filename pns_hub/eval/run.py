@@ -94,6 +94,32 @@ def print_scores(record: dict) -> None:
         print(f"{bench:>14}: pass@1 {text}", file=sys.stderr)
 
 
+def prediction_digests(details: dict) -> dict[str, str]:
+    """Per benchmark, a sha256 of every problem's prompt and generated text (sorted by prompt, so order-free).
+
+    Why: at a small budget every model scores 0.0, so comparing scores cannot tell a reproduction of the right model
+    from one of the wrong model; the generated text can (greedy decoding is deterministic for given weights and
+    dtype). ``details`` is lighteval's ``DetailsLogger.details`` (task name -> per-sample details)."""
+    import hashlib
+
+    out = {}
+    for task, samples in details.items():
+        bench = task.split("|")[0].removeprefix("pns_")
+        pairs = sorted(json.dumps([d.doc.query, list(d.model_response.text)], ensure_ascii=False) for d in samples)
+        out[bench] = hashlib.sha256("\n".join(pairs).encode()).hexdigest()
+    return out
+
+
+def _unique_path(path: Path) -> Path:
+    """``path``, or ``path`` with ``-1``, ``-2`` ... before the suffix if taken: two runs of one model in the same
+    second must not overwrite each other's record."""
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
 def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, generation: dict):
     import torch
 
@@ -183,11 +209,13 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
         json.loads(lighteval_json.read_text()), model=display, method=method,
         base=base or (display_name(model) if is_embedded(model) else None), negative_source=negative_source,
         num_samples=num_samples, limit=limit, commit=leaderboard.git_commit(),
-        lighteval_results=str(lighteval_json),
+        lighteval_results=str(lighteval_json), dtype=dtype, top_p=top_p,
         per_problem=per_problem_counts(tracker.details_logger.details, num_samples),
+        predictions=prediction_digests(tracker.details_logger.details),
     )
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    record_path = leaderboard.write_record(record, output_dir / "leaderboard" / f"{_safe_name(display)}_{stamp}.json")
+    record_path = leaderboard.write_record(
+        record, _unique_path(output_dir / "leaderboard" / f"{_safe_name(display)}_{stamp}.json"))
     out = record.to_dict()
     out["paths"] = {"record": str(record_path), "lighteval": str(lighteval_json)}
     out["elapsed_s"] = round(elapsed, 2)
