@@ -156,14 +156,16 @@ def dataset_card_problems(card_text: str, folder: str | os.PathLike | None = Non
     except Exception as err:
         problems.append(f"dataset_info: {err}")
     else:
-        problems += [f"dataset_info: config '{name}' is not in configs" for name in infos if configs and name not in configs]
+        problems += [f"dataset_info: config '{name}' is not in configs" for name in infos
+                     if configs and name not in configs]
     for name, config in configs.items() if folder is not None else ():
         for split, patterns in sanitize_patterns(config.get("data_files") or []).items():
             for pattern in patterns:
                 try:
                     resolve_pattern(pattern, base_path=str(folder))
                 except FileNotFoundError:
-                    problems.append(f"configs: config '{name}' split '{split}': no file matches {pattern!r} in {folder}")
+                    problems.append(f"configs: config '{name}' split '{split}': no file matches {pattern!r} "
+                                    f"in {folder}")
     return problems
 
 

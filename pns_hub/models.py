@@ -167,9 +167,9 @@ def resolve_model_path(spec: str) -> str:
 
 
 # What decides a model's outputs: weights, config, tokenizer and chat template (not its card or training logs).
-FINGERPRINT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.gguf", "config.json",
-                        "generation_config.json", "tokenizer*.json", "special_tokens_map.json", "*.jinja",
-                        "tokenizer.model", "vocab.json", "merges.txt")
+FINGERPRINT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin", "*.gguf", "config.json",
+                        "adapter_config.json", "generation_config.json", "tokenizer*.json", "special_tokens_map.json",
+                        "*.jinja", "tokenizer.model", "vocab.json", "merges.txt")
 
 
 @functools.lru_cache(maxsize=64)

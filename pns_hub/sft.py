@@ -1,10 +1,11 @@
 """Format warm-up: a short SFT on gold solutions so the policy ends its answers with ``\\boxed{}``.
 
 Why: every part of the PNS pipeline reads the final answer from ``\\boxed{}`` (the format gate of the reverse-RL
-reward, the verifier, the benchmarks). A small instruct model such as the embedded SmolLM2-135M never writes it, so
-every GRPO rollout hits the format gate with the same -1 reward, every group has zero variance, and GRPO gets no
-gradient at all. A few dozen steps of SFT on reference solutions in the project's prompt format fix the format
-without teaching much arithmetic; the paper starts from RL-trained checkpoints that already answer in this format.
+reward, the verifier, the benchmarks). A small instruct model such as the embedded SmolLM2-135M (dequantised Q4_1)
+never writes it, so every GRPO rollout hits the format gate with the same -1 reward, every group has zero variance,
+and GRPO gets no gradient at all. A few dozen steps of SFT on reference solutions in the project's prompt format fix
+the format without teaching much arithmetic; the paper starts from RL-trained checkpoints that already answer in
+this format.
 """
 
 from __future__ import annotations

@@ -109,6 +109,12 @@ def test_dpo_one_step_accelerate_launch_cpu(negatives_folder, tiny_causal_lm_pat
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "pns=0.5" not in card and "4 from `pns`" in card
     assert "negative_source" not in card or "pns+rejection_sampling" in card
+    from tests.hub_fake import metadata_errors
+
+    header = card.split("---\n")[1]  # local base model and dataset: no path in the metadata, a build note instead
+    assert tiny_causal_lm_path not in header and str(negatives_folder) not in header
+    assert metadata_errors(card, "model") == [] and "Build notes:" in card
+    assert f"unpublished local dataset '{Path(negatives_folder).name}'" in card
 
 
 def test_card_records_scores_in_model_index():
