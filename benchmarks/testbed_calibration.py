@@ -26,9 +26,14 @@ from benchmarks._common import RESULTS_DIR, env_setup, load_avg, machine_info
 
 
 def evaluate(model_spec: str, name: str = "testbed", limit: int = 300, max_new_tokens: int = 320,
-             batch_size: int = 64, dtype: str = "float32") -> dict:
-    """Greedy accuracy of ``model_spec`` on the first ``limit`` problems of testbed set ``name``; see the module doc."""
-    from pns_hub import models, stats, testbed
+             batch_size: int = 64, dtype: str = "float32", on_chunk=None) -> dict:
+    """Greedy accuracy of ``model_spec`` on the first ``limit`` problems of testbed set ``name``; see the module doc.
+
+    Problems go in chunks of ``batch_size``; after each, ``on_chunk(summary so far)`` is called, so a run cut short
+    on a loaded machine still leaves a valid (smaller-n) measurement: the first N problems of a set are a random
+    sample of it (the generator draws templates and levels at random).
+    """
+    from pns_hub import models
     from pns_hub.data import load_problems
     from pns_hub.generation import SamplingParams, build_prompt, generate
     from pns_hub.verify import verify_batch
@@ -38,12 +43,26 @@ def evaluate(model_spec: str, name: str = "testbed", limit: int = 300, max_new_t
     start = time.perf_counter()
     model = models.load_model(model_spec, dtype=dtype)
     tokenizer = models.load_tokenizer(model_spec)
-    outputs = generate(model, tokenizer, [build_prompt(r["problem"]) for r in rows],
-                       SamplingParams(num_samples=1, max_new_tokens=max_new_tokens, temperature=0.0),
-                       batch_size=batch_size, desc=f"greedy {name}")
-    completions = [o[0] for o in outputs]
-    results = verify_batch([c.text for c in completions], [r["answer"] for r in rows])
-    wall = time.perf_counter() - start
+    completions, results = [], []
+    for first in range(0, len(rows), batch_size):
+        chunk = rows[first:first + batch_size]
+        outputs = generate(model, tokenizer, [build_prompt(r["problem"]) for r in chunk],
+                           SamplingParams(num_samples=1, max_new_tokens=max_new_tokens, temperature=0.0),
+                           batch_size=batch_size, desc=f"greedy {name} {first}-{first + len(chunk)}")
+        completions += [o[0] for o in outputs]
+        results += verify_batch([o[0].text for o in outputs], [r["answer"] for r in chunk])
+        summary = _summary(model_spec, name, max_new_tokens, dtype, rows[:len(completions)], completions, results,
+                           time.perf_counter() - start)
+        summary["complete"] = len(completions) == len(rows)
+        if on_chunk:
+            on_chunk(summary)
+    return summary
+
+
+def _summary(model_spec, name, max_new_tokens, dtype, rows, completions, results, wall) -> dict:
+    """Accuracy overall, per template and per step count (n and 95% interval each), and the per-problem outcomes."""
+    from pns_hub import stats, testbed
+
     correct = [int(r.is_correct) for r in results]
     cells: dict[str, dict[str, list[int]]] = {"template": defaultdict(list), "steps": defaultdict(list)}
     for row, ok in zip(rows, correct):
@@ -77,16 +96,21 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     env_setup()
     load_start = load_avg()
-    out = evaluate(args.model, args.set, args.limit, args.max_new_tokens, args.batch_size, args.dtype)
     from pns_hub.leaderboard import git_commit
     from pns_hub.stats import Estimate
 
-    out.update({"command": "nice -n 10 python -m benchmarks.testbed_calibration " + " ".join(argv or sys.argv[1:]),
-                "machine": machine_info(), "load_start": load_start, "load_end": load_avg(), "commit": git_commit(),
-                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "nice": os.nice(0)})
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"testbed_calibration-{args.tag}.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+
+    def write(out: dict) -> None:
+        out.update({"command": "nice -n 10 python -m benchmarks.testbed_calibration " + " ".join(
+                    argv if argv is not None else sys.argv[1:]), "machine": machine_info(), "load_start": load_start,
+                    "load_end": load_avg(), "commit": git_commit(), "nice": os.nice(0),
+                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        path.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"[{len(out['per_problem'])} problems] {Estimate(**out['accuracy']).format()}", flush=True)
+
+    out = evaluate(args.model, args.set, args.limit, args.max_new_tokens, args.batch_size, args.dtype, on_chunk=write)
     print(f"{args.model} on {args.set}: greedy accuracy {Estimate(**out['accuracy']).format()}; "
           f"{out['wall_s']} s on {out['machine']['cpu']} (load {load_start} -> {out['load_end']})")
     for key in ("by_steps", "by_template"):
