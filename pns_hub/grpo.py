@@ -21,9 +21,6 @@ from pns_hub import data, generation, lm_head, models, rewards
 
 logger = logging.getLogger(__name__)
 
-PUSH_IGNORE = ["checkpoint-*", "*.pt", "*.pth", "*.bin", "runs/*", ".cache/*"]  # *.bin: training_args.bin is a pickle
-
-
 def load_generator_rows(script_args) -> tuple[list[dict], list[dict]]:
     """(train, held-out) problems: the held-out split is taken first so ``dataset_limit`` never leaks into it."""
     rows = data.load_problems(script_args.dataset_name)
@@ -83,25 +80,6 @@ def card_context(script_args, training_args, model_args, num_train: int) -> dict
     }
 
 
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes")
-
-
-def publish(folder: str, repo_id: str | None, push: bool, repo_type: str = "model", token: str | None = None) -> str | None:
-    """Push the already-written repo folder if asked; offline, say where the folder is instead of failing."""
-    if not push:
-        return None
-    if not repo_id:
-        raise ValueError("--push_to_hub needs --hub_model_id (the Hub repo to create/update)")
-    if hub_offline():
-        logger.warning("HF_HUB_OFFLINE is set: not pushing %s; the repo folder is ready at %s", repo_id, folder)
-        return None
-    from pns_hub import hub
-
-    return hub.push_folder(folder, repo_id, repo_type=repo_type, token=token, ignore_patterns=PUSH_IGNORE,
-                           commit_message="Upload PNS model with pns-hub")
-
-
 def train_generator(script_args, training_args, model_args, callbacks: list | None = None) -> str:
     """Run reverse-RL GRPO with the configured rewards; write the repo folder (weights, tokenizer, card); push if
     asked. Returns the output folder, which ``from_pretrained`` loads."""
@@ -132,7 +110,7 @@ def train_generator(script_args, training_args, model_args, callbacks: list | No
     card = hub.render_card(script_args.hub_card_template,
                            **card_context(script_args, training_args, model_args, len(train_rows)))
     folder = str(hub.save_model_folder(trainer, tokenizer, training_args.output_dir, card))
-    url = publish(folder, training_args.hub_model_id, push, token=training_args.hub_token)
+    url = hub.publish(folder, training_args.hub_model_id, push, token=training_args.hub_token)
     if url:
         logger.info("pushed generator: %s", url)
     return folder

@@ -219,3 +219,24 @@ def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
     url = getattr(info, "commit_url", str(info))
     logger.info("pushed %s to %s (%s)", folder, repo_id, url)
     return url
+
+
+# Files a training output folder holds that never go to the Hub (*.bin: training_args.bin is a pickle).
+PUSH_IGNORE = ["checkpoint-*", "*.pt", "*.pth", "*.bin", "runs/*", ".cache/*"]
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes")
+
+
+def publish(folder: str, repo_id: str | None, push: bool, repo_type: str = "model", token: str | None = None) -> str | None:
+    """Push the already-written repo folder if asked; offline, say where the folder is instead of failing."""
+    if not push:
+        return None
+    if not repo_id:
+        raise ValueError("--push_to_hub needs --hub_model_id (the Hub repo to create/update)")
+    if hub_offline():
+        logger.warning("HF_HUB_OFFLINE is set: not pushing %s; the repo folder is ready at %s", repo_id, folder)
+        return None
+    return push_folder(folder, repo_id, repo_type=repo_type, token=token, ignore_patterns=PUSH_IGNORE,
+                       commit_message="Upload PNS model with pns-hub")

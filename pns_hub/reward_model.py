@@ -249,7 +249,6 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
 
     from pns_hub import data, hub
     from pns_hub.configs import cpu_training_defaults
-    from pns_hub.grpo import publish
 
     models.configure_threads()
     cpu_training_defaults(training_args)
@@ -327,7 +326,7 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
         versions={"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__},
     )
     hub.save_model_folder(trainer, tokenizer, out, card)
-    url = publish(str(out), training_args.hub_model_id, push, token=training_args.hub_token)
+    url = hub.publish(str(out), training_args.hub_model_id, push, token=training_args.hub_token)
     metrics["output_dir"] = str(out)
     if url:
         metrics["hub_commit"] = url

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub import grpo
+from pns_hub import grpo, hub
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,24 +66,23 @@ def test_grpo_step_on_tiny_model_writes_loadable_repo_folder(tmp_path, tiny_caus
     card = (Path(folder) / "README.md").read_text()
     assert "`pns_composite` | 1.0" in card and "`format` | 0.5" in card
     assert "Never as a solver" in card and "max_completion_length" in card
-    assert grpo.publish(folder, "user/x", push=False) is None
+    assert hub.publish(folder, "user/x", push=False) is None
 
 
 def test_publish_offline_and_missing_repo(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert grpo.publish(str(tmp_path), "user/pns-gen", push=True) is None  # folder stays; nothing pushed
+    assert hub.publish(str(tmp_path), "user/pns-gen", push=True) is None  # folder stays; nothing pushed
     with pytest.raises(ValueError, match="hub_model_id"):
-        grpo.publish(str(tmp_path), None, push=True)
+        hub.publish(str(tmp_path), None, push=True)
 
 
 def test_publish_online_uses_hub_push(tmp_path, monkeypatch):
     """With the network on, publish goes through pns_hub.hub.push_folder (the Hub server is the one fake)."""
-    from pns_hub import hub
 
     seen = {}
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(hub, "push_folder", lambda folder, repo_id, **kw: seen.update(repo=repo_id, **kw) or "url")
-    assert grpo.publish(str(tmp_path), "user/pns-gen", push=True) == "url"
+    assert hub.publish(str(tmp_path), "user/pns-gen", push=True) == "url"
     assert seen["repo"] == "user/pns-gen" and "*.bin" in seen["ignore_patterns"]
 
 
