@@ -70,7 +70,7 @@ def main(argv=None) -> dict:
     from trl import ModelConfig
 
     from pns_hub import grpo, models, rewards
-    from pns_hub.configs import PNSGeneratorScriptArguments, PNSGRPOConfig
+    from pns_hub.pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
 
     args = parse_args(argv)
     models.configure_threads()

@@ -126,23 +126,23 @@ def _parser_types(task: str):
     from trl import ModelConfig
 
     if task == "reward_model":
-        from pns_hub.configs import PNSRewardConfig, RewardModelScriptArguments
+        from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
         return (RewardModelScriptArguments, PNSRewardConfig, ModelConfig), False
     if task == "pns_generator":
-        from pns_hub.configs import PNSGeneratorScriptArguments, PNSGRPOConfig
+        from pns_hub.pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
         return (PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig), False
     if task == "dpo":
         from pns_hub.dpo import DPOScriptArguments, PNSDPOConfig
         return (DPOScriptArguments, PNSDPOConfig, ModelConfig), False
     if task == "sft_warmup":
-        from pns_hub.configs import PNSSFTConfig
+        from pns_hub.pns_configs import PNSSFTConfig
         from pns_hub.sft import SFTWarmupArguments
         return (SFTWarmupArguments, PNSSFTConfig, ModelConfig), False
     if task in ("nsr", "sft_glow"):
-        from pns_hub.trainers.configs import GlowConfig, NSRConfig, TrainScriptArguments
+        from pns_hub.trainers.trainer_configs import GlowConfig, NSRConfig, TrainScriptArguments
         return (TrainScriptArguments, NSRConfig if task == "nsr" else GlowConfig), True
     if task == "sample_trajectories":
-        from pns_hub.trainers.configs import TrajectoryArguments
+        from pns_hub.trainers.trainer_configs import TrajectoryArguments
         return (TrajectoryArguments,), False
     if task == "synthesize":
         from pns_hub.synthesize import SynthesisConfig
@@ -172,7 +172,7 @@ def parse_with_script(path: Path, task: str, raw: dict) -> tuple:
     types, recipe_args = _parser_types(task)
     argv = ["--config", str(path)]
     if recipe_args:
-        from pns_hub.trainers.configs import parse_recipe_args
+        from pns_hub.trainers.trainer_configs import parse_recipe_args
 
         return tuple(parse_recipe_args(types, argv))
     from trl import TrlParser

@@ -127,7 +127,7 @@ def _args(settings: dict) -> list[str]:
 def stage_warmup(cfg: "DemoConfig", budget: Budget, folder: Path) -> dict:
     from trl import ModelConfig
 
-    from .configs import PNSSFTConfig
+    from .pns_configs import PNSSFTConfig
     from .sft import SFTWarmupArguments, train_sft_warmup
 
     script_args, training_args, model_args = _parse((SFTWarmupArguments, PNSSFTConfig, ModelConfig), _args({
@@ -143,7 +143,7 @@ def stage_warmup(cfg: "DemoConfig", budget: Budget, folder: Path) -> dict:
 def stage_reward_model(cfg: "DemoConfig", budget: Budget, folder: Path, policy: str) -> dict:
     from trl import ModelConfig
 
-    from .configs import PNSRewardConfig, RewardModelScriptArguments
+    from .pns_configs import PNSRewardConfig, RewardModelScriptArguments
     from .reward_model import train_reward_model
 
     script_args, training_args, model_args = _parse((RewardModelScriptArguments, PNSRewardConfig, ModelConfig), _args({
@@ -162,7 +162,7 @@ def stage_reward_model(cfg: "DemoConfig", budget: Budget, folder: Path, policy: 
 def stage_generator(cfg: "DemoConfig", budget: Budget, folder: Path, rm_folder: str, policy: str) -> dict:
     from trl import ModelConfig
 
-    from .configs import PNSGeneratorScriptArguments, PNSGRPOConfig
+    from .pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
     from .grpo import train_generator
 
     script_args, training_args, model_args = _parse((PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig), _args({

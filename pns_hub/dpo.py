@@ -68,16 +68,9 @@ class PNSDPOConfig(trl.DPOConfig):
         "help": "Compute the reference model's log-probs once before training (default True here)."})
 
     def __post_init__(self):
-        import torch
+        from pns_hub.hardware import apply_hardware_defaults
 
-        from pns_hub.configs import cpu_training_defaults
-
-        if not torch.cuda.is_available():
-            cpu_training_defaults(self)  # use_cpu, bf16 only with native support, no fp16
-            if self.activation_checkpointing or self.gradient_checkpointing:
-                logger.info("activation checkpointing disabled on CPU: it costs compute to save memory we do not need")
-            # transformers 5 renamed gradient_checkpointing (now a deprecated alias) to activation_checkpointing
-            self.activation_checkpointing, self.gradient_checkpointing = False, None
+        apply_hardware_defaults(self)  # use_cpu, bf16 only with native support, no fp16, no checkpointing on CPU
         super().__post_init__()
 
 

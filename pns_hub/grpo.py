@@ -86,10 +86,10 @@ def train_generator(script_args, training_args, model_args, callbacks: list | No
     from trl import GRPOTrainer
 
     from pns_hub import hub
-    from pns_hub.configs import cpu_training_defaults
+    from pns_hub.hardware import apply_hardware_defaults
 
     models.configure_threads()
-    cpu_training_defaults(training_args)
+    apply_hardware_defaults(training_args)
     push, training_args.push_to_hub = training_args.push_to_hub, False  # the Trainer would reach the Hub at init
     train_rows, _ = load_generator_rows(script_args)
     dataset = build_grpo_dataset(train_rows)

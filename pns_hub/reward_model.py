@@ -248,10 +248,10 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
     from trl import RewardTrainer
 
     from pns_hub import data, hub
-    from pns_hub.configs import cpu_training_defaults
+    from pns_hub.hardware import apply_hardware_defaults
 
     models.configure_threads()
-    cpu_training_defaults(training_args)
+    apply_hardware_defaults(training_args)
     push, training_args.push_to_hub = training_args.push_to_hub, False
     out = Path(training_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

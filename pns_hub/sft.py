@@ -52,10 +52,10 @@ def train_sft_warmup(script_args: SFTWarmupArguments, training_args: trl.SFTConf
     """Fine-tune on gold solutions and save a model folder (safetensors, tokenizer, card); return its path."""
     from . import hub
 
-    from .configs import cpu_training_defaults
+    from .hardware import apply_hardware_defaults
 
     models.configure_threads()
-    cpu_training_defaults(training_args)
+    apply_hardware_defaults(training_args)
     training_args.gradient_checkpointing = False if training_args.use_cpu else training_args.gradient_checkpointing
     dataset = warmup_dataset(script_args.dataset_name, script_args.dataset_offset, script_args.dataset_limit)
     tokenizer = models.load_tokenizer(model_args.model_name_or_path, padding_side="right")

@@ -168,7 +168,7 @@ def cli_main(argv: list[str]) -> int:
     """``pns-hub trajectories``: same options as the recipe (``--config recipes/.../sample_trajectories.yaml``)."""
     from trl import TrlParser
 
-    from pns_hub.trainers.configs import TrajectoryArguments
+    from pns_hub.trainers.trainer_configs import TrajectoryArguments
 
     (args,) = TrlParser((TrajectoryArguments,)).parse_args_and_config(argv)
     summary = sample_trajectories(**vars(args))

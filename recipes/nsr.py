@@ -8,7 +8,7 @@
 import logging
 import sys
 
-from pns_hub.trainers.configs import NSRConfig, TrainScriptArguments, parse_recipe_args
+from pns_hub.trainers.trainer_configs import NSRConfig, TrainScriptArguments, parse_recipe_args
 from pns_hub.trainers.nsr import train_nsr
 
 

@@ -12,7 +12,7 @@ import sys
 
 from trl import ModelConfig, TrlParser
 
-from pns_hub.configs import PNSGRPOConfig, PNSGeneratorScriptArguments
+from pns_hub.pns_configs import PNSGRPOConfig, PNSGeneratorScriptArguments
 
 
 def main(argv=None) -> str:

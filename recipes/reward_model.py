@@ -12,7 +12,7 @@ import sys
 
 from trl import ModelConfig, RewardConfig, TrlParser
 
-from pns_hub.configs import PNSRewardConfig, RewardModelScriptArguments
+from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
 
 
 def main(argv=None) -> dict:

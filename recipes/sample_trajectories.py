@@ -8,7 +8,7 @@ import sys
 
 from trl import TrlParser
 
-from pns_hub.trainers.configs import TrajectoryArguments
+from pns_hub.trainers.trainer_configs import TrajectoryArguments
 from pns_hub.trajectories import sample_trajectories
 
 

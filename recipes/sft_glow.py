@@ -8,7 +8,7 @@
 import logging
 import sys
 
-from pns_hub.trainers.configs import GlowConfig, TrainScriptArguments, parse_recipe_args
+from pns_hub.trainers.trainer_configs import GlowConfig, TrainScriptArguments, parse_recipe_args
 from pns_hub.trainers.glow import train_glow
 
 

@@ -9,7 +9,7 @@ import sys
 
 from trl import ModelConfig, TrlParser
 
-from pns_hub.configs import PNSSFTConfig
+from pns_hub.pns_configs import PNSSFTConfig
 from pns_hub.sft import SFTWarmupArguments, train_sft_warmup
 
 

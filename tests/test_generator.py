@@ -15,7 +15,7 @@ RECIPE = REPO / "recipes" / "smollm2-135m-instruct" / "pns_generator.yaml"
 def _parse(*overrides):
     from trl import ModelConfig, TrlParser
 
-    from pns_hub.configs import PNSGeneratorScriptArguments, PNSGRPOConfig
+    from pns_hub.pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
 
     parser = TrlParser((PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig))
     return parser.parse_args_and_config(args=["--config", str(RECIPE), *overrides])
@@ -33,7 +33,7 @@ def test_recipe_yaml_parses_with_cpu_fixups(tmp_path):
 
 
 def test_dataset_has_prompt_and_reward_columns():
-    from pns_hub.configs import PNSGeneratorScriptArguments
+    from pns_hub.pns_configs import PNSGeneratorScriptArguments
 
     train, held = grpo.load_generator_rows(PNSGeneratorScriptArguments(dataset_limit=3, holdout=5))
     ds = grpo.build_grpo_dataset(train)

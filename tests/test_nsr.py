@@ -19,7 +19,7 @@ def test_w_reinforce_advantages_are_exactly_lambda_and_minus_one():
 
 
 def test_config_defaults_and_validation(tmp_path):
-    from pns_hub.trainers.configs import NSRConfig
+    from pns_hub.trainers.trainer_configs import NSRConfig
 
     args = NSRConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False)
     assert (args.nsr_mode, args.nsr_lambda, args.beta) == ("w_reinforce", 0.1, 0.0)
@@ -41,7 +41,7 @@ def _trainer(model_path, tmp_path, mode, **extra):
     from datasets import Dataset
 
     from pns_hub import data, generation
-    from pns_hub.trainers.configs import NSRConfig
+    from pns_hub.trainers.trainer_configs import NSRConfig
     from pns_hub.trainers.nsr import NSRTrainer
 
     rows = data.load_problems("gsm8k_train", limit=1)

@@ -70,7 +70,7 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     from transformers import AutoModelForSequenceClassification
     from trl import ModelConfig
 
-    from pns_hub.configs import PNSRewardConfig, RewardModelScriptArguments
+    from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
 
     rows = data.load_problems("gsm8k_train", limit=12)
     pairs = [{"id": r["id"], "prompt": [{"role": "user", "content": r["problem"]}], "problem": r["problem"],
@@ -112,7 +112,7 @@ def test_pairs_longer_than_max_length_are_counted_in_metrics_and_card(tmp_path, 
     """TRL's RewardTrainer drops over-long pairs silently; the recipe must say how many it lost."""
     from trl import ModelConfig
 
-    from pns_hub.configs import PNSRewardConfig, RewardModelScriptArguments
+    from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
 
     rows = data.load_problems("gsm8k_train", limit=12)
     train, _ = data.split_problems(rows, 4, seed=0)

@@ -9,7 +9,7 @@ def test_warmup_card_names_its_hub_id_and_keeps_the_path_as_a_build_note(tmp_pat
     from trl import ModelConfig
 
     from pns_hub import models
-    from pns_hub.configs import PNSSFTConfig
+    from pns_hub.pns_configs import PNSSFTConfig
     from pns_hub.sft import SFTWarmupArguments, train_sft_warmup
 
     out = tmp_path / "warm"

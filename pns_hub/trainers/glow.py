@@ -38,7 +38,7 @@ import torch
 from trl import SFTTrainer
 
 from pns_hub import lm_head
-from pns_hub.trainers.configs import GlowConfig
+from pns_hub.trainers.trainer_configs import GlowConfig
 
 
 logger = logging.getLogger(__name__)

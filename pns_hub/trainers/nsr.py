@@ -35,7 +35,7 @@ import torch
 from trl import GRPOTrainer
 
 from pns_hub import lm_head, verify
-from pns_hub.trainers.configs import NSR_MODES, NSRConfig
+from pns_hub.trainers.trainer_configs import NSR_MODES, NSRConfig
 
 
 logger = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig, SFTConfig
 
+from pns_hub.hardware import apply_hardware_defaults
 from pns_hub.models import EMBEDDED_DEFAULT
 
 
@@ -74,6 +75,7 @@ class GlowConfig(SFTConfig):
     )
 
     def __post_init__(self):
+        apply_hardware_defaults(self)
         super().__post_init__()
         if self.glow_min_weight > self.glow_max_weight:
             raise ValueError(f"glow_min_weight {self.glow_min_weight} > glow_max_weight {self.glow_max_weight}")
@@ -97,6 +99,7 @@ class NSRConfig(GRPOConfig):
     scale_rewards: str = field(default="none", metadata={"help": "irrelevant here: advantages are overwritten"})
 
     def __post_init__(self):
+        apply_hardware_defaults(self)
         super().__post_init__()
         if self.nsr_mode not in NSR_MODES:
             raise ValueError(f"nsr_mode must be one of {NSR_MODES}, got {self.nsr_mode!r}")
@@ -105,21 +108,15 @@ class NSRConfig(GRPOConfig):
 
 
 def parse_recipe_args(dataclass_types: tuple, argv: list[str] | None = None):
-    """``TrlParser`` with this machine's device defaults applied *before* the YAML is read.
+    """``TrlParser`` with ``report_to: none`` as default (no trackers unless the YAML names one).
 
-    Why before: ``TrainingArguments.__post_init__`` rejects bf16 without a GPU unless ``use_cpu`` is set, so the
-    CPU defaults (use_cpu, bf16 only where the CPU has native bf16, no gradient checkpointing, no trackers) must be
-    parser defaults; the YAML and the command line still override them.
+    Hardware defaults are not parser defaults: ``GlowConfig`` / ``NSRConfig`` apply
+    :func:`pns_hub.hardware.apply_hardware_defaults` in ``__post_init__``, like every other recipe config.
     """
-    import torch
     from trl import TrlParser
 
-    from pns_hub.models import cpu_supports_bf16
-
     parser = TrlParser(dataclass_types)
-    defaults = {"report_to": "none"}
-    if not torch.cuda.is_available():
-        defaults.update(use_cpu=True, bf16=cpu_supports_bf16(), gradient_checkpointing=False)
     names = {f for t in dataclass_types for f in t.__dataclass_fields__}
-    parser.set_defaults(**{k: v for k, v in defaults.items() if k in names})
+    if "report_to" in names:
+        parser.set_defaults(report_to="none")
     return parser.parse_args_and_config(argv)

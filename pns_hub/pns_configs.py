@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import trl
 
 from pns_hub import models
+from pns_hub.hardware import apply_hardware_defaults
 
 
 @dataclass
@@ -94,49 +95,28 @@ class RewardModelScriptArguments(trl.ScriptArguments):
     hub_card_template: str = field(default="reward_model.md", metadata={"help": "Model-card template."})
 
 
-def _cpu_fixups(config) -> None:
-    """Settings every CPU run needs, applied before TrainingArguments validates (TRL's defaults assume a GPU):
-    ``use_cpu`` when there is no CUDA, and bf16 only where the CPU runs it natively (else it is emulated, slower)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        config.use_cpu = True
-        config.bf16 = (config.bf16 is not False) and models.cpu_supports_bf16()
-        config.fp16 = False
-
-
 @dataclass
 class PNSGRPOConfig(trl.GRPOConfig):
-    """``trl.GRPOConfig`` that also runs on a CPU-only machine from the same YAML (see :func:`_cpu_fixups`)."""
+    """``trl.GRPOConfig`` that also runs on a CPU-only machine from the same YAML (see :func:`pns_hub.hardware.apply_hardware_defaults`)."""
 
     def __post_init__(self):
-        _cpu_fixups(self)
+        apply_hardware_defaults(self)
         super().__post_init__()
 
 
 @dataclass
 class PNSRewardConfig(trl.RewardConfig):
-    """``trl.RewardConfig`` that also runs on a CPU-only machine from the same YAML (see :func:`_cpu_fixups`)."""
+    """``trl.RewardConfig`` that also runs on a CPU-only machine from the same YAML (see :func:`pns_hub.hardware.apply_hardware_defaults`)."""
 
     def __post_init__(self):
-        _cpu_fixups(self)
+        apply_hardware_defaults(self)
         super().__post_init__()
-
-
-def cpu_training_defaults(training_args) -> None:
-    """Same fix-ups for a plain TRL config built elsewhere (only safe before its device is first used)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        training_args.use_cpu = True
-        training_args.bf16 = bool(training_args.bf16) and models.cpu_supports_bf16()
-        training_args.fp16 = False
 
 
 @dataclass
 class PNSSFTConfig(trl.SFTConfig):
-    """``trl.SFTConfig`` that also runs on a CPU-only machine from the same YAML (see :func:`_cpu_fixups`)."""
+    """``trl.SFTConfig`` that also runs on a CPU-only machine from the same YAML (see :func:`pns_hub.hardware.apply_hardware_defaults`)."""
 
     def __post_init__(self):
-        _cpu_fixups(self)
+        apply_hardware_defaults(self)
         super().__post_init__()

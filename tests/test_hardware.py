@@ -1,0 +1,47 @@
+"""One hardware-defaults function for every TRL config: the same YAML value means the same thing in every recipe."""
+
+import pytest
+
+from pns_hub import hardware, models
+
+
+def test_bf16_none_and_true_mean_native_false_stays_off():
+    assert hardware.resolve_cpu_bf16(None, native=True) is True
+    assert hardware.resolve_cpu_bf16(True, native=True) is True
+    assert hardware.resolve_cpu_bf16(False, native=True) is False
+    assert hardware.resolve_cpu_bf16(None, native=False) is False
+    assert hardware.resolve_cpu_bf16(True, native=False) is False
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_every_recipe_config_applies_the_same_cpu_defaults(tmp_path, monkeypatch, native):
+    """GRPO, reward, SFT, DPO, GLOW and NSR configs built from the same (TRL-default) values end the same on CPU:
+    ``bf16=None`` resolves to the CPU's native support in all of them, checkpointing off, ``use_cpu`` on."""
+    import torch
+
+    from pns_hub.dpo import PNSDPOConfig
+    from pns_hub.pns_configs import PNSGRPOConfig, PNSRewardConfig, PNSSFTConfig
+    from pns_hub.trainers.trainer_configs import GlowConfig, NSRConfig
+
+    if torch.cuda.is_available():
+        pytest.skip("CPU defaults apply only without a GPU")
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: native)
+    for cls in (PNSGRPOConfig, PNSRewardConfig, PNSSFTConfig, PNSDPOConfig, GlowConfig, NSRConfig):
+        kwargs = {"num_generations": 2, "per_device_train_batch_size": 2} if cls in (PNSGRPOConfig, NSRConfig) else {}
+        args = cls(output_dir=str(tmp_path / cls.__name__), report_to="none", **kwargs)
+        assert args.use_cpu, cls.__name__
+        assert args.bf16 is native and not args.fp16, cls.__name__
+        assert not args.activation_checkpointing and not args.gradient_checkpointing, cls.__name__
+
+
+def test_plain_trl_config_after_post_init_gets_the_same_defaults(tmp_path, monkeypatch):
+    """A caller's own ``trl.GRPOConfig`` (TRL resolved ``bf16=None`` to True at init) is fitted the same way."""
+    import torch
+    import trl
+
+    if torch.cuda.is_available():
+        pytest.skip("CPU defaults apply only without a GPU")
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: False)
+    args = trl.SFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    hardware.apply_hardware_defaults(args)
+    assert args.use_cpu and args.bf16 is False and not args.gradient_checkpointing
