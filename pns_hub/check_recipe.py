@@ -19,7 +19,6 @@ What it does, and why each step:
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import re
 import sys
@@ -29,15 +28,12 @@ from pathlib import Path
 import yaml
 
 from pns_hub import recipe_memory as mem
+from pns_hub.recipe_files import (  # noqa: F401  (public names of check-recipe; tests use them from here)
+    ASSUMED_PROMPT_TOKENS, FIXTURE_DIR, INFERENCE_TASKS, REPO_ROOT, TASKS, TRAINING_TASKS, count_parameters,
+    find_model_config, identify, load_model_config, meta_model, parser_types,
+)
 
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_DIR = REPO_ROOT / "tests" / "fixtures" / "model_configs"
-TRAINING_TASKS = ("reward_model", "pns_generator", "dpo", "nsr", "sft_glow", "sft_warmup")
-INFERENCE_TASKS = ("synthesize", "sample_trajectories", "evaluate")
-TASKS = TRAINING_TASKS + INFERENCE_TASKS
-# GRPO no longer has max_prompt_length (TRL 0.28); maths prompts with the chat template are well under this.
-ASSUMED_PROMPT_TOKENS = 512
 DEFAULT_GPU_GIB = 79.0  # what an 80 GB H100/A100 shows to torch (about 79.6 GiB), rounded down
 
 
@@ -66,16 +62,6 @@ class Recipe:
 # ---------------------------------------------------------------------------------------------------------------
 # Reading the recipe
 # ---------------------------------------------------------------------------------------------------------------
-def identify(path: Path) -> tuple[str, str]:
-    """(task, model folder name) from the open-r1 layout, or from ``<model>/<task>.yaml``."""
-    if path.parent.name in TASKS:
-        return path.parent.name, path.parent.parent.name
-    if path.stem in TASKS:
-        return path.stem, path.parent.name
-    raise ValueError(f"{path}: cannot tell the script: put it under recipes/<Model>/<task>/ with task one of "
-                     f"{', '.join(TASKS)}")
-
-
 def _header(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
 
@@ -121,35 +107,6 @@ def parse_launch(header: str, path: Path) -> Launch:
     return Launch(config.group(1) if config else None, world, nodes, strategy)
 
 
-def _parser_types(task: str):
-    """The dataclasses ``recipes/<task>.py`` hands to TrlParser, and whether it uses ``parse_recipe_args``."""
-    from trl import ModelConfig
-
-    if task == "reward_model":
-        from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
-        return (RewardModelScriptArguments, PNSRewardConfig, ModelConfig), False
-    if task == "pns_generator":
-        from pns_hub.pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
-        return (PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig), False
-    if task == "dpo":
-        from pns_hub.dpo import DPOScriptArguments, PNSDPOConfig
-        return (DPOScriptArguments, PNSDPOConfig, ModelConfig), False
-    if task == "sft_warmup":
-        from pns_hub.pns_configs import PNSSFTConfig
-        from pns_hub.sft import SFTWarmupArguments
-        return (SFTWarmupArguments, PNSSFTConfig, ModelConfig), False
-    if task in ("nsr", "sft_glow"):
-        from pns_hub.trainers.trainer_configs import GlowConfig, NSRConfig, TrainScriptArguments
-        return (TrainScriptArguments, NSRConfig if task == "nsr" else GlowConfig), True
-    if task == "sample_trajectories":
-        from pns_hub.trainers.trainer_configs import TrajectoryArguments
-        return (TrajectoryArguments,), False
-    if task == "synthesize":
-        from pns_hub.synthesize import SynthesisConfig
-        return (SynthesisConfig,), False
-    raise ValueError(f"no TrlParser for task {task}")
-
-
 def eval_argv(raw: dict) -> list[str]:
     """``pns-hub eval`` arguments from an evaluate recipe: ``model`` positional, every other key ``--key-name``."""
     if "model" not in raw:
@@ -169,7 +126,7 @@ def parse_with_script(path: Path, task: str, raw: dict) -> tuple:
         from pns_hub.eval.run import build_parser
 
         return (build_parser().parse_args(eval_argv(raw)),)
-    types, recipe_args = _parser_types(task)
+    types, recipe_args = parser_types(task)
     argv = ["--config", str(path)]
     if recipe_args:
         from pns_hub.trainers.trainer_configs import parse_recipe_args
@@ -191,43 +148,6 @@ def load_recipe(path: str | Path) -> Recipe:
     recipe = Recipe(path, task, model_key, raw, header, parse_launch(header, path))
     recipe.parsed = parse_with_script(path, task, raw)
     return recipe
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The model on the meta device
-# ---------------------------------------------------------------------------------------------------------------
-def find_model_config(model_key: str, fixture_dir: Path = FIXTURE_DIR) -> Path:
-    """``<fixture_dir>/<Model>.json``, matched without case (the demo folder is lower-case)."""
-    for file in sorted(fixture_dir.glob("*.json")):
-        if file.stem.lower() == model_key.lower():
-            return file
-    known = ", ".join(f.stem for f in sorted(fixture_dir.glob("*.json")))
-    raise ValueError(f"no model config for '{model_key}' in {fixture_dir} (have: {known}); add <Model>.json from "
-                     "the model's config.json")
-
-
-def load_model_config(file: Path):
-    from transformers import AutoConfig
-
-    values = {k: v for k, v in json.loads(file.read_text()).items() if not k.startswith("_")}
-    return AutoConfig.for_model(values.pop("model_type"), **values)
-
-
-def meta_model(config, sequence_classification: bool = False):
-    """The full-size model with every tensor on the meta device: shapes and counts, zero bytes."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
-    if sequence_classification:
-        config = copy.deepcopy(config)
-        config.num_labels = 1  # a scalar reward head, as pns_hub.reward_model loads it
-    with torch.device("meta"):
-        cls = AutoModelForSequenceClassification if sequence_classification else AutoModelForCausalLM
-        return cls.from_config(config)
-
-
-def count_parameters(model) -> int:
-    return sum(p.numel() for p in model.parameters())  # parameters() yields a tied embedding once
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import trl
@@ -223,7 +223,7 @@ def _peft_config(model_args):
 
 def _evaluate(script_args, output_dir: str, name: str) -> dict | None:
     if script_args.eval_results_file:
-        from pns_hub.leaderboard import ResultRecord
+        from pns_hub.results import ResultRecord
 
         path = Path(script_args.eval_results_file)
         return ResultRecord.from_dict(json.loads(path.read_text()), path).to_dict()

@@ -12,7 +12,6 @@ reward and wrong-answer rate of sampled completions on held-out problems).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Callable, Sequence
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from pns_hub import check_recipe as cr
+from pns_hub import recipe_files as cr
 
 
 TRAIN_COMMON = {
@@ -150,7 +150,7 @@ def dry_run_trajectories(policy: str, workdir: Path) -> str:
 
 
 def _field_names(task: str) -> set[str]:
-    types, _ = cr._parser_types(task)
+    types, _ = cr.parser_types(task)
     return {f for t in types for f in t.__dataclass_fields__}
 
 

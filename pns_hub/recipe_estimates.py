@@ -31,7 +31,7 @@ def aux_name(recipe, named: dict[str, str], field: str, notes: list[str]) -> str
 
 
 def _aux_params(name: str) -> int:
-    from pns_hub import check_recipe as cr
+    from pns_hub import recipe_files as cr
 
     config = cr.load_model_config(cr.find_model_config(name))
     return cr.count_parameters(cr.meta_model(config))
@@ -74,7 +74,7 @@ def _tokens(recipe, training) -> tuple[int, int, int]:
     b = training.per_device_train_batch_size
     if recipe.task in ("pns_generator", "nsr"):
         completion = training.max_completion_length
-        from pns_hub.check_recipe import ASSUMED_PROMPT_TOKENS
+        from pns_hub.recipe_files import ASSUMED_PROMPT_TOKENS
         return b * (ASSUMED_PROMPT_TOKENS + completion), b * completion, b
     length = training.max_length
     if recipe.task in ("dpo", "reward_model"):
@@ -148,7 +148,7 @@ def training_estimate(recipe, shape: mem.ModelShape, gpu_bytes: float) -> dict:
 
 
 def synthesis_models(args) -> dict[str, str]:
-    """field -> spec of the models a synthesis run loads (mirrors ``synthesize.process_shard``'s roles): samplers
+    """field -> spec of the models a synthesis run loads (mirrors ``synthesis_shard.process_shard``'s roles): samplers
     per source, the policy whenever chosen sides come from it, and the two scorers."""
     from pns_hub import negatives
 
@@ -203,7 +203,7 @@ def inference_estimate(recipe, shape: mem.ModelShape, gpu_bytes: float) -> dict:
 
 
 def estimate(recipe, shape: mem.ModelShape, gpu_bytes: float) -> dict:
-    from pns_hub.check_recipe import TRAINING_TASKS
+    from pns_hub.recipe_files import TRAINING_TASKS
 
     if recipe.task in TRAINING_TASKS:
         return training_estimate(recipe, shape, gpu_bytes)

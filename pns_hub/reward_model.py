@@ -26,6 +26,12 @@ logger = logging.getLogger(__name__)
 _SCORER_CACHE: dict[tuple, "RewardModelScorer"] = {}
 
 
+def squash_scores(scores: Sequence[float], temperature: float = 1.0) -> list[float]:
+    """``sigmoid(score / T)`` in [0, 1] (clipped at +-60 so ``exp`` never overflows): the one RM squash, used by the
+    scorer, by GRPO's reward and by synthesis for a scorer that brings no ``squash`` of its own."""
+    return [1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, s / temperature)))) for s in scores]
+
+
 def render_pair_text(tokenizer, problem: str, completion: str) -> str:
     """The one text format of an RM input: chat template over the shared prompt and the completion."""
     messages = generation.build_prompt(problem) + [{"role": "assistant", "content": completion}]
@@ -104,8 +110,7 @@ class RewardModelScorer:
 
     def squash(self, scores: Sequence[float]) -> list[float]:
         """``sigmoid(score / T)``: monotone, bounded to [0, 1], 0.5 at the centre the centred BT loss aims for."""
-        t = self.squash_temperature
-        return [1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, s / t)))) for s in scores]
+        return squash_scores(scores, self.squash_temperature)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -24,114 +24,27 @@ Component values (our choices where the paper is silent; pns.md section 9):
 from __future__ import annotations
 
 import logging
-import re
-from collections import Counter
 from typing import Any, Callable, Sequence
 
-from pns_hub import generation, verify
+from pns_hub import verify
+from pns_hub.answer_format import (  # noqa: F401  (re-exported: the format check is part of the reward API)
+    MAX_LINE_REPEATS, MAX_REPEAT_FRACTION, MAX_TAIL_CHARS, MIN_REASONING_CHARS, REPEAT_NGRAM, completion_text,
+    format_ok, format_problems, problem_text, repetition_fraction,
+)
 
 
 logger = logging.getLogger(__name__)
-
-MIN_REASONING_CHARS = 40  # "reasoning before the answer": a bare \boxed{} with a few words is not a solution
-MAX_TAIL_CHARS = 200  # the boxed answer must be *final*: little may follow it
-REPEAT_NGRAM = 4
-MAX_REPEAT_FRACTION = 0.5  # share of duplicated word 4-grams beyond which a text is degenerate
-MAX_LINE_REPEATS = 3  # the same non-trivial line more than this many times is a loop
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------------------
-def completion_text(completion: Any) -> str:
-    """TRL passes plain strings (standard data) or ``[{"role": "assistant", "content": ...}]`` (conversational)."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
-        return str(completion[-1].get("content") or "")
-    if isinstance(completion, dict):
-        return str(completion.get("content") or "")
-    raise TypeError(f"cannot read a completion of type {type(completion).__name__}")
-
-
-_TEMPLATE_HEAD = generation.PROMPT_TEMPLATE.format(problem="\0").split("\0")[0]
-
-
-def problem_text(prompt: Any) -> str:
-    """Recover the problem from a prompt built by :func:`generation.build_prompt` (fallback when no column)."""
-    text = completion_text(prompt) if not isinstance(prompt, list) else next(
-        (m.get("content", "") for m in reversed(prompt) if m.get("role") == "user"), "")
-    return text[len(_TEMPLATE_HEAD):] if text.startswith(_TEMPLATE_HEAD) else text
-
-
 def _problems(prompts, kwargs) -> list[str]:
     if kwargs.get("problem") is not None:
         return list(kwargs["problem"])
     if prompts is None:
         raise ValueError("reward needs the problem text: pass a 'problem' dataset column or the prompts")
     return [problem_text(p) for p in prompts]
-
-
-def repetition_fraction(text: str, n: int = REPEAT_NGRAM) -> float:
-    """Share of word n-grams that repeat an earlier one (0 = all distinct, -> 1 = one phrase looped)."""
-    words = text.split()
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-    if len(grams) < 8:
-        return 0.0
-    return 1.0 - len(set(grams)) / len(grams)
-
-
-def _end_of_last_box(text: str) -> int:
-    """Index just after the closing brace of the last closed ``\\boxed{...}`` (nested braces counted).
-
-    The "answer is final" check measures what follows *this* brace. Searching for the answer's text instead
-    (``rfind(answer)``) finds the digits wherever they last occur, so a box followed by 300 characters that happen
-    to end with the same number looked final.
-    """
-    for match in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*\{", text))):
-        depth, i = 1, match.end()
-        while i < len(text) and depth:
-            if text[i] == "\\":
-                i += 1
-            elif text[i] in "{}":
-                depth += 1 if text[i] == "{" else -1
-            i += 1
-        if depth == 0:
-            return i
-    braceless = list(re.finditer(r"\\boxed\s+[^\s$]+", text))
-    return braceless[-1].end() if braceless else len(text)
-
-
-def format_problems(text: str, truncated: bool = False) -> list[str]:
-    """Every reason a completion fails the PNS format (empty list = well formed)."""
-    reasons = []
-    if truncated:
-        reasons.append("truncated")
-    n_boxed = verify.count_boxed(text)
-    if n_boxed != 1:
-        reasons.append(f"{n_boxed} \\boxed{{}} answers (need exactly one)")
-    answer = verify.extract_boxed(text)
-    if n_boxed >= 1 and not answer:
-        reasons.append("empty or unclosed \\boxed{}")
-    if n_boxed >= 1:
-        start = text.rfind("\\boxed")
-        if len(text[:start].strip()) < MIN_REASONING_CHARS:
-            reasons.append("no reasoning before the answer")
-        if answer:
-            tail = text[_end_of_last_box(text):]
-            if len(tail.strip()) > MAX_TAIL_CHARS:
-                reasons.append("answer is not final (text continues after it)")
-    if repetition_fraction(text) > MAX_REPEAT_FRACTION:
-        reasons.append("degenerate repetition")
-    lines = Counter(line.strip() for line in text.splitlines() if len(line.strip()) >= 8)
-    if lines and max(lines.values()) > MAX_LINE_REPEATS:
-        reasons.append("a line repeats in a loop")
-    return reasons
-
-
-def format_ok(text: str, truncated: bool = False) -> bool:
-    """One final ``\\boxed{}`` answer after some reasoning, not truncated, not degenerate (reused by synthesis)."""
-    return not format_problems(text, truncated)
 
 
 def _truncation_flags(n: int, kwargs, max_completion_length: int | None, eos_token_ids: Sequence[int] | None):
@@ -238,6 +151,23 @@ def get_cot_judge_reward(judge_or_spec, **judge_kwargs):
     return _named(cot_judge_reward, "cot_judge_reward")
 
 
+def composite_score(rm_squashed: float | None, judge: float | None, base: float = 0.5, rm_weight: float = 0.25,
+                    judge_weight: float = 0.25) -> float:
+    """Plausibility of a verified-wrong, well-formed answer: ``base + w_rm * sigma(RM) + w_judge * judge`` (pns.md 9.3).
+
+    The one definition, shared by GRPO's gated reward and by synthesis's ranking of negatives. A disabled component
+    (``None``) moves its weight to the other one, so the score keeps the same range; with both disabled it is the
+    constant ``base + rm_weight + judge_weight``.
+    """
+    if rm_squashed is None and judge is None:
+        return base + rm_weight + judge_weight
+    if judge is None:
+        return base + (rm_weight + judge_weight) * rm_squashed
+    if rm_squashed is None:
+        return base + (rm_weight + judge_weight) * judge
+    return base + rm_weight * rm_squashed + judge_weight * judge
+
+
 def get_composite_reward(scorer=None, judge=None, base: float = 0.5, rm_weight: float = 0.25,
                          judge_weight: float = 0.25, format_penalty: float = -1.0, correct_reward: float = 0.0,
                          unverifiable_reward: float = 0.0, max_completion_length: int | None = None,
@@ -249,13 +179,8 @@ def get_composite_reward(scorer=None, judge=None, base: float = 0.5, rm_weight: 
     """
     scorer = _scorer(scorer) if scorer is not None else None
     judge = _judge(judge) if judge is not None else None
-    w_rm = rm_weight if scorer is not None else 0.0
-    w_judge = judge_weight if judge is not None else 0.0
-    if scorer is None and judge is not None:
-        w_judge += rm_weight
-    elif judge is None and scorer is not None:
-        w_rm += judge_weight
-    constant = base + (rm_weight + judge_weight if scorer is None and judge is None else 0.0)
+    weights = {"base": base, "rm_weight": rm_weight, "judge_weight": judge_weight}
+    constant = composite_score(None, None, **weights)
 
     def pns_composite_reward(prompts=None, completions=None, answer=None, **kwargs) -> list[float | None]:
         if answer is None:
@@ -284,12 +209,11 @@ def get_composite_reward(scorer=None, judge=None, base: float = 0.5, rm_weight: 
             sub_p, sub_t = [problems[i] for i in wrong], [texts[i] for i in wrong]
             if scorer is not None:
                 rm_vals = scorer.squash(scorer.score(sub_p, sub_t))
-                for i, v in zip(wrong, rm_vals):
-                    rewards[i] += w_rm * v
             if judge is not None:
                 judge_vals = judge.score(sub_p, sub_t)
-                for i, v in zip(wrong, judge_vals):
-                    rewards[i] += w_judge * v
+            for n, i in enumerate(wrong):
+                rewards[i] = composite_score(rm_vals[n] if rm_vals else None, judge_vals[n] if judge_vals else None,
+                                             **weights)
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and texts:
             log_metric("pns/format_ok", sum(ok) / len(ok))
@@ -390,6 +314,6 @@ def get_reward_funcs(names: Sequence[str] | Any, script_args=None, training_args
 
 __all__ = [
     "format_ok", "format_problems", "format_reward", "get_format_reward", "accuracy_inversion_reward",
-    "get_accuracy_inversion_reward", "get_reward_model_reward", "get_cot_judge_reward", "get_composite_reward",
+    "get_accuracy_inversion_reward", "get_reward_model_reward", "get_cot_judge_reward", "get_composite_reward", "composite_score",
     "REWARD_FUNCS_REGISTRY", "get_reward_funcs", "completion_text", "problem_text", "repetition_fraction",
 ]
