@@ -74,6 +74,35 @@ def test_composite_matches_the_pns_reward_weights():
     assert synthesize.composite(None, 0.2) == pytest.approx(0.6)
 
 
+class _ConstScorer:
+    """RM/judge stand-in: the same score for every completion (``squash`` is the identity)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def score(self, problems, completions):
+        return [self.value] * len(completions)
+
+    def squash(self, values):
+        return list(values)
+
+
+def test_synthesis_ranks_by_the_grpo_reward_with_the_recipe_weights():
+    """One composite: a verified-wrong, well-formed answer gets the same number from GRPO's reward and from
+    synthesis's ranking, with the recipe's own (non-default) weights, not hard-coded ones."""
+    from pns_hub import rewards, synthesis_select
+
+    weights = {"composite_base": 0.1, "composite_rm_weight": 0.7, "composite_judge_weight": 0.2}
+    cfg = synthesize.SynthesisConfig(progress=False, **weights)
+    reward = rewards.get_composite_reward(scorer=_ConstScorer(0.5), judge=_ConstScorer(1.0), base=0.1, rm_weight=0.7,
+                                          judge_weight=0.2)
+    wrong = "We add the numbers step by step: 2 + 2 makes five in this count.\nSo the answer is \\boxed{5}."
+    (grpo_value,) = reward(prompts=["p"], completions=[wrong], answer=["4"], problem=["What is 2+2?"])
+    assert grpo_value == pytest.approx(0.1 + 0.7 * 0.5 + 0.2 * 1.0)
+    assert synthesis_select.plausibility(cfg, 0.5, 1.0) == pytest.approx(grpo_value)
+    assert synthesis_select.plausibility(cfg, 0.5, None) == pytest.approx(0.1 + 0.9 * 0.5)  # judge weight moves
+
+
 def test_config_rejects_unknown_values():
     with pytest.raises(ValueError, match="sources"):
         synthesize.SynthesisConfig(sources=["nope"])
