@@ -253,7 +253,7 @@ def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, mod
     """Train, save (weights + tokenizer + card), optionally evaluate and push; return the output folder."""
     from transformers import AutoTokenizer
 
-    from pns_hub.hub import push_folder, save_model_folder
+    from pns_hub.hub import publish, save_model_folder
 
     spec = model_args.model_name_or_path or models.EMBEDDED_DEFAULT
     model_path = models.resolve_model_path(spec)
@@ -270,6 +270,9 @@ def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, mod
         "dtype": model_args.dtype if model_args.dtype not in (None, "auto") else models.best_dtype(),
         "trust_remote_code": training_args.trust_remote_code,
     }
+    # One push, of the final folder with the card that has the scores: the Trainer's own push would upload
+    # checkpoints (and a card without scores) before the evaluation exists.
+    push, training_args.push_to_hub = training_args.push_to_hub, False
     trainer = trl.DPOTrainer(model=model_path, args=training_args, train_dataset=dataset,
                              processing_class=tokenizer, peft_config=_peft_config(model_args))
     lm_head.use_dense_lm_head_in_trainer(trainer)
@@ -290,8 +293,11 @@ def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, mod
         peft=bool(model_args.use_peft), hyperparameters=_hyperparameters(training_args, model_args),
         num_processes=int(trainer.accelerator.num_processes),
     )
-    # Save first (the evaluation reads the saved folder), then rewrite the card once the scores are known.
+    # Save first (the evaluation reads the saved folder), then rewrite the card once the scores are known. Saving
+    # involves every rank (sharded weights); evaluating, the card and the push are the main process's alone.
     save_model_folder(trainer, tokenizer, output_dir, None)
+    if not trainer.accelerator.is_main_process:
+        return output_dir
     results = _evaluate(script_args, output_dir, repo_id)
     scores = (results or {}).get("scores", {})
     context["results"] = results
@@ -303,9 +309,8 @@ def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, mod
     (Path(output_dir) / "README.md").write_text(card, encoding="utf-8")
     (Path(output_dir) / "pns_hub_training.json").write_text(json.dumps(
         {k: v for k, v in context.items() if k != "card_metadata"}, indent=2, default=str) + "\n")
-    if training_args.push_to_hub and trainer.accelerator.is_main_process:
-        push_folder(output_dir, training_args.hub_model_id or repo_id, repo_type="model",
-                    token=training_args.hub_token, commit_message=f"pns-hub DPO ({negative_source})")
+    publish(output_dir, training_args.hub_model_id or repo_id, push, token=training_args.hub_token,
+            commit_message=f"pns-hub DPO ({negative_source})")
     return output_dir
 
 

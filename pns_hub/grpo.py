@@ -94,11 +94,7 @@ def train_generator(script_args, training_args, model_args, callbacks: list | No
     dataset = build_grpo_dataset(train_rows)
     model_path = models.resolve_model_path(model_args.model_name_or_path)
     tokenizer = models.load_tokenizer(model_args.model_name_or_path, revision=model_args.model_revision)
-    init_kwargs = dict(training_args.model_init_kwargs or {})
-    init_kwargs.setdefault("revision", model_args.model_revision)
-    if model_args.dtype not in (None, "auto"):
-        init_kwargs.setdefault("dtype", model_args.dtype)
-    training_args.model_init_kwargs = init_kwargs
+    models.apply_model_config(training_args, model_args)
     reward_funcs = rewards.get_reward_funcs(script_args.reward_funcs, script_args, training_args, tokenizer)
     logger.info("GRPO on %d problems with rewards %s (weights %s)", len(dataset), script_args.reward_funcs,
                 training_args.reward_weights)

@@ -229,8 +229,14 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes")
 
 
-def publish(folder: str, repo_id: str | None, push: bool, repo_type: str = "model", token: str | None = None) -> str | None:
-    """Push the already-written repo folder if asked; offline, say where the folder is instead of failing."""
+def publish(folder: str, repo_id: str | None, push: bool, repo_type: str = "model", token: str | None = None,
+            commit_message: str = "Upload PNS model with pns-hub") -> str | None:
+    """Push the already-written repo folder if asked; offline, say where the folder is instead of failing.
+
+    The one publishing convention of every training recipe (``--push_to_hub --hub_model_id``): the recipe turns the
+    Trainer's own ``push_to_hub`` off (it would push checkpoints before the card exists), writes the folder with its
+    final card, and calls this once, from the main process.
+    """
     if not push:
         return None
     if not repo_id:
@@ -239,4 +245,4 @@ def publish(folder: str, repo_id: str | None, push: bool, repo_type: str = "mode
         logger.warning("HF_HUB_OFFLINE is set: not pushing %s; the repo folder is ready at %s", repo_id, folder)
         return None
     return push_folder(folder, repo_id, repo_type=repo_type, token=token, ignore_patterns=PUSH_IGNORE,
-                       commit_message="Upload PNS model with pns-hub")
+                       commit_message=commit_message)

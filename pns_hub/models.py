@@ -382,3 +382,14 @@ def load_model(spec: str, dtype="auto", device: str | None = None, revision: str
         trust_remote_code=trust_remote_code, **kwargs,
     )
     return model.to(device).eval()
+
+
+def apply_model_config(training_args, model_args) -> None:
+    """Carry ``trl.ModelConfig``'s revision and dtype into ``training_args.model_init_kwargs`` (what TRL's trainers
+    load a model path with), without overriding values the YAML set there itself."""
+    init = dict(training_args.model_init_kwargs or {})
+    if getattr(model_args, "model_revision", None):
+        init.setdefault("revision", model_args.model_revision)
+    if getattr(model_args, "dtype", None) not in (None, "auto"):
+        init.setdefault("dtype", model_args.dtype)
+    training_args.model_init_kwargs = init

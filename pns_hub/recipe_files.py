@@ -50,7 +50,7 @@ def parser_types(task: str):
         return (SFTWarmupArguments, PNSSFTConfig, ModelConfig), False
     if task in ("nsr", "sft_glow"):
         from pns_hub.trainers.trainer_configs import GlowConfig, NSRConfig, TrainScriptArguments
-        return (TrainScriptArguments, NSRConfig if task == "nsr" else GlowConfig), True
+        return (TrainScriptArguments, NSRConfig if task == "nsr" else GlowConfig, ModelConfig), True
     if task == "sample_trajectories":
         from pns_hub.trainers.trainer_configs import TrajectoryArguments
         return (TrajectoryArguments,), False

@@ -8,14 +8,16 @@
 import logging
 import sys
 
+from trl import ModelConfig
+
 from pns_hub.trainers.trainer_configs import NSRConfig, TrainScriptArguments, parse_recipe_args
 from pns_hub.trainers.nsr import train_nsr
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    script_args, training_args = parse_recipe_args((TrainScriptArguments, NSRConfig), argv)
-    print(train_nsr(script_args, training_args))
+    script_args, training_args, model_args = parse_recipe_args((TrainScriptArguments, NSRConfig, ModelConfig), argv)
+    print(train_nsr(script_args, training_args, model_args))
     return 0
 
 

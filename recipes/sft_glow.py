@@ -8,14 +8,16 @@
 import logging
 import sys
 
+from trl import ModelConfig
+
 from pns_hub.trainers.trainer_configs import GlowConfig, TrainScriptArguments, parse_recipe_args
 from pns_hub.trainers.glow import train_glow
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    script_args, training_args = parse_recipe_args((TrainScriptArguments, GlowConfig), argv)
-    summary = train_glow(script_args, training_args)
+    script_args, training_args, model_args = parse_recipe_args((TrainScriptArguments, GlowConfig, ModelConfig), argv)
+    summary = train_glow(script_args, training_args, model_args)
     print({k: v for k, v in summary.items() if k != "per_epoch"})
     return 0
 

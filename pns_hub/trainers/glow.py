@@ -261,7 +261,7 @@ def load_trajectories(dataset_name: str, config: str | None = "all", limit: int 
     return dataset
 
 
-def train_glow(script_args, training_args: GlowConfig, train_dataset=None) -> dict:
+def train_glow(script_args, training_args: GlowConfig, model_args=None, train_dataset=None) -> dict:
     """Run GLOW SFT, save the model folder with its card (and push it when asked); return a summary.
 
     ``train_dataset`` (a Dataset with ``messages`` + ``sample_id``) overrides ``script_args.dataset_name``.
@@ -269,24 +269,31 @@ def train_glow(script_args, training_args: GlowConfig, train_dataset=None) -> di
     import time
     from pathlib import Path
 
+    from trl import ModelConfig, get_peft_config
+
     from pns_hub import hub, models
 
+    model_args = model_args or ModelConfig(model_name_or_path=models.EMBEDDED_DEFAULT)
+    spec = model_args.model_name_or_path or models.EMBEDDED_DEFAULT
+    models.apply_model_config(training_args, model_args)
+    push, training_args.push_to_hub = training_args.push_to_hub, False  # one push, of the final folder with its card
     start = time.perf_counter()
-    model_path = models.resolve_model_path(script_args.model_name_or_path)
-    tokenizer = models.load_tokenizer(script_args.model_name_or_path, padding_side="right")
+    model_path = models.resolve_model_path(spec)
+    tokenizer = models.load_tokenizer(spec, revision=model_args.model_revision, padding_side="right")
     if train_dataset is None:
         train_dataset = load_trajectories(script_args.dataset_name, script_args.dataset_config,
                                           script_args.dataset_limit)
     labels = dict(sorted(Counter(train_dataset["label"]).items())) \
         if "label" in train_dataset.column_names else {}
-    trainer = GlowTrainer(model=model_path, args=training_args, train_dataset=train_dataset, processing_class=tokenizer)
+    trainer = GlowTrainer(model=model_path, args=training_args, train_dataset=train_dataset, processing_class=tokenizer,
+                          peft_config=get_peft_config(model_args))
     lm_head.use_dense_lm_head_in_trainer(trainer)
     result = trainer.train()
     folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")
-    base = models.hub_id(script_args.model_name_or_path)
+    base = models.hub_id(spec)
     summary = {
         "base_model": base,
-        "base_model_name": models.display_name(script_args.model_name_or_path),
+        "base_model_name": models.display_name(spec),
         "dataset": script_args.dataset_name,
         "dataset_config": script_args.dataset_config or "all",
         "num_samples": len(train_dataset),
@@ -303,9 +310,11 @@ def train_glow(script_args, training_args: GlowConfig, train_dataset=None) -> di
         "train_seconds": round(time.perf_counter() - start, 1),
         "model_folder": str(folder),
     }
-    card = hub.render_card("glow.md", summary=summary, repo_id=script_args.push_repo_id or folder.name)
+    card = hub.render_card("glow.md", summary=summary, repo_id=training_args.hub_model_id or folder.name)
     hub.save_model_folder(trainer, tokenizer, folder, card)
-    if script_args.push_repo_id:
-        summary["pushed"] = hub.push_folder(folder, script_args.push_repo_id, repo_type="model",
-                                            commit_message="Upload GLOW model with pns-hub")
+    if trainer.is_world_process_zero():
+        url = hub.publish(str(folder), training_args.hub_model_id, push, token=training_args.hub_token,
+                          commit_message="Upload GLOW model with pns-hub")
+        if url:
+            summary["pushed"] = url
     return summary

@@ -44,9 +44,10 @@ class TrajectoryArguments:
 
 @dataclass
 class TrainScriptArguments:
-    """Model, data and publishing arguments shared by the GLOW and NSR recipes."""
+    """Data and output arguments shared by the GLOW and NSR recipes. The model comes from ``trl.ModelConfig``
+    (``model_name_or_path``, revision, dtype, PEFT) and publishing from the training config (``push_to_hub``,
+    ``hub_model_id``), as in every other recipe."""
 
-    model_name_or_path: str = field(default=EMBEDDED_DEFAULT, metadata={"help": "Hub id, local folder or embedded:*"})
     dataset_name: str = field(
         default="gsm8k_train",
         metadata={"help": "GLOW: a trajectories folder / Hub dataset id; NSR: a pns_hub.data set name or JSONL path"},
@@ -56,7 +57,6 @@ class TrainScriptArguments:
     model_folder: str | None = field(
         default=None, metadata={"help": "where the final model + card is saved (default: <output_dir>/final)"}
     )
-    push_repo_id: str | None = field(default=None, metadata={"help": "push the final folder to this model repo"})
 
 
 @dataclass
