@@ -27,9 +27,10 @@ Design choices (why):
   it is *untested here* (no GPU) and its sampling is not bit-identical to transformers'.
 
 Layout (one job per module): this module holds input loading and the orchestration/CLI;
-:mod:`pns_hub.synthesis_config` is the config, :mod:`pns_hub.synthesis_sampling` samples, :mod:`pns_hub.synthesis_shard` verifies/filters/pairs one shard,
-:mod:`pns_hub.synthesis_select` scores and picks negatives, :mod:`pns_hub.shard_store` keeps the manifest, locks and
-merge, :mod:`pns_hub.dataset_card` writes the folder and its card.
+:mod:`pns_hub.synthesis_config` is the config, :mod:`pns_hub.synthesis_sampling` samples,
+:mod:`pns_hub.synthesis_shard` verifies/filters/pairs one shard, :mod:`pns_hub.synthesis_select` scores and picks
+negatives, :mod:`pns_hub.shard_store` keeps the manifest, locks and merge, :mod:`pns_hub.dataset_card` writes the
+folder and its card.
 """
 
 from __future__ import annotations

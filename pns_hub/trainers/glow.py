@@ -285,8 +285,8 @@ def train_glow(script_args, training_args: GlowConfig, model_args=None, train_da
                                           script_args.dataset_limit)
     labels = dict(sorted(Counter(train_dataset["label"]).items())) \
         if "label" in train_dataset.column_names else {}
-    trainer = GlowTrainer(model=model_path, args=training_args, train_dataset=train_dataset, processing_class=tokenizer,
-                          peft_config=get_peft_config(model_args))
+    trainer = GlowTrainer(model=model_path, args=training_args, train_dataset=train_dataset,
+                          processing_class=tokenizer, peft_config=get_peft_config(model_args))
     lm_head.use_dense_lm_head_in_trainer(trainer)
     result = trainer.train()
     folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")

@@ -177,8 +177,7 @@ def train_nsr(script_args, training_args: NSRConfig, model_args=None, train_data
     if train_dataset is None:
         train_dataset = load_rl_problems(script_args.dataset_name, script_args.dataset_limit)
     trainer = NSRTrainer(model=model_path, args=training_args, train_dataset=train_dataset,
-                         processing_class=tokenizer,
-                         peft_config=get_peft_config(model_args))
+                         processing_class=tokenizer, peft_config=get_peft_config(model_args))
     lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)
     result = trainer.train()
     folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")
