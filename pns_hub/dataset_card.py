@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pns_hub import models, negatives
+from pns_hub.synthesis_shard import features, model_id
 
 if TYPE_CHECKING:
     from pns_hub.synthesis_config import SynthesisConfig
@@ -72,7 +73,6 @@ def write_folder(config: SynthesisConfig, rows: dict[str, list[dict]], skipped: 
     from datasets import Dataset
 
     from pns_hub import hub, report
-    from pns_hub.synthesis_shard import features, model_id
 
     folder = Path(config.output_dir)
     feats = features()
