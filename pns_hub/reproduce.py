@@ -113,7 +113,8 @@ def reproduce(org: str, output_dir: str | Path, local_root: str | Path | None = 
         reproduced.append(leaderboard.ResultRecord.from_dict(
             {k: v for k, v in out.items() if k not in ("paths", "elapsed_s")}))
         # the index keeps two records of one model apart (their own names may coincide to the second)
-        leaderboard.write_record(reproduced[-1], output_dir / "results" / f"{index:03d}_{Path(out['paths']['record']).name}")
+        name = f"{index:03d}_{Path(out['paths']['record']).name}"
+        leaderboard.write_record(reproduced[-1], output_dir / "results" / name)
     board = leaderboard.build_leaderboard(output_dir / "results", output_dir / "leaderboard")
     rows, mismatches = diff_records(published, reproduced, tolerance)
     (output_dir / "diff.md").write_text(diff_markdown(rows))
