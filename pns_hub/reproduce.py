@@ -41,7 +41,8 @@ def diff_records(published: list[leaderboard.ResultRecord], reproduced: list[lea
                  tolerance: float) -> tuple[list[dict], int]:
     """Per published record (``reproduced`` is aligned with it, so two records of one model stay apart) and
     benchmark: published score, reproduced score, delta, whether the generated text is the same (its digest, when
-    the published record has one), and one row per setting in :data:`SETTINGS_COMPARED` that differs.
+    the published record has one), and one row per setting in :data:`SETTINGS_COMPARED` that the published record
+    states and the reproduction does not match.
 
     Why the text: at a small budget every model scores 0.0, and equal zeros would "reproduce" any model."""
     rows, mismatches = [], 0
@@ -57,7 +58,7 @@ def diff_records(published: list[leaderboard.ResultRecord], reproduced: list[lea
                          "delta": delta, "same_predictions": same_text, "ok": ok})
         for name in SETTINGS_COMPARED:
             theirs, ours = getattr(record, name), getattr(new, name, None)
-            if theirs != ours:
+            if theirs is not None and theirs != ours:  # a record from before the field existed states nothing
                 mismatches += 1
                 rows.append({"model": record.model, "benchmark": f"setting:{name}", "published": theirs,
                              "reproduced": ours, "delta": None, "same_predictions": None, "ok": False})

@@ -111,3 +111,9 @@ def test_reproduce_fails_for_a_swapped_model_folder(tmp_path, tiny_causal_lm_pat
     swapped = reproduce.reproduce("local", tmp_path / "swapped", local_root=root)
     assert swapped["mismatches"] == 1, reproduce.diff_markdown(swapped["rows"])
     assert swapped["rows"][0]["delta"] == 0.0 and swapped["rows"][0]["same_predictions"] is False
+
+
+def test_settings_a_record_does_not_state_are_not_mismatches():
+    old = _record(dtype=None, top_p=None, predictions={})
+    rows, mismatches = reproduce.diff_records([old], [_record()], tolerance=0.0)
+    assert mismatches == 0 and rows[0]["same_predictions"] is None
