@@ -85,16 +85,19 @@ def test_reproduce_from_published_folders(demo_run, tmp_path):
 
 def test_reproduce_fails_when_a_model_folder_is_swapped(demo_run, tmp_path, tiny_causal_lm_path):
     """Every demo score may be 0.0, so equal scores prove nothing: put another model's weights in the pns-dpo
-    folder and reproduce must report that model's rows as mismatches (its generated text differs), and only those."""
+    folder and reproduce must report mismatches (its generated text differs). Only the pns-dpo record is kept, so
+    one model is re-evaluated; the test above shows the unswapped folders reproduce exactly."""
     import shutil
 
     from pns_hub.reproduce import reproduce
 
     root = tmp_path / "hub"
     shutil.copytree(demo_run / "hub", root, ignore=shutil.ignore_patterns("pns-negatives", "pns-generator"))
+    for path in (root / "pns-results" / "results").glob("*.json"):
+        if json.loads(path.read_text())["method"] != "pns-dpo":
+            path.unlink()
     shutil.rmtree(root / "smollm2-135m-pns-dpo")
     shutil.copytree(tiny_causal_lm_path, root / "smollm2-135m-pns-dpo")
     result = reproduce("local", tmp_path / "repro", local_root=root, tolerance=0.0)
-    bad = {r["model"] for r in result["rows"] if not r["ok"]}
-    assert bad == {"local/smollm2-135m-pns-dpo"}, Path(result["diff"]).read_text()
-    assert result["mismatches"] >= 1
+    assert result["mismatches"] >= 1, Path(result["diff"]).read_text()
+    assert any(r["same_predictions"] is False for r in result["rows"])
