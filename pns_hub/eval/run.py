@@ -16,7 +16,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,18 +122,20 @@ def _unique_path(path: Path) -> Path:
     return candidate
 
 
-def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, generation: dict):
+def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, generation: dict, cache_dir: str):
+    """lighteval's model config; ``cache_dir`` is a fresh folder per run (see :func:`_disable_sample_cache`)."""
     import torch
 
     if backend == "vllm":
         from lighteval.models.vllm.vllm_model import VLLMModelConfig
 
-        return VLLMModelConfig(model_name=model_path, dtype=dtype, generation_parameters=generation)
+        return VLLMModelConfig(model_name=model_path, dtype=dtype, generation_parameters=generation,
+                               cache_dir=cache_dir)
     from lighteval.models.transformers.transformers_model import TransformersModelConfig
 
     return TransformersModelConfig(
         model_name=model_path, batch_size=batch_size, dtype=dtype, generation_parameters=generation,
-        device="cuda" if torch.cuda.is_available() else "cpu",
+        device="cuda" if torch.cuda.is_available() else "cpu", cache_dir=cache_dir,
     )
 
 
@@ -158,10 +162,48 @@ def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None 
         torch.set_grad_enabled(grad_enabled)
 
 
+def _disable_sample_cache(model) -> None:
+    """Switch off lighteval's sample cache for this run and remove the empty folder it made.
+
+    Why: the cache is keyed by model name and config, not by the weights, so a folder retrained (or swapped) in place
+    is "evaluated" from the old weights' cached outputs (a reproduction of the wrong model matches exactly); and for
+    a local model it lives *inside the model folder* (``Path(cache_dir) / "/abs/model"`` is the model folder), so a
+    published repo would carry it. Runs are short enough here that recomputing is the honest default."""
+    cache = getattr(model, "_cache", None)
+    if cache is None:
+        return
+    model._cache = None
+    folder = Path(cache.cache_dir)
+    for empty in (folder, *folder.parents):
+        try:
+            empty.rmdir()  # only ever removes an empty folder: one this run's cache just made
+        except OSError:
+            break
+
+
+def _run_pipeline(spec: str, params, tracker, output_dir: Path, temperature: float, model_config):
+    """Build and run lighteval's pipeline (``tracker`` collects the details); returns lighteval's results JSON."""
+    from lighteval.pipeline import Pipeline
+
+    pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker, model_config=model_config)
+    _disable_sample_cache(pipeline.model)
+    config_dict = getattr(pipeline.model, "generation_config_dict", None)
+    if temperature > 0 and isinstance(config_dict, dict):
+        # lighteval 0.13's transformers backend never sets do_sample: with the model's default generation config
+        # (do_sample=False) a temperature is ignored and n > 1 samples fail. Sampling is what the user asked for.
+        config_dict["do_sample"] = True
+    pipeline.evaluate()
+    pipeline.save_and_push_results()
+    written = sorted((output_dir / "results").rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
+    if not written:
+        raise RuntimeError(f"lighteval wrote no results JSON under {output_dir / 'results'}")
+    return written[-1]
+
+
 def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature, top_p, seed, batch_size, dtype,
               backend, output_dir, method, base, negative_source, model_name, save_details) -> dict:
     from lighteval.logging.evaluation_tracker import EvaluationTracker
-    from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
+    from lighteval.pipeline import ParallelismManager, PipelineParameters
 
     from pns_hub import leaderboard
     from pns_hub.eval import passk, tasks
@@ -191,20 +233,14 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     )
     spec = ",".join(f"{tasks.task_name(b)}|0" for b in benchmarks)
     start = time.perf_counter()
-    pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
-                        model_config=_model_config(backend, model_path, batch_size, dtype, generation))
-    config_dict = getattr(pipeline.model, "generation_config_dict", None)
-    if temperature > 0 and isinstance(config_dict, dict):
-        # lighteval 0.13's transformers backend never sets do_sample: with the model's default generation config
-        # (do_sample=False) a temperature is ignored and n > 1 samples fail. Sampling is what the user asked for.
-        config_dict["do_sample"] = True
-    pipeline.evaluate()
-    pipeline.save_and_push_results()
+    sample_cache = tempfile.mkdtemp(prefix="lighteval-cache-")  # never another run's samples: _disable_sample_cache
+    try:
+        lighteval_json = _run_pipeline(spec, params, tracker, output_dir, temperature,
+                                                _model_config(backend, model_path, batch_size, dtype, generation,
+                                                              sample_cache))
+    finally:
+        shutil.rmtree(sample_cache, ignore_errors=True)
     elapsed = time.perf_counter() - start
-    written = sorted((output_dir / "results").rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
-    if not written:
-        raise RuntimeError(f"lighteval wrote no results JSON under {output_dir / 'results'}")
-    lighteval_json = written[-1]
     record = leaderboard.record_from_lighteval(
         json.loads(lighteval_json.read_text()), model=display, method=method,
         base=base or (display_name(model) if is_embedded(model) else None), negative_source=negative_source,
