@@ -25,6 +25,7 @@ print("RESULT " + json.dumps({**m.to_dict(), "scores": out["scores"]}))
 """
 
 
+@pytest.mark.slow  # ~20 s on an idle 2-core box, 160 s at load 12
 def test_default_eval_keeps_no_per_step_scores(tiny_causal_lm_path, tmp_path):
     """The regression this guards: lighteval asks generate() for output_scores, one float32 rows x 49,152 tensor per
     generated token. Here (2 rows x 512 tokens; the random tiny model does not end early) the evaluation grew the

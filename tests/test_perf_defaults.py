@@ -192,7 +192,8 @@ def test_suite_writes_json_and_markdown_for_fast_stages(tmp_path):
     assert payload["peaks"]["bf16_gflops"] > 0 and payload["peaks"]["fp32_gflops"] > 0
     verify_row = next(r for r in payload["rows"] if r["stage"].startswith("verify"))
     assert verify_row["ratio"] == round(verify_row["tuned"] / verify_row["naive"], 2)
-    assert "| stage | naive | tuned |" in markdown and "load average" in markdown
+    assert "| stage | naive | tuned |" in markdown and "load average" in markdown and "peak RSS MB" in markdown
+    assert all(r["peak_rss_mb"] > 0 for r in payload["rows"])  # every row says what memory its stage needed
 
 
 def test_suite_keeps_the_figures_a_subprocess_script_emits(tmp_path):
