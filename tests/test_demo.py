@@ -41,6 +41,8 @@ def test_demo_writes_every_artifact(demo_run):
         assert (hub / "pns-results" / name).exists()
     summary = json.loads((demo_run / "summary.json").read_text())
     assert set(summary["stage_seconds"]) >= {"reward_model", "generator", "negatives", "leaderboard"}
+    peaks = summary["stage_peak_rss_mb"]  # every stage's peak resident memory, and the whole demo within 4 GB
+    assert set(peaks) == set(summary["stage_seconds"]) and all(0 < v < 4096 for v in peaks.values()), peaks
     assert summary["reward_curve"], "the GRPO reward curve was not recorded"
 
 

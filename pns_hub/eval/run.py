@@ -143,11 +143,13 @@ def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None 
              max_new_tokens: int | None = None, temperature: float | None = None, top_p: float = 0.95,
              seed: int = 0, batch_size: int = 32, dtype: str = "auto", backend: str = "accelerate",
              output_dir: str | Path = "eval_results", method: str = "base", base: str | None = None,
-             negative_source: str | None = None, model_name: str | None = None, save_details: bool = True) -> dict:
+             negative_source: str | None = None, model_name: str | None = None, save_details: bool = True,
+             kv_budget_gb: float | None = None) -> dict:
     """Evaluate ``model`` (Hub id, folder or ``embedded:...``) and return the leaderboard record (as a dict) with
     ``paths`` added: ``record`` (our JSON), ``lighteval`` (lighteval's JSON) and ``passk_png`` (n > 1 only).
 
     ``temperature`` defaults to 0 (greedy) for one sample and 0.6 for several (lighteval refuses n > 1 at 0).
+    ``kv_budget_gb`` caps one batch's KV cache (default ``DEFAULT_KV_BUDGET_GB``): long tasks run in smaller batches.
     """
     import torch
 
@@ -157,7 +159,8 @@ def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None 
     grad_enabled = torch.is_grad_enabled()
     try:
         return _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature, top_p, seed, batch_size,
-                         dtype, backend, output_dir, method, base, negative_source, model_name, save_details)
+                         dtype, backend, output_dir, method, base, negative_source, model_name, save_details,
+                         kv_budget_gb)
     finally:
         torch.set_grad_enabled(grad_enabled)
 
@@ -181,17 +184,25 @@ def _disable_sample_cache(model) -> None:
             break
 
 
-def _run_pipeline(spec: str, params, tracker, output_dir: Path, temperature: float, model_config):
-    """Build and run lighteval's pipeline (``tracker`` collects the details); returns lighteval's results JSON."""
+def _run_pipeline(spec: str, params, tracker, output_dir: Path, temperature: float, model_config,
+                  kv_budget_gb: float, num_samples: int):
+    """Build and run lighteval's pipeline (``tracker`` collects the details); returns lighteval's results JSON.
+
+    The transformers backend runs through our subclass (:mod:`pns_hub.eval.model`): no per-step scores, batches
+    within the KV budget, ``do_sample`` when sampling (lighteval 0.13 never sets it, so a temperature would be
+    ignored and n > 1 samples fail)."""
     from lighteval.pipeline import Pipeline
 
-    pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker, model_config=model_config)
+    if model_config.__class__.__name__.startswith("VLLM"):
+        pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
+                            model_config=model_config)
+    else:
+        from pns_hub.eval.model import BoundedTransformersModel
+
+        lm = BoundedTransformersModel(model_config, kv_budget_bytes=kv_budget_gb * 2**30, num_samples=num_samples,
+                                      sample=temperature > 0)
+        pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker, model=lm)
     _disable_sample_cache(pipeline.model)
-    config_dict = getattr(pipeline.model, "generation_config_dict", None)
-    if temperature > 0 and isinstance(config_dict, dict):
-        # lighteval 0.13's transformers backend never sets do_sample: with the model's default generation config
-        # (do_sample=False) a temperature is ignored and n > 1 samples fail. Sampling is what the user asked for.
-        config_dict["do_sample"] = True
     pipeline.evaluate()
     pipeline.save_and_push_results()
     written = sorted((output_dir / "results").rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
@@ -201,18 +212,22 @@ def _run_pipeline(spec: str, params, tracker, output_dir: Path, temperature: flo
 
 
 def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature, top_p, seed, batch_size, dtype,
-              backend, output_dir, method, base, negative_source, model_name, save_details) -> dict:
+              backend, output_dir, method, base, negative_source, model_name, save_details, kv_budget_gb) -> dict:
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, PipelineParameters
 
     from pns_hub import leaderboard
     from pns_hub.eval import passk, tasks
+    from pns_hub.eval.model import DEFAULT_KV_BUDGET_GB
     from pns_hub.models import best_dtype, display_name, is_embedded, resolve_model_path
 
     if backend not in ("accelerate", "vllm"):
         raise ValueError(f"backend must be 'accelerate' or 'vllm', got {backend!r}")
     ensure_offline_placeholders()
     benchmarks = parse_benchmarks(benchmarks)
+    kv_budget_gb = DEFAULT_KV_BUDGET_GB if kv_budget_gb is None else kv_budget_gb
+    if kv_budget_gb <= 0:
+        raise ValueError(f"kv_budget_gb must be > 0, got {kv_budget_gb}")
     temperature = (0.0 if num_samples == 1 else 0.6) if temperature is None else temperature
     if num_samples > 1 and temperature == 0:
         raise ValueError("num_samples > 1 needs temperature > 0 (greedy samples would all be identical)")
@@ -235,9 +250,9 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     start = time.perf_counter()
     sample_cache = tempfile.mkdtemp(prefix="lighteval-cache-")  # never another run's samples: _disable_sample_cache
     try:
-        lighteval_json = _run_pipeline(spec, params, tracker, output_dir, temperature,
-                                                _model_config(backend, model_path, batch_size, dtype, generation,
-                                                              sample_cache))
+        config = _model_config(backend, model_path, batch_size, dtype, generation, sample_cache)
+        lighteval_json = _run_pipeline(spec, params, tracker, output_dir, temperature, config, kv_budget_gb,
+                                       num_samples)
     finally:
         shutil.rmtree(sample_cache, ignore_errors=True)
     elapsed = time.perf_counter() - start
@@ -274,7 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32, help="prompts per batch (fewer where the KV budget "
+                        "requires)")
+    parser.add_argument("--kv-budget-gb", type=float, default=None, help="KV-cache memory one batch may use "
+                        "(default 1.5); long generations run in smaller batches to stay within it")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float32")
     parser.add_argument("--backend", choices=["accelerate", "vllm"], default="accelerate")
     parser.add_argument("--output-dir", default="eval_results")
@@ -291,7 +309,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     try:
         out = run_eval(args.model, args.benchmarks, args.limit, args.num_samples, args.max_new_tokens,
                        args.temperature, args.top_p, args.seed, args.batch_size, args.dtype, args.backend,
-                       args.output_dir, args.method, args.base, args.negative_source, args.model_name)
+                       args.output_dir, args.method, args.base, args.negative_source, args.model_name,
+                       kv_budget_gb=args.kv_budget_gb)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
