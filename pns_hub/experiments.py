@@ -197,16 +197,20 @@ def nsr_report(evals: dict[str, dict], seed: int) -> dict:
     best = SUPPORTED if all(v == SUPPORTED for v in w_verdicts) else \
         CONTRADICTED if CONTRADICTED in w_verdicts else UNRESOLVED
     nsr_n, psr_n = diff("nsr", "base", n), diff("psr", "base", n)
-    # NSR "keeps or raises": only a significant drop contradicts it; a significant rise supports it.
+    # NSR "keeps or raises": a significant drop contradicts it; an interval that excludes any drop supports it.
     keeps = CONTRADICTED if nsr_n.high < 0 else SUPPORTED if nsr_n.low >= 0 else UNRESOLVED
+    verdicts = {"NSR keeps or raises pass@k at the largest k": keeps,
+                "PSR lowers pass@k at the largest k": verdict(psr_n, -1),
+                "W-REINFORCE best over the whole curve": best}
+    if all(c in (0, nn) for nn, c in evals["base"]["counts"]):
+        # every base problem is all-right or all-wrong: a zero-width "no change" is no evidence of anything
+        verdicts = {claim: UNRESOLVED for claim in verdicts}
     return {
         "ks": ks, "curves": curves,
         "differences": {"nsr_minus_base_at_n": nsr_n.to_dict(), "psr_minus_base_at_n": psr_n.to_dict(),
                         "psr_minus_base_at_1": diff("psr", "base", 1).to_dict(),
                         **{f"w_reinforce_minus_{m}_curve_mean": d.to_dict() for m, d in w_vs.items()}},
-        "verdicts": {"NSR keeps or raises pass@k at the largest k": keeps,
-                     "PSR lowers pass@k at the largest k": verdict(psr_n, -1),
-                     "W-REINFORCE best over the whole curve": best},
+        "verdicts": verdicts,
     }
 
 

@@ -38,6 +38,7 @@ def test_experiment_nsr_tiny(tiny_causal_lm_path, tmp_path):
     for method, ev in result["evals"].items():
         assert len(ev["counts"]) == 4 and all(n == 4 and 0 <= c <= 4 for n, c in ev["counts"]), method
     _check_outputs(result, "nsr")
+    assert set(result["verdicts"].values()) == {"not resolvable at this scale"}  # a random model solves nothing
     assert "| w_reinforce |" in (tmp_path / "experiment_nsr.md").read_text()
 
 
@@ -55,3 +56,44 @@ def test_experiment_glow_tiny(tiny_causal_lm_path, tmp_path):
     assert result["weights"] and result["weights_by_label"]
     assert {w["label"] for w in result["weights"]} <= {"positive", "negative", "unknown"}
     _check_outputs(result, "glow")
+
+
+def _evals(**counts):
+    return {m: {"counts": [list(x) for x in c]} for m, c in counts.items()}
+
+
+def test_nsr_verdicts_follow_the_fixed_rule():
+    """Hand-made (n, c) per problem: the verdicts come out of the paired intervals, in both directions."""
+    from pns_hub.experiments import CONTRADICTED, SUPPORTED, UNRESOLVED, nsr_report
+
+    base = [(4, 1)] * 20 + [(4, 0)] * 20  # pass@4 = 50%
+    wide = [(4, 1)] * 36 + [(4, 0)] * 4  # 1 of 4 right on 36 problems: pass@1 22.5%, pass@4 90%
+    narrow = [(4, 4)] * 10 + [(4, 0)] * 30  # all right on 10 problems: pass@1 25%, pass@4 25%
+    report = nsr_report(_evals(base=base, nsr=wide, psr=narrow, w_reinforce=wide, grpo=base), seed=0)
+    assert report["ks"] == [1, 2, 4]
+    v = report["verdicts"]
+    assert v["NSR keeps or raises pass@k at the largest k"] == SUPPORTED
+    assert v["PSR lowers pass@k at the largest k"] == SUPPORTED
+    assert v["W-REINFORCE best over the whole curve"] == UNRESOLVED  # ties NSR exactly
+    swapped = nsr_report(_evals(base=base, nsr=narrow, psr=wide, w_reinforce=narrow, grpo=wide), seed=0)["verdicts"]
+    assert swapped["NSR keeps or raises pass@k at the largest k"] == CONTRADICTED
+    assert swapped["PSR lowers pass@k at the largest k"] == CONTRADICTED
+    assert swapped["W-REINFORCE best over the whole curve"] == CONTRADICTED
+    e = report["curves"]["nsr"][4]
+    assert e["value"] == pytest.approx(0.9) and e["low"] < 0.9 < e["high"] and e["n"] == 40
+    zeros = [(4, 0)] * 40  # nobody solves anything: no verdict can be drawn
+    assert set(nsr_report(_evals(base=zeros, nsr=zeros, psr=zeros, w_reinforce=zeros, grpo=zeros),
+                          seed=0)["verdicts"].values()) == {UNRESOLVED}
+
+
+def test_verdict_rule():
+    from pns_hub.experiments import CONTRADICTED, SUPPORTED, UNRESOLVED, verdict
+    from pns_hub.stats import Difference
+
+    def d(low, high):
+        return Difference((low + high) / 2, low, high, 10, "paired bootstrap")
+
+    assert [verdict(d(0.01, 0.2), +1), verdict(d(-0.2, -0.01), +1), verdict(d(-0.1, 0.1), +1)] == \
+        [SUPPORTED, CONTRADICTED, UNRESOLVED]
+    assert [verdict(d(-0.2, -0.01), -1), verdict(d(0.01, 0.2), -1), verdict(d(0.0, 0.0), -1)] == \
+        [SUPPORTED, CONTRADICTED, UNRESOLVED]
