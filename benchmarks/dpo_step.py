@@ -105,13 +105,13 @@ def run(quick: bool = False) -> list[dict]:
     tokens_per_step = (tuned["tokens"] or 0) / steps
     # useful work per step: policy forward+backward (6 N T) and reference forward (2 N T) on chosen+rejected
     gflop = 8 * tuned["params"] * tokens_per_step / 1e9 if tokens_per_step else None
+    tuned_dtype = "bf16" if models.cpu_supports_bf16() else "fp32 (no native bf16 on this CPU)"
     return [_common.row(
         f"DPO step ({num_pairs} GSM8K pairs)", round(n_s, 2), round(t_s, 2), "s/step", higher_is_better=False,
         achieved_gflops=round(gflop / t_s, 1) if gflop else None,
         roofline="bf16_gflops" if models.cpu_supports_bf16() else "fp32_gflops",
-        notes=(f"naive fp32 TRL defaults (grad ckpt); tuned {'bf16' if models.cpu_supports_bf16() else 'fp32 (no '
-               'native bf16 on this CPU)'} weights, no grad ckpt, dense LM head; reference forward inside every step "
-               f"in both rows; "
+        notes=(f"naive fp32 TRL defaults (grad ckpt); tuned {tuned_dtype} weights, no grad ckpt, dense LM head; "
+               "reference forward inside every step in both rows; "
                f"~{tokens_per_step:.0f} tok/step; "
                f"steps naive {[round(x, 1) for x in naive['steps']]} tuned {[round(x, 1) for x in tuned['steps']]}; "
                f"load {load0}->{_common.load_avg()}"))]
