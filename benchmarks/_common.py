@@ -5,7 +5,10 @@ A row is a dict with:
   higher_is_better (bool, default True: rates; False for seconds),
   achieved_gflops (float, optional: the tuned figure's useful GFLOP/s, for the % of the measured roofline),
   roofline (str, optional: which peak it is compared to, "bf16_gflops" | "fp32_gflops"),
-  notes (str, optional), load (str: 1-minute load average before/after, filled in by the suite).
+  notes (str, optional), load (str: 1-minute load average before/after, filled in by the suite),
+  peak_rss_mb (float: peak resident memory of the process while the script ran; the suite fills it in with
+  ``pns_hub.memory.PeakRSS`` around ``run``, :func:`emit_rows` with the emitting process's lifetime peak; a script
+  that measures per-path peaks sets it itself).
 """
 
 from __future__ import annotations
@@ -76,12 +79,13 @@ def fmt(value) -> str:
 
 
 def markdown_table(rows: list[dict], peaks: dict) -> str:
-    lines = ["| stage | naive | tuned | unit | ratio | % roofline | load 1m | notes |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| stage | naive | tuned | unit | ratio | % roofline | peak RSS MB | load 1m | notes |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pct = roofline_pct(r, peaks)
         lines.append(f"| {r['stage']} | {fmt(r.get('naive'))} | {fmt(r.get('tuned'))} | {r.get('unit', '')} | "
                      f"{fmt(ratio(r))}{'x' if ratio(r) else ''} | {fmt(pct) + '%' if pct is not None else '-'} | "
-                     f"{r.get('load', '-')} | {r.get('notes', '')} |")
+                     f"{fmt(r.get('peak_rss_mb'))} | {r.get('load', '-')} | {r.get('notes', '')} |")
     return "\n".join(lines)
 
 
@@ -97,7 +101,10 @@ ROW_PREFIX = "PNS_BENCH_ROW "
 
 def emit_rows(rows: list[dict]) -> None:
     """Print rows as tagged JSON lines, so the suite can take the figures of a script it runs as a subprocess."""
+    from pns_hub.memory import lifetime_peak_mb
+
     for r in rows:
+        r.setdefault("peak_rss_mb", round(lifetime_peak_mb(), 1))
         print(ROW_PREFIX + json.dumps(r), flush=True)
 
 

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from pns_hub.memory import PeakRSS
+
 
 # In-process stages first (roofline must come first: later rows are compared to its peaks).
 ORDER = ["roofline", "verify_throughput", "generation_throughput", "dpo_step", "grpo_step",
@@ -97,12 +99,15 @@ def run_suite(quick: bool = False, only: list[str] | None = None, name: str | No
             continue
         print(f"== {script} (load {load0})", flush=True)
         try:
-            produced = module.run(quick=quick)
+            with PeakRSS() as memory:
+                produced = module.run(quick=quick)
         except Exception as err:  # noqa: BLE001 - one failing stage must not lose the others' figures
             produced = [{"stage": script, "naive": None, "tuned": None, "unit": "",
                          "notes": f"FAILED: {type(err).__name__}: {str(err)[:300]}"}]
         for r in produced:
             r.setdefault("load", f"{load0}->{_common.load_avg()}")
+            if memory.peak_mb is not None:
+                r.setdefault("peak_rss_mb", round(memory.peak_mb, 1))
             if "peaks" in r:
                 peaks.update(r.pop("peaks"))
         rows.extend(produced)

@@ -319,6 +319,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     summary = {
         "output_dir": str(root), "wall_seconds": round(time.perf_counter() - start, 1),
         "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
+        "stage_peak_rss_mb": dict(runner.peak_rss_mb),
         "artifacts": {key: str(folder[key]) for key in REPOS},
         "rm_heldout_accuracy": (rm.get("metrics") or {}).get("pairwise_accuracy"),
         "reward_curve": gen.get("reward_curve"), "plausibility": neg.get("report"),
@@ -333,8 +334,11 @@ def print_summary(summary: dict) -> None:
     print(f"pns-hub demo finished in {summary['wall_seconds']:.0f}s "
           f"(stages reused from an earlier run: {', '.join(summary['reused_stages']) or 'none'})")
     total = sum(summary["stage_seconds"].values()) or 1.0
+    peaks = summary.get("stage_peak_rss_mb") or {}
+    print(f"  {'stage':<28} {'seconds':>9}  {'share':>6}  peak RSS (this process, MB)")
     for name, seconds in summary["stage_seconds"].items():
-        print(f"  {name:<28} {seconds:8.1f}s  {100 * seconds / total:5.1f}%")
+        peak = peaks.get(name)
+        print(f"  {name:<28} {seconds:8.1f}s  {100 * seconds / total:5.1f}%  {'-' if peak is None else f'{peak:,.0f}'}")
     if summary.get("rm_heldout_accuracy") is not None:
         print(f"\nreward model held-out pairwise accuracy: {summary['rm_heldout_accuracy']:.3f} (chance 0.5)")
     curve = summary.get("reward_curve") or []

@@ -1,14 +1,11 @@
 """One prompt format and one batched sampler for every stage that generates (synthesis, RM pairs, eval, trajectories).
 
-Why batched and length-sorted: on a CPU, ``generate`` at batch 1 is bound by per-step overhead (22 tok/s for the
-embedded model in fp32); batches of 32-256 prompts of similar length share each step's cost and waste little on
-padding (bf16 batch 64: ~214 tok/s with ``model.generate``). Our own decode loop (:func:`_decode_compacting`) also
-prefills each prompt once for all its samples, writes the KV cache into preallocated buffers and drops finished rows
-in batches. Measured (``benchmarks/generation_throughput.py``, 64 prompts x 4 samples x 128 new tokens, batch 256):
-215 tok/s on a 2-core Intel Xeon with AMX (the ~690 tok/s once noted here is not reproduced by any recorded run;
-its shape is unknown), 176-181 tok/s on a 2-core AMD EPYC with AVX512-BF16 and no AMX, where torch's CPU SDPA kernel
-takes 75% of a decode step (torch.profiler) and bf16 matmuls peak at ~390 GFLOP/s. Results are returned in input
-order. ``benchmarks/generation_throughput.py`` measures both paths.
+Why batched and length-sorted: on a CPU, ``generate`` at batch 1 is bound by per-step overhead; batches of 32-256
+prompts of similar length share each step's cost and waste little on padding. Our own decode loop
+(:func:`_decode_compacting`) also prefills each prompt once for all its samples, writes the KV cache into
+preallocated buffers and drops finished rows in batches. Results are returned in input order.
+``benchmarks/generation_throughput.py`` measures this loop against ``model.generate`` (fp32 and bf16), transformers'
+continuous batching and OpenVINO on the same work; the figures live in ``benchmarks/results/``, not here.
 """
 
 from __future__ import annotations
@@ -22,6 +19,9 @@ from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
+# transformers versions whose DynamicLayer internals the preallocated cache below was tested against
+# (tests/test_perf_defaults.py fails on any other, so an upgrade is checked rather than trusted).
+CHECKED_TRANSFORMERS = ("5.23.0",)
 SYSTEM_PROMPT = None  # the embedded model's template adds its own default system message
 PROMPT_TEMPLATE = (
     "Solve the following math problem. Reason step by step, then give the final answer in \\boxed{{}}.\n\n{problem}"
@@ -86,7 +86,6 @@ def _nucleus(logits, top_p: float):
 
     Same rule as transformers' TopPLogitsWarper (a token stays when the tokens more likely than it hold less than
     ``top_p`` of the mass; the most likely always stays), written so a test can compare the two distributions.
-    (A top-k-first variant that avoids sorting the whole vocabulary measured no faster here: 688 vs 694 tok/s.)
     """
     probs, idx = logits.softmax(dim=-1).sort(dim=-1, descending=True)
     keep = (probs.cumsum(dim=-1) - probs) < top_p
@@ -112,8 +111,8 @@ def _pick_next(logits, sample: bool, temperature: float, top_p: float, generator
 def _preallocated_layer_class():
     """A KV-cache layer that writes each step into a buffer sized once, instead of concatenating.
 
-    Why: ``DynamicLayer`` grows by ``torch.cat`` every step, which copies the whole cache (rows x context x layers),
-    and on this CPU that copy was the largest single cost of a decode step (35% in torch.profiler at batch 128).
+    Why: ``DynamicLayer`` grows by ``torch.cat`` every step, which copies the whole cache (rows x context x layers)
+    every step.
     Here a step writes one column in place; attention reads a view of the filled part. Dropping finished rows
     compacts the buffer in place, over the filled part only. Built on first use so that importing this module
     does not import transformers.
@@ -207,8 +206,8 @@ def _decode_compacting(model, input_ids, attention_mask, num_samples, max_new_to
     Why not ``model.generate``: it keeps every row of the batch in every forward pass until the *last* row ends,
     so a batch whose lengths vary (sampled math solutions: 40 to 400 tokens) spends most steps on finished rows.
     Here finished rows are dropped from the batch once they are half of it (``PNS_HUB_COMPACT_AT``):
-    compacting copies the live cache, so doing it on every finish costs more than carrying dead rows for a while
-    (64 prompts x 4 samples x 384 tokens: 568 tok/s at 0.5, 493 at 0.75, 396 never compacting). Dead rows are fed a pad token and their output is ignored. The KV cache is preallocated
+    compacting copies the live cache, so doing it on every finish costs more than carrying dead rows for a while.
+    Dead rows are fed a pad token and their output is ignored. The KV cache is preallocated
     for prompt + ``max_new_tokens`` (see :func:`_preallocated_layer_class`). One host sync per step (``any finished?``).
 
     Returns a ``[rows, max_new_tokens]`` tensor of new tokens (``pad_id`` after a row's end) and each row's length

@@ -10,10 +10,16 @@ Design choices (the paper does not give its judge; see pns.md sections 1 and 9):
 * **No gold answer**: the judge rates plausibility of reasoning, not correctness (that is the verifier's job).
 * **Injection defence**, because the policy is optimised against this judge and will find any text that talks to it:
   1. the solution is wrapped in ``<solution>`` delimiters and any delimiter look-alike inside is defused;
-  2. sentences aimed at the judge ("ignore the rubric", "rate this 10", "as the judge ...") are detected and cut
-     out before the judge reads the text;
-  3. a detected attempt costs ``injection_penalty`` (a fraction of the score; default 1.0 = the score becomes 0),
-     so no completion can gain by addressing the judge, even if the detector misses part of it.
+  2. every sentence (and LaTeX ``\\text{}`` box) that talks about grading or to a grader - a deliberately broad
+     word filter, :func:`talks_to_grader` - is hidden from the judge; it hides 1.6% of the sentences of the bundled
+     gold solutions, which costs those sentences' context but no score penalty;
+  3. a clear attempt (the narrow :func:`detect_injection`, which flags no bundled problem or gold solution) costs
+     ``injection_penalty`` (a fraction of the score; default 1.0 = the score becomes 0).
+  Measured, not assumed (``tests/test_rewards.py`` on the embedded judge, 48 phrasings x 3 placements in wrong
+  GSM8K solutions, n=144): mean gain -0.002 (95% CI -0.006 .. +0.001) with the penalty off, against +0.019
+  (+0.010 .. +0.027) for the old phrase list. It is still a word filter: phrasings written to avoid its words
+  mostly pass it (tests/judge_attacks.HELDOUT_PHRASINGS); what keeps them cheap is that this 135M judge is hard to
+  sway at all (undefended, the set gains only +0.03). A stronger judge needs its own measurement.
 """
 
 from __future__ import annotations
@@ -112,9 +118,9 @@ def talks_to_grader(sentence: str) -> bool:
 def neutralise(text: str) -> tuple[str, bool]:
     """What the judge is shown, and whether an injection was detected.
 
-    LaTeX text boxes that talk to the grader are dropped, every sentence that :func:`talks_to_grader` is removed, and delimiter
-    look-alikes are defused. ``found`` uses the narrow :func:`detect_injection`, so only clear attempts are
-    penalised while everything grader-shaped is hidden."""
+    LaTeX text boxes that talk to the grader are dropped, every sentence that :func:`talks_to_grader` is removed,
+    and delimiter look-alikes are defused. ``found`` uses the narrow :func:`detect_injection`, so only clear
+    attempts are penalised while everything grader-shaped is hidden."""
     found = detect_injection(text)
     original = text or ""
     text = _LATEX_TEXT.sub(lambda m: "" if talks_to_grader(m.group(1)) else m.group(0), original)

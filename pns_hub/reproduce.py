@@ -41,7 +41,8 @@ def diff_records(published: list[leaderboard.ResultRecord], reproduced: list[lea
                  tolerance: float) -> tuple[list[dict], int]:
     """Per published record (``reproduced`` is aligned with it, so two records of one model stay apart) and
     benchmark: published score, reproduced score, delta, whether the generated text is the same (its digest, when
-    the published record has one), and one row per setting in :data:`SETTINGS_COMPARED` that differs.
+    the published record has one), and one row per setting in :data:`SETTINGS_COMPARED` that the published record
+    states and the reproduction does not match.
 
     Why the text: at a small budget every model scores 0.0, and equal zeros would "reproduce" any model."""
     rows, mismatches = [], 0
@@ -57,7 +58,7 @@ def diff_records(published: list[leaderboard.ResultRecord], reproduced: list[lea
                          "delta": delta, "same_predictions": same_text, "ok": ok})
         for name in SETTINGS_COMPARED:
             theirs, ours = getattr(record, name), getattr(new, name, None)
-            if theirs != ours:
+            if theirs is not None and theirs != ours:  # a record from before the field existed states nothing
                 mismatches += 1
                 rows.append({"model": record.model, "benchmark": f"setting:{name}", "published": theirs,
                              "reproduced": ours, "delta": None, "same_predictions": None, "ok": False})
@@ -113,7 +114,8 @@ def reproduce(org: str, output_dir: str | Path, local_root: str | Path | None = 
         reproduced.append(leaderboard.ResultRecord.from_dict(
             {k: v for k, v in out.items() if k not in ("paths", "elapsed_s")}))
         # the index keeps two records of one model apart (their own names may coincide to the second)
-        leaderboard.write_record(reproduced[-1], output_dir / "results" / f"{index:03d}_{Path(out['paths']['record']).name}")
+        name = f"{index:03d}_{Path(out['paths']['record']).name}"
+        leaderboard.write_record(reproduced[-1], output_dir / "results" / name)
     board = leaderboard.build_leaderboard(output_dir / "results", output_dir / "leaderboard")
     rows, mismatches = diff_records(published, reproduced, tolerance)
     (output_dir / "diff.md").write_text(diff_markdown(rows))

@@ -1,7 +1,8 @@
 """Cached, timed pipeline stages: what lets ``pns-hub demo`` resume after an interruption.
 
 A stage is skipped when its marker file records the same inputs (a hash of its settings) and its outputs still exist;
-anything else re-runs it. Timings are kept so a run can report each stage's share of the wall time.
+anything else re-runs it. Timings and each stage's peak resident memory (:class:`pns_hub.memory.PeakRSS`) are kept,
+so a run can report each stage's share of the wall time and what memory it needed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from .memory import PeakRSS
 
 
 logger = logging.getLogger(__name__)
@@ -28,6 +31,7 @@ class StageRunner:
 
     root: Path
     timings: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: dict[str, float | None] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
 
     def run(self, name: str, settings: dict, fn: Callable[[], dict], outputs: list[Path] | None = None) -> dict:
@@ -38,16 +42,20 @@ class StageRunner:
             if saved.get("key") == key and all(Path(p).exists() for p in saved.get("outputs", [])):
                 logger.info("stage %s: reusing the result of an earlier run (%s)", name, marker)
                 self.timings[name] = saved.get("seconds", 0.0)
+                self.peak_rss_mb[name] = saved.get("peak_rss_mb")
                 self.reused.append(name)
                 return saved["result"]
         logger.info("stage %s: running", name)
         start = time.perf_counter()
-        result = fn()
+        with PeakRSS() as memory:
+            result = fn()
         seconds = time.perf_counter() - start
         self.timings[name] = seconds
+        self.peak_rss_mb[name] = round(memory.peak_mb, 1) if memory.peak_mb is not None else None
         marker.parent.mkdir(parents=True, exist_ok=True)
         tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": key, "settings": settings, "seconds": seconds, "result": result,
+        tmp.write_text(json.dumps({"key": key, "settings": settings, "seconds": seconds,
+                                   "peak_rss_mb": self.peak_rss_mb[name], "result": result,
                                    "outputs": [str(p) for p in (outputs or [])]}, indent=2, default=str))
         tmp.replace(marker)  # a stage is done only once its marker is complete
         return result

@@ -211,6 +211,7 @@ def normalize(answer: str, numeric_gold: bool = False) -> str:
     text = _DEGREES.sub(" ", text)
     text = re.sub(r"\\?%|\b(?:percent|percentage|pct)\b", " ", text)
     text = re.sub(r"[€£¥]|\b(?:USD|EUR|Rs\.?)(?=\s*\d)", " ", text)
+    text = re.sub(r"^\s*(?:the\s+)?(?:final\s+)?answer\s*(?:is\b|:)\s*", "", text, flags=re.IGNORECASE)
     text = re.sub(r"^\s*(?:about|approximately|approx\.?|around|roughly)\s+", "", text, flags=re.IGNORECASE)
     text = re.sub(r"(?:\s*,)?\s+(?:and|or)\s+", ", ", text)
     text = re.sub(r"[\s.,;:!?]+$", "", text)

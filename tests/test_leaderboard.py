@@ -196,12 +196,15 @@ def test_intervals_and_paired_deltas_reach_markdown_png_csv(tmp_path):
     ids = [f"testbed/test/add/s1/{i:04d}" for i in range(200)]
     base_ok = [int(i % 10 < 4) for i in range(200)]                    # 80 / 200
     dpo_ok = [1 if i % 10 == 4 else ok for i, ok in enumerate(base_ok)]  # + 20 problems, never worse: 100 / 200
-    for name, method, ok in (("org/base", "base", base_ok), ("org/dpo", "pns-dpo", dpo_ok)):
+    other_ok = [1] * 200  # another base model, newer, on the same problems: never the reference of org/dpo
+    for name, method, ok in (("org/base", "base", base_ok), ("org/dpo", "pns-dpo", dpo_ok),
+                             ("org/other-base", "base", other_ok)):
         per_problem = {"testbed": dict(zip(ids, ok))}
         record = ResultRecord(model=name, method=method, base=None if method == "base" else "org/base",
                               scores={"testbed": sum(ok) / 200}, per_problem=per_problem,
-                              intervals=leaderboard.intervals_from_counts(per_problem, 1), date="2026-11-23")
-        leaderboard.write_record(record, tmp_path / "runs" / f"{method}.json")
+                              intervals=leaderboard.intervals_from_counts(per_problem, 1),
+                              date="2026-11-24" if name == "org/other-base" else "2026-11-23")
+        leaderboard.write_record(record, tmp_path / "runs" / f"{name.split('/')[1]}.json")
     out = leaderboard.build_leaderboard(tmp_path / "runs", tmp_path / "out")
     low, high = wilson_interval(100, 200)
     md = Path(out["markdown"]).read_text()

@@ -65,32 +65,91 @@ def _seq_logps(model, batch):
     return (selective_log_softmax(logits, batch["completion_ids"]) * batch["completion_mask"]).sum(1)
 
 
-def test_nsr_gives_no_gradient_from_correct_samples(tiny_causal_lm_path, tmp_path):
-    trainer = _trainer(tiny_causal_lm_path, tmp_path, "nsr")
-    model = trainer.model
-    torch.manual_seed(0)
-    prompt = torch.randint(5, 500, (2, 6))
-    completion = torch.randint(5, 500, (2, 5))
-    from pns_hub.trainers.nsr import outcome_advantages
+# Correctness the first reward function hands NSRTrainer for one generation batch of 2 prompts x 4 completions:
+# group 1 is mixed (GRPO would centre it on its mean), group 2 all wrong (GRPO would give every sample 0), and one
+# completion is undecided (None: the verifier could not tell) and must get no advantage in any mode.
+MARKS = [1.0, 0.0, None, 1.0, 0.0, 0.0, 0.0, 0.0]
+EXPECTED = {"psr": (1.0, 0.0), "nsr": (0.0, -1.0), "w_reinforce": (0.1, -1.0)}  # (correct, not correct)
 
-    adv = outcome_advantages(torch.tensor([1.0, 0.0]), "nsr")  # sample 0 correct, sample 1 wrong
 
-    def grads(completion_ids):
-        model.zero_grad()
-        inputs = {"prompt_ids": prompt, "prompt_mask": torch.ones_like(prompt), "completion_ids": completion_ids,
-                  "completion_mask": torch.ones_like(completion_ids), "advantages": adv,
-                  "num_items_in_batch": torch.tensor(10.0)}
-        trainer._compute_loss(model, inputs).backward()
-        return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).clone()
+def _marked_reward(completions, **kwargs):
+    """Verdicts by position in the batch, so which samples are 'correct' is fixed whatever the tiny model writes."""
+    assert len(completions) == len(MARKS)
+    return list(MARKS)
 
-    base = grads(completion)
-    assert base.abs().sum() > 0  # the wrong sample does push
-    changed = completion.clone()
-    changed[0] = torch.randint(600, 900, (5,))  # rewrite the *correct* sample entirely
-    assert torch.equal(grads(changed), base)  # ... and nothing moves: it contributes no gradient
-    changed_wrong = completion.clone()
-    changed_wrong[1] = torch.randint(600, 900, (5,))
-    assert not torch.equal(grads(changed_wrong), base)  # control: the wrong sample's content does matter
+
+def _flat_grad(model, loss):
+    model.zero_grad()
+    loss.backward()
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
+                      for p in model.parameters() if p.requires_grad]).clone()
+
+
+def _per_sample_grads(trainer, batch):
+    """The gradient each completion contributes to the trainer's own loss (``compute_loss`` on that row alone).
+
+    The (dapo) loss is a sum over tokens divided by ``num_items_in_batch`` of the whole batch, which the row keeps,
+    so these gradients add up to the full batch's gradient (checked below)."""
+    n = len(batch["advantages"])
+    rows = [{k: v[i:i + 1] if torch.is_tensor(v) and v.dim() > 0 and v.size(0) == n else v for k, v in batch.items()}
+            for i in range(n)]
+    return [_flat_grad(trainer.model, trainer.compute_loss(trainer.model, row)) for row in rows]
+
+
+def _logp_grad(model, batch, i):
+    """d/dtheta of completion i's summed token log-prob / num_items_in_batch, computed without TRL: the direction
+    a REINFORCE loss -A_i * logp_i / N must move along, with A_i the advantage the trainer applied."""
+    ids = torch.cat([batch["prompt_ids"][i:i + 1], batch["completion_ids"][i:i + 1]], dim=1)
+    mask = torch.cat([batch["prompt_mask"][i:i + 1], batch["completion_mask"][i:i + 1]], dim=1)
+    n = batch["completion_ids"].size(1)
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, -n - 1:-1].float()  # temperature 1
+    logps = torch.log_softmax(logits, -1).gather(-1, batch["completion_ids"][i:i + 1, :, None]).squeeze(-1)
+    return _flat_grad(model, (logps * batch["completion_mask"][i:i + 1]).sum() / batch["num_items_in_batch"])
+
+
+@pytest.mark.parametrize("mode", ["nsr", "w_reinforce", "psr"])
+def test_trainer_advantages_and_per_sample_gradients(tiny_causal_lm_path, tmp_path, mode):
+    """Through NSRTrainer itself: its generate-and-score step, then its loss, one completion at a time.
+
+    nsr: a correct completion contributes *exactly* zero gradient, a wrong one exactly the gradient of +logp/N
+    (advantage -1); w_reinforce: correct +0.1, wrong -1; psr: correct +1, wrong 0; undecided 0 everywhere. A plain
+    GRPOTrainer fails this (group-relative advantages: +-0.5 in group 1, 0 in the all-wrong group 2)."""
+    from datasets import Dataset
+
+    from pns_hub.trainers.configs import NSRConfig
+    from pns_hub.trainers.nsr import NSRTrainer
+
+    rows = [{"prompt": [{"role": "user", "content": f"Problem {k}: what is {k} + {k}?"}], "answer": str(2 * k)}
+            for k in (1, 2)]
+    args = NSRConfig(
+        output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=8, num_generations=4,
+        max_completion_length=6, temperature=1.0, report_to="none", save_strategy="no", gradient_checkpointing=False,
+        nsr_mode=mode, nsr_lambda=0.1, seed=0,
+    )
+    trainer = NSRTrainer(model=tiny_causal_lm_path, reward_funcs=[_marked_reward], args=args,
+                         train_dataset=Dataset.from_list(rows))
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1  # what Trainer's loop sets before a step (GA 1 here)
+    batch = trainer._generate_and_score_completions([rows[0]] * 4 + [rows[1]] * 4)
+
+    pos, neg = EXPECTED[mode]
+    expected = [0.0 if m is None else pos if m == 1.0 else neg for m in MARKS]
+    assert batch["advantages"].tolist() == pytest.approx(expected)
+    assert trainer.nsr_last_batch["advantages"].tolist() == batch["advantages"].tolist()
+
+    grads = _per_sample_grads(trainer, batch)
+    full = _flat_grad(trainer.model, trainer.compute_loss(trainer.model, batch))
+    assert torch.allclose(sum(grads), full, rtol=1e-4, atol=1e-7)  # the rows really split the batch's loss
+    for i, (grad, adv) in enumerate(zip(grads, expected)):
+        if adv == 0.0:
+            assert torch.count_nonzero(grad) == 0, f"sample {i} (mark {MARKS[i]}) moved the model in {mode}"
+            continue
+        direction = _logp_grad(trainer.model, batch, i)
+        assert direction.norm() > 0
+        # grad of -A * logp / N: the applied advantage, read back from the gradient itself
+        applied = -(grad @ direction / (direction @ direction)).item()
+        assert applied == pytest.approx(adv, rel=1e-3), (i, MARKS[i], applied)
+        assert (grad + adv * direction).norm() <= 1e-3 * grad.norm()
 
 
 @pytest.mark.slow  # one GRPO step with generation on the 135M model: ~3-4 min on a loaded 2-core CPU

@@ -131,6 +131,17 @@ def test_preallocated_cache_layer_matches_dynamic_layer():
     assert torch.equal(layer.update(kv, kv)[0], ref.update(kv, kv)[0])
 
 
+def test_loop_was_checked_against_this_transformers():
+    """Our loop subclasses ``DynamicLayer`` and relies on its attributes (``keys``, ``values``, ``is_initialized``,
+    ``lazy_initialization``), which transformers may change in any release: the tests above were run against the
+    versions listed in ``generation.CHECKED_TRANSFORMERS``; a new version must be checked and added there."""
+    import transformers
+
+    assert transformers.__version__ in generation.CHECKED_TRANSFORMERS, (
+        f"transformers {transformers.__version__} is not among the versions the compacting loop was checked "
+        f"against {generation.CHECKED_TRANSFORMERS}: run tests/test_perf_defaults.py and add it")
+
+
 def test_tuned_loop_fans_out_samples_and_is_seeded(tiny_causal_lm_path, monkeypatch):
     """Rows that end early are cut at their end token; each prompt yields num_samples completions in order."""
     import torch
@@ -192,7 +203,8 @@ def test_suite_writes_json_and_markdown_for_fast_stages(tmp_path):
     assert payload["peaks"]["bf16_gflops"] > 0 and payload["peaks"]["fp32_gflops"] > 0
     verify_row = next(r for r in payload["rows"] if r["stage"].startswith("verify"))
     assert verify_row["ratio"] == round(verify_row["tuned"] / verify_row["naive"], 2)
-    assert "| stage | naive | tuned |" in markdown and "load average" in markdown
+    assert "| stage | naive | tuned |" in markdown and "load average" in markdown and "peak RSS MB" in markdown
+    assert all(r["peak_rss_mb"] > 0 for r in payload["rows"])  # every row says what memory its stage needed
 
 
 def test_suite_keeps_the_figures_a_subprocess_script_emits(tmp_path):

@@ -68,12 +68,19 @@ def test_two_records_of_one_model_are_reproduced_apart(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def other_tiny_lm(tmp_path_factory, tiny_causal_lm_path):
-    """Same architecture and tokenizer as ``tiny_causal_lm_path``, different random weights: the "wrong model"."""
+    """The "wrong model": same config file and tokenizer as ``tiny_causal_lm_path``, other weights.
+
+    A random model with tied embeddings greedily repeats its last token (its output ~ its input embedding), so two
+    such models write the same text; random signs on the final norm make this one write something else. The config
+    stays byte-identical on purpose: lighteval's sample cache is keyed by model name and config, so a cache that
+    survived between runs would hand back the old model's outputs (pns_hub.eval.run switches it off)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(123)
     model = AutoModelForCausalLM.from_config(AutoModelForCausalLM.from_pretrained(tiny_causal_lm_path).config)
+    with torch.no_grad():
+        model.model.norm.weight.copy_(torch.randn_like(model.model.norm.weight) * 4)
     folder = tmp_path_factory.mktemp("other-tiny")
     model.save_pretrained(folder, safe_serialization=True)
     AutoTokenizer.from_pretrained(tiny_causal_lm_path).save_pretrained(folder)
@@ -89,6 +96,8 @@ def test_reproduce_fails_for_a_swapped_model_folder(tmp_path, tiny_causal_lm_pat
     out = run_eval(tiny_causal_lm_path, benchmarks=["gsm8k"], limit=2, output_dir=tmp_path / "published",
                    model_name="local/tiny", **settings)
     assert out["scores"] == {"gsm8k": 0.0} and out["predictions"]["gsm8k"] and out["dtype"] and out["top_p"] == 0.95
+    assert sorted(p.name for p in Path(tiny_causal_lm_path).iterdir() if p.is_dir()) == [], \
+        "lighteval left its sample cache inside the model folder"
     root = tmp_path / "hub"
     shutil.copytree(tiny_causal_lm_path, root / "tiny")
     _publish(root, [leaderboard.ResultRecord.from_dict(json.loads(Path(out["paths"]["record"]).read_text()))],
@@ -102,3 +111,9 @@ def test_reproduce_fails_for_a_swapped_model_folder(tmp_path, tiny_causal_lm_pat
     swapped = reproduce.reproduce("local", tmp_path / "swapped", local_root=root)
     assert swapped["mismatches"] == 1, reproduce.diff_markdown(swapped["rows"])
     assert swapped["rows"][0]["delta"] == 0.0 and swapped["rows"][0]["same_predictions"] is False
+
+
+def test_settings_a_record_does_not_state_are_not_mismatches():
+    old = _record(dtype=None, top_p=None, predictions={})
+    rows, mismatches = reproduce.diff_records([old], [_record()], tolerance=0.0)
+    assert mismatches == 0 and rows[0]["same_predictions"] is None

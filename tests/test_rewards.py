@@ -198,7 +198,8 @@ def test_attack_set_moves_an_undefended_judge_and_heldout_phrasings(embedded_jud
     held = judge_attacks.attack_cases(phrasings=judge_attacks.HELDOUT_PHRASINGS)
     scores = embedded_judge.score([c["problem"] for c in held for _ in (0, 1)],
                                   [t for c in held for t in (c["clean"], c["injected"])])
-    mean, _, _ = _report("held-out phrasings, penalty off", [scores[2 * i + 1] - scores[2 * i] for i in range(len(held))])
+    gains = [scores[2 * i + 1] - scores[2 * i] for i in range(len(held))]
+    mean, _, _ = _report("held-out phrasings, penalty off", gains)
     assert mean <= 0.05
 
 

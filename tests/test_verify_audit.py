@@ -8,7 +8,8 @@ import pytest
 from pns_hub import generation, negatives, synthesize, verify
 
 PROBLEMS = [{"id": f"p{i}", "problem": f"Tom has {i + 2} apples and buys {i + 3} more. How many apples now?",
-             "answer": str(2 * i + 5), "solution": f"Tom has {i + 2} + {i + 3} = {2 * i + 5} apples.\n#### {2 * i + 5}"}
+             "answer": str(2 * i + 5),
+             "solution": f"Tom has {i + 2} + {i + 3} = {2 * i + 5} apples.\n#### {2 * i + 5}"}
             for i in range(3)]
 REASONING = "We count the apples step by step: first the ones he has, then the ones he buys, and add them. "
 
@@ -38,7 +39,8 @@ def built(tmp_path_factory):
     path = folder / "problems.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in PROBLEMS))
     config = synthesize.SynthesisConfig(output_dir=str(folder / "negatives"), dataset=str(path), limit=None,
-                                        generator="fake/generator", policy="fake/policy", instruct_model="fake/instruct",
+                                        generator="fake/generator", policy="fake/policy",
+                                        instruct_model="fake/instruct",
                                         num_samples=len(fake_completions("5")), chosen_from_policy=False,
                                         rejected_choice="all", verify_workers=0, progress=False)
     mp = pytest.MonkeyPatch()

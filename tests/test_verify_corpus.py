@@ -82,7 +82,8 @@ def test_reward_and_eval_metric_split_the_boxed_cases_the_same_way(categories):
 
     boxed = [r for r in ROWS if "\\boxed" in r["completion"] and r["category"] != "pathological"
              and (categories is None or r["category"] in categories)]
-    rewards = accuracy_inversion_reward(completions=[r["completion"] for r in boxed], answer=[r["gold"] for r in boxed])
+    rewards = accuracy_inversion_reward(completions=[r["completion"] for r in boxed],
+                                        answer=[r["gold"] for r in boxed])
     scores = [score_predictions([r["completion"]], r["gold"])[0] for r in boxed]
     assert len(boxed) >= (200 if categories else 400)
     assert [i for i, s in enumerate(scores) if s == 1] == [i for i, x in enumerate(rewards) if x == 0.0]

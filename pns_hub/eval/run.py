@@ -16,7 +16,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,18 +122,20 @@ def _unique_path(path: Path) -> Path:
     return candidate
 
 
-def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, generation: dict):
+def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, generation: dict, cache_dir: str):
+    """lighteval's model config; ``cache_dir`` is a fresh folder per run (see :func:`_disable_sample_cache`)."""
     import torch
 
     if backend == "vllm":
         from lighteval.models.vllm.vllm_model import VLLMModelConfig
 
-        return VLLMModelConfig(model_name=model_path, dtype=dtype, generation_parameters=generation)
+        return VLLMModelConfig(model_name=model_path, dtype=dtype, generation_parameters=generation,
+                               cache_dir=cache_dir)
     from lighteval.models.transformers.transformers_model import TransformersModelConfig
 
     return TransformersModelConfig(
         model_name=model_path, batch_size=batch_size, dtype=dtype, generation_parameters=generation,
-        device="cuda" if torch.cuda.is_available() else "cpu",
+        device="cuda" if torch.cuda.is_available() else "cpu", cache_dir=cache_dir,
     )
 
 
@@ -139,11 +143,13 @@ def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None 
              max_new_tokens: int | None = None, temperature: float | None = None, top_p: float = 0.95,
              seed: int = 0, batch_size: int = 32, dtype: str = "auto", backend: str = "accelerate",
              output_dir: str | Path = "eval_results", method: str = "base", base: str | None = None,
-             negative_source: str | None = None, model_name: str | None = None, save_details: bool = True) -> dict:
+             negative_source: str | None = None, model_name: str | None = None, save_details: bool = True,
+             kv_budget_gb: float | None = None) -> dict:
     """Evaluate ``model`` (Hub id, folder or ``embedded:...``) and return the leaderboard record (as a dict) with
     ``paths`` added: ``record`` (our JSON), ``lighteval`` (lighteval's JSON) and ``passk_png`` (n > 1 only).
 
     ``temperature`` defaults to 0 (greedy) for one sample and 0.6 for several (lighteval refuses n > 1 at 0).
+    ``kv_budget_gb`` caps one batch's KV cache (default ``DEFAULT_KV_BUDGET_GB``): long tasks run in smaller batches.
     """
     import torch
 
@@ -153,24 +159,75 @@ def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None 
     grad_enabled = torch.is_grad_enabled()
     try:
         return _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature, top_p, seed, batch_size,
-                         dtype, backend, output_dir, method, base, negative_source, model_name, save_details)
+                         dtype, backend, output_dir, method, base, negative_source, model_name, save_details,
+                         kv_budget_gb)
     finally:
         torch.set_grad_enabled(grad_enabled)
 
 
+def _disable_sample_cache(model) -> None:
+    """Switch off lighteval's sample cache for this run and remove the empty folder it made.
+
+    Why: the cache is keyed by model name and config, not by the weights, so a folder retrained (or swapped) in place
+    is "evaluated" from the old weights' cached outputs (a reproduction of the wrong model matches exactly); and for
+    a local model it lives *inside the model folder* (``Path(cache_dir) / "/abs/model"`` is the model folder), so a
+    published repo would carry it. Runs are short enough here that recomputing is the honest default."""
+    cache = getattr(model, "_cache", None)
+    if cache is None:
+        return
+    model._cache = None
+    folder = Path(cache.cache_dir)
+    for empty in (folder, *folder.parents):
+        try:
+            empty.rmdir()  # only ever removes an empty folder: one this run's cache just made
+        except OSError:
+            break
+
+
+def _run_pipeline(spec: str, params, tracker, output_dir: Path, temperature: float, model_config,
+                  kv_budget_gb: float, num_samples: int):
+    """Build and run lighteval's pipeline (``tracker`` collects the details); returns lighteval's results JSON.
+
+    The transformers backend runs through our subclass (:mod:`pns_hub.eval.model`): no per-step scores, batches
+    within the KV budget, ``do_sample`` when sampling (lighteval 0.13 never sets it, so a temperature would be
+    ignored and n > 1 samples fail)."""
+    from lighteval.pipeline import Pipeline
+
+    if model_config.__class__.__name__.startswith("VLLM"):
+        pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
+                            model_config=model_config)
+    else:
+        from pns_hub.eval.model import BoundedTransformersModel
+
+        lm = BoundedTransformersModel(model_config, kv_budget_bytes=kv_budget_gb * 2**30, num_samples=num_samples,
+                                      sample=temperature > 0)
+        pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker, model=lm)
+    _disable_sample_cache(pipeline.model)
+    pipeline.evaluate()
+    pipeline.save_and_push_results()
+    written = sorted((output_dir / "results").rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
+    if not written:
+        raise RuntimeError(f"lighteval wrote no results JSON under {output_dir / 'results'}")
+    return written[-1]
+
+
 def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature, top_p, seed, batch_size, dtype,
-              backend, output_dir, method, base, negative_source, model_name, save_details) -> dict:
+              backend, output_dir, method, base, negative_source, model_name, save_details, kv_budget_gb) -> dict:
     from lighteval.logging.evaluation_tracker import EvaluationTracker
-    from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
+    from lighteval.pipeline import ParallelismManager, PipelineParameters
 
     from pns_hub import leaderboard
     from pns_hub.eval import passk, tasks
+    from pns_hub.eval.model import DEFAULT_KV_BUDGET_GB
     from pns_hub.models import best_dtype, display_name, is_embedded, resolve_model_path
 
     if backend not in ("accelerate", "vllm"):
         raise ValueError(f"backend must be 'accelerate' or 'vllm', got {backend!r}")
     ensure_offline_placeholders()
     benchmarks = parse_benchmarks(benchmarks)
+    kv_budget_gb = DEFAULT_KV_BUDGET_GB if kv_budget_gb is None else kv_budget_gb
+    if kv_budget_gb <= 0:
+        raise ValueError(f"kv_budget_gb must be > 0, got {kv_budget_gb}")
     temperature = (0.0 if num_samples == 1 else 0.6) if temperature is None else temperature
     if num_samples > 1 and temperature == 0:
         raise ValueError("num_samples > 1 needs temperature > 0 (greedy samples would all be identical)")
@@ -191,20 +248,14 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     )
     spec = ",".join(f"{tasks.task_name(b)}|0" for b in benchmarks)
     start = time.perf_counter()
-    pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
-                        model_config=_model_config(backend, model_path, batch_size, dtype, generation))
-    config_dict = getattr(pipeline.model, "generation_config_dict", None)
-    if temperature > 0 and isinstance(config_dict, dict):
-        # lighteval 0.13's transformers backend never sets do_sample: with the model's default generation config
-        # (do_sample=False) a temperature is ignored and n > 1 samples fail. Sampling is what the user asked for.
-        config_dict["do_sample"] = True
-    pipeline.evaluate()
-    pipeline.save_and_push_results()
+    sample_cache = tempfile.mkdtemp(prefix="lighteval-cache-")  # never another run's samples: _disable_sample_cache
+    try:
+        config = _model_config(backend, model_path, batch_size, dtype, generation, sample_cache)
+        lighteval_json = _run_pipeline(spec, params, tracker, output_dir, temperature, config, kv_budget_gb,
+                                       num_samples)
+    finally:
+        shutil.rmtree(sample_cache, ignore_errors=True)
     elapsed = time.perf_counter() - start
-    written = sorted((output_dir / "results").rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
-    if not written:
-        raise RuntimeError(f"lighteval wrote no results JSON under {output_dir / 'results'}")
-    lighteval_json = written[-1]
     record = leaderboard.record_from_lighteval(
         json.loads(lighteval_json.read_text()), model=display, method=method,
         base=base or (display_name(model) if is_embedded(model) else None), negative_source=negative_source,
@@ -238,7 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32, help="prompts per batch (fewer where the KV budget "
+                        "requires)")
+    parser.add_argument("--kv-budget-gb", type=float, default=None, help="KV-cache memory one batch may use "
+                        "(default 1.5); long generations run in smaller batches to stay within it")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float32")
     parser.add_argument("--backend", choices=["accelerate", "vllm"], default="accelerate")
     parser.add_argument("--output-dir", default="eval_results")
@@ -255,7 +309,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     try:
         out = run_eval(args.model, args.benchmarks, args.limit, args.num_samples, args.max_new_tokens,
                        args.temperature, args.top_p, args.seed, args.batch_size, args.dtype, args.backend,
-                       args.output_dir, args.method, args.base, args.negative_source, args.model_name)
+                       args.output_dir, args.method, args.base, args.negative_source, args.model_name,
+                       kv_budget_gb=args.kv_budget_gb)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -44,8 +44,13 @@ from pns_hub.verify import verify_batch
 
 
 TASK_PREFIX = "pns_"
-# Token budget per benchmark: long enough that a reasoning model is judged on its answer, not cut off mid-proof.
-GENERATION_SIZE = {"gsm8k": 2048, "math_500": 4096, "minerva_math": 4096}
+# Token budget per benchmark, from the bundled gold worked solutions (embedded tokenizer; pns_hub/eval/lengths.py
+# states the rule and reprints the table): the smallest power of two >= 2 x their 99th-percentile length, so a model
+# wordier than the reference solutions is still judged on its answer. Measured p99 / max tokens: gsm8k 239 / 313 ->
+# 512, math_500 875 / 1,549 -> 2,048, minerva_math 540 / 688 -> 2,048; aime24 4,365 and olympiadbench 3,456 / 4,661
+# -> 8,192 (the cap, the embedded model's context), as aime25 and amc23 (no worked solutions). Memory does not grow
+# unchecked with these lengths: pns_hub.eval.model caps each batch's KV cache.
+GENERATION_SIZE = {"gsm8k": 512, "math_500": 2048, "minerva_math": 2048}
 DEFAULT_GENERATION_SIZE = 8192
 DATA_FORMAT_VERSION = "1"
 # The testbed's gold solutions are 40-120 tokens; 512 leaves a slow reasoner room and stops a looping one early.

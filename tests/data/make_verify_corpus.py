@@ -55,10 +55,12 @@ def restatements(rng: random.Random) -> list[tuple]:
         if gold.isdigit() and int(gold) >= 1000:
             out.append((f"\\boxed{{{big}}}", gold, C))
     out += [(r"\boxed{28 percent}", "28", C), (r"\boxed{\$18.00}", "18", C), (r"\boxed{1,000,000}", "1000000", C),
-            (r"\boxed{30^\circ}", "30", C), (r"\boxed{30 degrees}", "30^\circ", C), (r"\boxed{5.4}", r"5.4 \text{ cents}", C),
+            (r"\boxed{30^\circ}", "30", C), (r"\boxed{30 degrees}", "30^\circ", C),
+            (r"\boxed{5.4}", r"5.4 \text{ cents}", C),
             (r"\boxed{864}", r"864 \mbox{ inches}^2", C), (r"\boxed{\frac{270}{7}}", r"\frac{270}7\text{ degrees}", C),
             (r"\boxed{[-2,7]}", r"x \in [-2,7]", C), (r"\boxed{x \in [-2, 7]}", "[-2,7]", C),
-            (r"\boxed{€45}", "45", C), (r"\boxed{\textbf{12}}", "12", C), (r"\boxed{k = \frac{1}{3}}", r"\frac{1}{3}", C)]
+            (r"\boxed{\text{Answer: }45}", "45", C), (r"\boxed{about 45}", "45", C), (r"\boxed{€45}", "45", C),
+            (r"\boxed{\textbf{12}}", "12", C), (r"\boxed{k = \frac{1}{3}}", r"\frac{1}{3}", C)]
     return out
 
 
@@ -83,7 +85,8 @@ def near_misses(rng: random.Random) -> list[tuple]:
 
 NON_ANSWERS = [
     (r"\boxed{wrong}", "5", U), (r"\boxed{\text{wrong}}", "5", U), (r"\boxed{Correct}", "17", U),
-    (r"\boxed{\text{incorrect}}", r"\frac{1}{2}", U), (r"\boxed{}", "5", U), (r"\boxed{ }", "5", U), (r"\boxed", "5", U),
+    (r"\boxed{\text{incorrect}}", r"\frac{1}{2}", U), (r"\boxed{}", "5", U), (r"\boxed{ }", "5", U),
+    (r"\boxed", "5", U),
     ("I don't know how to solve this.", "5", U), ("", "5", U), (r"\boxed{answer}", "3", U), (r"\boxed{right}", "3", U),
     (r"\boxed{\text{no idea}}", "42", U), (r"\boxed{unknown}", "42", U), ("Let me think step by step.", "42", U),
     (r"\boxed{\textbf{wrong}}", "x+1", U), (r"The answer is \boxed{.}", "7", U), (r"\boxed{\text{see above}}", "9", U),
@@ -175,7 +178,8 @@ def math_verify_suite() -> list[tuple]:
         (r"\boxed{(3, 3)} \quad \text{and} \quad \boxed{(1, 1)}", "(3, 3), (1, 1)", C),
         (r"\boxed{(98, 2)} \quad \text{and} \quad \boxed{(99, 503)}", "(98, 2), (99, 503)", C),
         ("\\boxed{004}.\n\n**Final Answer**\n\\boxed{004}", "004", C),
-        (r"could answer therefore\boxed{840}.,but let me put this after explain. **Final Answer** \boxed{840}", "840", C),
+        (r"could answer therefore\boxed{840}.,but let me put this after explain. **Final Answer** \boxed{840}",
+         "840", C),
         (r"is $\boxed{14{,}916}$ is our answer", "14916", C), (r"$\boxed{\text{(C)}}.$", r"\text{C}", C),
     ]
     return out

@@ -1,0 +1,400 @@
+"""``pns-hub experiment nsr|glow``: the NSR / W-REINFORCE and GLOW claims as one command each, on the testbed.
+
+Why a chain in one command: a claim about *curves* (NSR keeps pass@k at large k, PSR lowers it, W-REINFORCE is best
+overall) or about *out-of-template gain* (GLOW beats SFT on correct samples) is only checkable if every arm starts
+from the same warm-up base, trains on the same problems for the same steps, and is evaluated on the same held-out
+problems with the same sampling. Each stage is cached (:class:`pns_hub.stages.StageRunner`), so an interrupted run
+resumes.
+
+- ``nsr``: warm-up base -> PSR, NSR, W-REINFORCE (lambda 0.1) and plain GRPO -> n samples per held-out testbed problem
+  (T 0.6, top_p 0.95, as the paper) -> unbiased pass@k, k = 1, 2, 4, ..., n, with bootstrap-over-problems intervals
+  -> table, curve plot, verdicts.
+- ``glow``: warm-up base -> trajectories (right and wrong) on training-template problems -> SFT on correct only, SFT
+  on all, GLOW on all (same steps) -> accuracy in-template (``testbed``) and on held-out templates (``testbed_ood``)
+  -> table, plot of GLOW's weights per epoch by label, verdict.
+
+Problem sets never overlap (checked with :func:`pns_hub.protocol.check_disjoint`): warm-up is ``testbed_train[0:w]``
+(the slice ``recipes/smollm2-135m-instruct/sft_warmup_testbed.yaml`` trains on), RL / trajectory problems come after
+``WARMUP_SLICE`` in the same split, evaluation uses the test split and the held-out templates.
+
+Verdict rule (fixed before any run, never tuned): a paired bootstrap difference supports a claim when its 95% interval
+lies on the claimed side of zero, contradicts it when the interval lies on the other side, and is "not resolvable at
+this scale" otherwise. ``--budget tiny`` exists for tests (seconds on a tiny model); ``--budget full`` is the 90-minute
+size, to be confirmed from measured throughput before it is run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import models
+
+
+logger = logging.getLogger(__name__)
+
+WARMUP_SLICE = 400  # training problems after the warm-up slice of the fair protocol (pns_hub.protocol.DEFAULT_SIZES)
+NSR_ARMS = ("psr", "nsr", "w_reinforce", "grpo")
+GLOW_ARMS = ("sft_correct", "sft_all", "glow")
+SUPPORTED, CONTRADICTED, UNRESOLVED = "supported", "not supported", "not resolvable at this scale"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much each stage does. Counts only: sampling settings are the paper's whatever the size."""
+
+    warmup_examples: int
+    train_problems: int
+    train_steps: int
+    prompts_per_step: int
+    generations: int
+    max_tokens: int
+    eval_problems: int
+    eval_samples: int
+    glow_samples: int
+    glow_epochs: int
+
+
+BUDGETS = {
+    "tiny": Budget(warmup_examples=8, train_problems=4, train_steps=1, prompts_per_step=2, generations=2, max_tokens=8,
+                   eval_problems=4, eval_samples=4, glow_samples=2, glow_epochs=2),
+    # Unmeasured first guess for the 90-minute runs; size it from measured throughput before running (issue #18).
+    "full": Budget(warmup_examples=400, train_problems=200, train_steps=25, prompts_per_step=4, generations=8,
+                   max_tokens=160, eval_problems=100, eval_samples=32, glow_samples=4, glow_epochs=2),
+}
+
+
+@dataclass
+class ExperimentConfig:
+    output_dir: str = field(default="outputs/experiment", metadata={"help": "results and work folders go here"})
+    model: str = field(default=models.EMBEDDED_DEFAULT, metadata={"help": "model the warm-up starts from"})
+    warmup_model: str | None = field(default=None, metadata={"help": "skip the warm-up: use this model as the base"})
+    budget: str = field(default="full", metadata={"help": "tiny (tests) | full (the 90-minute run)"})
+    learning_rate: float = field(default=1e-5)
+    seed: int = field(default=0)
+
+    def __post_init__(self):
+        if self.budget not in BUDGETS:
+            raise ValueError(f"--budget must be one of {sorted(BUDGETS)}, got {self.budget!r}")
+
+
+# -- shared stages ---------------------------------------------------------------------------------------------------
+def problem_sets(budget: Budget, train_size: int) -> dict[str, list[dict]]:
+    """Warm-up, training, test and held-out-template problems, proven disjoint."""
+    from .data import load_problems
+    from .protocol import check_disjoint
+
+    train = load_problems("testbed_train")
+    sets = {"warmup": train[:budget.warmup_examples], "train": train[WARMUP_SLICE:WARMUP_SLICE + train_size],
+            "test": load_problems("testbed")[:budget.eval_problems],
+            "ood": load_problems("testbed_ood")[:budget.eval_problems]}
+    check_disjoint(sets)
+    return sets
+
+
+def stage_warmup(cfg: ExperimentConfig, budget: Budget, folder: Path) -> dict:
+    """The shared base: SFT on the first testbed_train problems, as recipes/.../sft_warmup_testbed.yaml does."""
+    if cfg.warmup_model:
+        return {"folder": cfg.warmup_model}
+    from trl import ModelConfig
+
+    from .configs import PNSSFTConfig
+    from .demo import _args, _parse
+    from .sft import SFTWarmupArguments, train_sft_warmup
+
+    script, training, model_args = _parse((SFTWarmupArguments, PNSSFTConfig, ModelConfig), _args({
+        "model_name_or_path": cfg.model, "dataset_name": "testbed_train", "dataset_offset": 0,
+        "dataset_limit": budget.warmup_examples, "learning_rate": 5e-5, "lr_scheduler_type": "constant",
+        "num_train_epochs": 1, "per_device_train_batch_size": 8, "max_length": 512, "gradient_checkpointing": False,
+        "logging_steps": 5, "save_strategy": "no", "report_to": "none", "seed": cfg.seed, "output_dir": str(folder),
+    }))
+    return {"folder": train_sft_warmup(script, training, model_args)}
+
+
+def sample_counts(model: str, problems: list[dict], n: int, max_tokens: int, seed: int) -> dict:
+    """n samples per problem at the paper's T 0.6 / top_p 0.95; ``(n, c)`` per problem by math-verify."""
+    from . import verify
+    from .generation import SamplingParams, build_prompt, generate
+
+    tokenizer, lm = models.load_tokenizer(model), models.load_model(model, dtype="float32")
+    params = SamplingParams(num_samples=n, max_new_tokens=max_tokens, temperature=0.6, top_p=0.95, seed=seed)
+    completions = generate(lm, tokenizer, [build_prompt(p["problem"]) for p in problems], params, progress=False)
+    texts = [c.text for per in completions for c in per]
+    golds = [p["answer"] for p, per in zip(problems, completions) for _ in per]
+    correct = [r.is_correct for r in verify.verify_batch(texts, golds, num_workers=0)]
+    counts = [[len(per), sum(correct[i * n:(i + 1) * n])] for i, per in enumerate(completions)]
+    return {"ids": [p["id"] for p in problems], "counts": counts}
+
+
+def verdict(diff, claimed_sign: int) -> str:
+    """The fixed rule: the interval on the claimed side of zero supports, on the other side contradicts."""
+    low, high = (diff.low, diff.high) if claimed_sign > 0 else (-diff.high, -diff.low)
+    return SUPPORTED if low > 0 else CONTRADICTED if high < 0 else UNRESOLVED
+
+
+def _training_args(cls, cfg: ExperimentConfig, budget: Budget, out: Path, **extra):
+    import torch
+
+    return cls(output_dir=str(out), use_cpu=not torch.cuda.is_available(), bf16=False, report_to="none",
+               save_strategy="no", logging_steps=1, gradient_checkpointing=False, seed=cfg.seed,
+               learning_rate=cfg.learning_rate, **extra)
+
+
+# -- NSR -------------------------------------------------------------------------------------------------------------
+def train_rl_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, rows: list[dict], folder: Path) -> dict:
+    """PSR / NSR / W-REINFORCE through NSRTrainer; plain GRPO (group-normalised, same reward) through TRL's trainer."""
+    from datasets import Dataset
+
+    from . import hub
+    from .generation import build_prompt
+    from .trainers.configs import NSRConfig
+    from .trainers.nsr import NSRTrainer, make_correctness_reward
+
+    dataset = Dataset.from_list([{"prompt": build_prompt(r["problem"]), "answer": r["answer"]} for r in rows])
+    rl = dict(per_device_train_batch_size=budget.prompts_per_step * budget.generations,
+              num_generations=budget.generations, max_completion_length=budget.max_tokens,
+              max_steps=budget.train_steps, temperature=1.0, beta=0.0)
+    tokenizer = models.load_tokenizer(base, padding_side="left")
+    if arm == "grpo":
+        from trl import GRPOConfig, GRPOTrainer
+
+        args = _training_args(GRPOConfig, cfg, budget, folder / "work", scale_rewards="group", **rl)
+        trainer = GRPOTrainer(model=base, reward_funcs=[make_correctness_reward()], args=args,
+                              train_dataset=dataset, processing_class=tokenizer)
+    else:
+        args = _training_args(NSRConfig, cfg, budget, folder / "work", nsr_mode=arm, nsr_lambda=0.1, **rl)
+        trainer = NSRTrainer(model=base, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer.train()
+    hub.save_model_folder(trainer, tokenizer, folder, f"# {arm} on the pns-hub testbed (experiment nsr)\n")
+    return {"folder": str(folder), "steps": trainer.state.global_step}
+
+
+def nsr_report(evals: dict[str, dict], seed: int) -> dict:
+    """pass@k curves with intervals per method, and the three verdicts (paired over the same problems)."""
+    from . import stats
+    from .eval.passk import curve_ks, pass_at_k
+
+    n = min(c[0] for e in evals.values() for c in e["counts"])
+    ks = curve_ks(n)
+    curves = {m: {k: e.to_dict() for k, e in stats.passk_curve_intervals(ev["counts"], ks, seed=seed).items()}
+              for m, ev in evals.items()}
+
+    def per_problem(method, k):
+        return [pass_at_k(nn, c, k) for nn, c in evals[method]["counts"]]
+
+    def diff(a, b, k):
+        return stats.paired_bootstrap(per_problem(a, k), per_problem(b, k), seed=seed)
+
+    def area(method):  # mean over the curve's ks, per problem: "best overall"
+        return [sum(v) / len(ks) for v in zip(*(per_problem(method, k) for k in ks))]
+
+    w_vs = {m: stats.paired_bootstrap(area("w_reinforce"), area(m), seed=seed) for m in evals
+            if m != "w_reinforce"}
+    w_verdicts = [verdict(d, +1) for d in w_vs.values()]
+    best = SUPPORTED if all(v == SUPPORTED for v in w_verdicts) else \
+        CONTRADICTED if CONTRADICTED in w_verdicts else UNRESOLVED
+    nsr_n, psr_n = diff("nsr", "base", n), diff("psr", "base", n)
+    # NSR "keeps or raises": a significant drop contradicts it; an interval that excludes any drop supports it.
+    keeps = CONTRADICTED if nsr_n.high < 0 else SUPPORTED if nsr_n.low >= 0 else UNRESOLVED
+    verdicts = {"NSR keeps or raises pass@k at the largest k": keeps,
+                "PSR lowers pass@k at the largest k": verdict(psr_n, -1),
+                "W-REINFORCE best over the whole curve": best}
+    if all(c in (0, nn) for nn, c in evals["base"]["counts"]):
+        # every base problem is all-right or all-wrong: a zero-width "no change" is no evidence of anything
+        verdicts = {claim: UNRESOLVED for claim in verdicts}
+    return {
+        "ks": ks, "curves": curves,
+        "differences": {"nsr_minus_base_at_n": nsr_n.to_dict(), "psr_minus_base_at_n": psr_n.to_dict(),
+                        "psr_minus_base_at_1": diff("psr", "base", 1).to_dict(),
+                        **{f"w_reinforce_minus_{m}_curve_mean": d.to_dict() for m, d in w_vs.items()}},
+        "verdicts": verdicts,
+    }
+
+
+def run_nsr(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
+    sets = problem_sets(budget, budget.train_problems)
+    base = runner.run("warmup", {"cfg": asdict(cfg)}, lambda: stage_warmup(cfg, budget, root / "warmup"))["folder"]
+    models_ = {"base": base}
+    for arm in NSR_ARMS:
+        key = {"cfg": asdict(cfg), "base": base, "arm": arm}
+        models_[arm] = runner.run(f"train_{arm}", key, lambda a=arm: train_rl_arm(
+            cfg, budget, base, a, sets["train"], root / a), [root / arm / "config.json"])["folder"]
+    evals = {m: runner.run(f"eval_{m}", {"model": path, "budget": asdict(budget), "seed": cfg.seed},
+                           lambda p=path: sample_counts(p, sets["test"], budget.eval_samples, budget.max_tokens,
+                                                        cfg.seed))
+             for m, path in models_.items()}
+    return {"models": models_, "evals": evals, **nsr_report(evals, cfg.seed)}
+
+
+# -- GLOW ------------------------------------------------------------------------------------------------------------
+def train_sft_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, trajectories: str, steps: int,
+                  folder: Path) -> dict:
+    """SFT on correct / on all trajectories, or GLOW on all: same base, same steps (the smaller set repeats)."""
+    from datasets import load_dataset
+
+    from . import hub, lm_head
+    from .trainers.configs import GlowConfig
+
+    config = "positive" if arm == "sft_correct" else "all"
+    dataset = load_dataset(trajectories, config, split="train")
+    if len(dataset) == 0:
+        raise ValueError(f"{trajectories} [{config}] has no rows: {arm} has nothing to train on")
+    tokenizer = models.load_tokenizer(base, padding_side="right")
+    args = _training_args(GlowConfig, cfg, budget, folder / "work", max_steps=steps, per_device_train_batch_size=4,
+                          num_train_epochs=budget.glow_epochs, max_length=512, glow_record=arm == "glow")
+    if arm == "glow":
+        from .trainers.glow import GlowTrainer
+
+        trainer = GlowTrainer(model=base, args=args, train_dataset=dataset, processing_class=tokenizer)
+    else:
+        from trl import SFTTrainer
+
+        trainer = SFTTrainer(model=base, args=args, train_dataset=dataset.select_columns(["messages"]),
+                             processing_class=tokenizer)
+    lm_head.use_dense_lm_head_in_trainer(trainer)
+    trainer.train()
+    tokenizer.padding_side = "left"
+    hub.save_model_folder(trainer, tokenizer, folder, f"# {arm} on the pns-hub testbed (experiment glow)\n")
+    labels = dict(zip(dataset["sample_id"], dataset["label"]))
+    weights = [{"epoch": int(r["epoch"]), "label": labels[sid], "weight": w}
+               for r in getattr(trainer, "glow_records", []) if not r["first_epoch"]
+               for sid, w in zip(r["sample_ids"], r["weight"])]
+    return {"folder": str(folder), "steps": trainer.state.global_step, "weights": weights}
+
+
+def glow_report(evals: dict[str, dict], weights: list[dict], seed: int) -> dict:
+    """Accuracy (mean per-problem share of correct samples) in-template and out-of-template, with the verdict."""
+    from . import stats
+
+    def scores(method, split):
+        return [c / n for n, c in evals[method][split]["counts"]]
+
+    table = {m: {s: stats.accuracy(scores(m, s), seed=seed).to_dict() for s in ("test", "ood")} for m in evals}
+    ood = stats.paired_bootstrap(scores("glow", "ood"), scores("sft_correct", "ood"), seed=seed)
+    by_label: dict[str, list[float]] = {}
+    for w in weights:
+        by_label.setdefault(f"{w['label']} (epoch {w['epoch'] + 1})", []).append(w["weight"])
+    return {"table": table, "differences": {"glow_minus_sft_correct_ood": ood.to_dict()},
+            "weights_by_label": {k: sum(v) / len(v) for k, v in sorted(by_label.items())},
+            "verdicts": {"GLOW generalises better out of template than SFT on correct samples": verdict(ood, +1)}}
+
+
+def run_glow(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
+    from .trajectories import sample_trajectories
+
+    sets = problem_sets(budget, budget.train_problems)
+    base = runner.run("warmup", {"cfg": asdict(cfg)}, lambda: stage_warmup(cfg, budget, root / "warmup"))["folder"]
+    folder = root / "trajectories"
+    traj = runner.run("trajectories", {"base": base, "budget": asdict(budget), "seed": cfg.seed}, lambda: {
+        "summary": sample_trajectories(model_name_or_path=base, problems=sets["train"], num_samples=budget.glow_samples,
+                                       max_new_tokens=budget.max_tokens, seed=cfg.seed, verify_workers=0,
+                                       output_dir=str(folder), progress=False)}, [folder / "README.md"])
+    rows = traj["summary"]["num_rows"]
+    steps = max(1, -(-rows // 4)) * budget.glow_epochs  # GLOW's epochs over all rows; the same steps for every arm
+    models_, weights = {"base": base}, []
+    for arm in GLOW_ARMS:
+        result = runner.run(f"train_{arm}", {"cfg": asdict(cfg), "base": base, "arm": arm, "steps": steps},
+                            lambda a=arm: train_sft_arm(cfg, budget, base, a, str(folder), steps, root / a),
+                            [root / arm / "config.json"])
+        models_[arm] = result["folder"]
+        weights += result["weights"]
+    evals = {m: {s: runner.run(f"eval_{m}_{s}", {"model": path, "budget": asdict(budget), "seed": cfg.seed, "s": s},
+                               lambda p=path, s=s: sample_counts(p, sets[s], budget.eval_samples, budget.max_tokens,
+                                                                 cfg.seed))
+                 for s in ("test", "ood")} for m, path in models_.items()}
+    return {"models": models_, "trajectories": traj["summary"], "steps": steps, "evals": evals, "weights": weights,
+            **glow_report(evals, weights, cfg.seed)}
+
+
+# -- outputs and command line ----------------------------------------------------------------------------------------
+def _device_name() -> str:
+    """What ran it, for every figure: the GPU's name, else the CPU's model name from /proc/cpuinfo."""
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _fmt(e: dict) -> str:
+    return f"{100 * e['value']:.1f} [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
+
+
+def write_outputs(which: str, result: dict, root: Path) -> dict:
+    """experiment_<which>.json / .md / .png under ``root``: the table with n and 95% intervals, plot, verdicts."""
+    from .eval.passk import plot_curves
+
+    paths = {ext: root / f"experiment_{which}.{ext}" for ext in ("json", "md", "png")}
+    lines = [f"# pns-hub experiment {which}", "", f"command: `{result['command']}`", ""]
+    if which == "nsr":
+        n = result["ks"][-1]
+        lines += [f"| method | pass@1 (%) | pass@{n} (%) | problems |", "|---|---|---|---|"]
+        lines += [f"| {m} | {_fmt(c[1])} | {_fmt(c[n])} | {c[1]['n']} |" for m, c in result["curves"].items()]
+        plot_curves({m: {k: e["value"] for k, e in c.items()} for m, c in result["curves"].items()}, paths["png"],
+                    title=f"pass@k on held-out testbed problems ({_device_name()})")
+    else:
+        lines += ["| method | in-template acc (%) | held-out templates acc (%) | problems |", "|---|---|---|---|"]
+        lines += [f"| {m} | {_fmt(t['test'])} | {_fmt(t['ood'])} | {t['test']['n']} |"
+                  for m, t in result["table"].items()]
+        _plot_weights(result["weights_by_label"], paths["png"])
+    lines += ["", "## Verdicts", ""] + [f"- {claim}: **{v}**" for claim, v in result["verdicts"].items()]
+    paths["md"].write_text("\n".join(lines) + "\n")
+    paths["json"].write_text(json.dumps(result, indent=2, default=str))
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _plot_weights(weights_by_label: dict[str, float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.bar(list(weights_by_label), list(weights_by_label.values()))
+    ax.set_ylabel("mean GLOW weight")
+    ax.set_title(f"GLOW weights by label and epoch ({_device_name()})")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict:
+    from .stages import StageRunner
+
+    models.configure_threads()
+    root = Path(cfg.output_dir)
+    runner, budget, start = StageRunner(root), BUDGETS[cfg.budget], time.perf_counter()
+    result = (run_nsr if which == "nsr" else run_glow)(cfg, runner, budget, root)
+    result.update(command=command or f"pns-hub experiment {which}", config=asdict(cfg), budget=asdict(budget),
+                  cpu=_device_name(), wall_seconds=round(time.perf_counter() - start, 1),
+                  stage_seconds={k: round(v, 1) for k, v in runner.timings.items()})
+    result["outputs"] = write_outputs(which, result, root)
+    return result
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``pns-hub experiment nsr|glow [--budget tiny|full] [--output_dir ...] [--warmup_model ...]``."""
+    import sys
+
+    from trl import TrlParser
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("nsr", "glow"):
+        print("usage: pns-hub experiment {nsr,glow} [--budget tiny|full] [--output_dir DIR] [--model M] "
+              "[--warmup_model M] [--seed N]", file=sys.stderr)
+        return 2
+    (cfg,) = TrlParser((ExperimentConfig,)).parse_args_and_config(args=argv[1:])
+    result = run_experiment(argv[0], cfg, "pns-hub experiment " + " ".join(argv))
+    print(Path(result["outputs"]["md"]).read_text())
+    return 0

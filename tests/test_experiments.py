@@ -1,0 +1,99 @@
+"""``pns-hub experiment nsr|glow`` end to end at ``--budget tiny`` on the tiny random model: the chain runs, every
+figure carries n and an interval, and the verdicts use the fixed vocabulary. (Whether the claims hold is for the
+full-size runs; a random model's numbers mean nothing.)"""
+
+import pytest
+
+
+VERDICTS = {"supported", "not supported", "not resolvable at this scale"}
+
+
+def _check_estimate(e, n):
+    assert e["n"] == n and e["low"] <= e["value"] <= e["high"], e
+
+
+def _check_outputs(result, which):
+    from pathlib import Path
+
+    md = Path(result["outputs"]["md"]).read_text()
+    assert Path(result["outputs"]["png"]).stat().st_size > 0 and Path(result["outputs"]["json"]).exists()
+    assert f"pns-hub experiment {which}" in md and "## Verdicts" in md
+    assert result["verdicts"] and set(result["verdicts"].values()) <= VERDICTS
+    for claim in result["verdicts"]:
+        assert claim in md
+
+
+@pytest.mark.slow  # warm-up + 4 (nsr) or 3 (glow) training runs + evaluations: ~1-2 min on the loaded 2-core CPU
+def test_experiment_nsr_tiny(tiny_causal_lm_path, tmp_path):
+    from pns_hub.experiments import NSR_ARMS, ExperimentConfig, run_experiment
+
+    result = run_experiment("nsr", ExperimentConfig(output_dir=str(tmp_path), model=tiny_causal_lm_path,
+                                                    budget="tiny"))
+    assert set(result["curves"]) == {"base", *NSR_ARMS}
+    assert result["ks"] == [1, 2, 4]  # n = 4 samples per problem at the tiny budget
+    for curve in result["curves"].values():
+        assert sorted(curve) == [1, 2, 4]
+        for estimate in curve.values():
+            _check_estimate(estimate, 4)
+    for method, ev in result["evals"].items():
+        assert len(ev["counts"]) == 4 and all(n == 4 and 0 <= c <= 4 for n, c in ev["counts"]), method
+    _check_outputs(result, "nsr")
+    assert set(result["verdicts"].values()) == {"not resolvable at this scale"}  # a random model solves nothing
+    assert "| w_reinforce |" in (tmp_path / "experiment_nsr.md").read_text()
+
+
+@pytest.mark.slow
+def test_experiment_glow_tiny(tiny_causal_lm_path, tmp_path):
+    from pns_hub.experiments import GLOW_ARMS, ExperimentConfig, run_experiment
+
+    result = run_experiment("glow", ExperimentConfig(output_dir=str(tmp_path), model=tiny_causal_lm_path,
+                                                     budget="tiny"))
+    assert set(result["table"]) == {"base", *GLOW_ARMS}
+    for row in result["table"].values():
+        _check_estimate(row["test"], 4)
+        _check_estimate(row["ood"], 4)
+    # GLOW trained past its first epoch, so weights were recorded, per label
+    assert result["weights"] and result["weights_by_label"]
+    assert {w["label"] for w in result["weights"]} <= {"positive", "negative", "unknown"}
+    _check_outputs(result, "glow")
+
+
+def _evals(**counts):
+    return {m: {"counts": [list(x) for x in c]} for m, c in counts.items()}
+
+
+def test_nsr_verdicts_follow_the_fixed_rule():
+    """Hand-made (n, c) per problem: the verdicts come out of the paired intervals, in both directions."""
+    from pns_hub.experiments import CONTRADICTED, SUPPORTED, UNRESOLVED, nsr_report
+
+    base = [(4, 1)] * 20 + [(4, 0)] * 20  # pass@4 = 50%
+    wide = [(4, 1)] * 36 + [(4, 0)] * 4  # 1 of 4 right on 36 problems: pass@1 22.5%, pass@4 90%
+    narrow = [(4, 4)] * 10 + [(4, 0)] * 30  # all right on 10 problems: pass@1 25%, pass@4 25%
+    report = nsr_report(_evals(base=base, nsr=wide, psr=narrow, w_reinforce=wide, grpo=base), seed=0)
+    assert report["ks"] == [1, 2, 4]
+    v = report["verdicts"]
+    assert v["NSR keeps or raises pass@k at the largest k"] == SUPPORTED
+    assert v["PSR lowers pass@k at the largest k"] == SUPPORTED
+    assert v["W-REINFORCE best over the whole curve"] == UNRESOLVED  # ties NSR exactly
+    swapped = nsr_report(_evals(base=base, nsr=narrow, psr=wide, w_reinforce=narrow, grpo=wide), seed=0)["verdicts"]
+    assert swapped["NSR keeps or raises pass@k at the largest k"] == CONTRADICTED
+    assert swapped["PSR lowers pass@k at the largest k"] == CONTRADICTED
+    assert swapped["W-REINFORCE best over the whole curve"] == CONTRADICTED
+    e = report["curves"]["nsr"][4]
+    assert e["value"] == pytest.approx(0.9) and e["low"] < 0.9 < e["high"] and e["n"] == 40
+    zeros = [(4, 0)] * 40  # nobody solves anything: no verdict can be drawn
+    assert set(nsr_report(_evals(base=zeros, nsr=zeros, psr=zeros, w_reinforce=zeros, grpo=zeros),
+                          seed=0)["verdicts"].values()) == {UNRESOLVED}
+
+
+def test_verdict_rule():
+    from pns_hub.experiments import CONTRADICTED, SUPPORTED, UNRESOLVED, verdict
+    from pns_hub.stats import Difference
+
+    def d(low, high):
+        return Difference((low + high) / 2, low, high, 10, "paired bootstrap")
+
+    assert [verdict(d(0.01, 0.2), +1), verdict(d(-0.2, -0.01), +1), verdict(d(-0.1, 0.1), +1)] == \
+        [SUPPORTED, CONTRADICTED, UNRESOLVED]
+    assert [verdict(d(-0.2, -0.01), -1), verdict(d(0.01, 0.2), -1), verdict(d(0.0, 0.0), -1)] == \
+        [SUPPORTED, CONTRADICTED, UNRESOLVED]

@@ -1,0 +1,34 @@
+"""Per-stage peak RSS: a block's own peak (not the process's lifetime peak), nesting, and the stage runner's record."""
+
+import numpy as np
+
+
+def _touch(megabytes: int) -> None:
+    buf = np.ones(megabytes * 2**20, dtype=np.uint8)  # written, so resident
+    assert buf[-1] == 1
+
+
+def test_peak_rss_is_per_block_and_nests():
+    from pns_hub.memory import PeakRSS, lifetime_peak_mb
+
+    with PeakRSS() as outer:
+        with PeakRSS() as big:
+            _touch(300)
+        with PeakRSS() as small:
+            _touch(50)
+    assert big.peak_mb - big.start_mb > 250
+    assert small.peak_mb - small.start_mb < 150  # after a 300 MB block: its own peak, not the lifetime one
+    assert outer.peak_mb >= big.peak_mb  # the inner reset did not hide the outer block's peak
+    assert lifetime_peak_mb() >= big.peak_mb - 1
+
+
+def test_stage_runner_records_and_reuses_peaks(tmp_path):
+    from pns_hub.stages import StageRunner
+
+    runner = StageRunner(tmp_path)
+    runner.run("big", {"a": 1}, lambda: (_touch(200), {"ok": 1})[1])
+    runner.run("small", {"a": 1}, lambda: {"ok": 2})
+    assert runner.peak_rss_mb["big"] - runner.peak_rss_mb["small"] > 150
+    again = StageRunner(tmp_path)
+    again.run("big", {"a": 1}, lambda: {"ok": 3})
+    assert again.reused == ["big"] and again.peak_rss_mb["big"] == runner.peak_rss_mb["big"]
