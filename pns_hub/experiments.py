@@ -101,7 +101,7 @@ def stage_warmup(cfg: ExperimentConfig, budget: Budget, folder: Path) -> dict:
         return {"folder": cfg.warmup_model}
     from trl import ModelConfig
 
-    from .configs import PNSSFTConfig
+    from .pns_configs import PNSSFTConfig
     from .demo import _args, _parse
     from .sft import SFTWarmupArguments, train_sft_warmup
 
@@ -150,7 +150,7 @@ def train_rl_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, row
 
     from . import hub
     from .generation import build_prompt
-    from .trainers.configs import NSRConfig
+    from .trainers.trainer_configs import NSRConfig
     from .trainers.nsr import NSRTrainer, make_correctness_reward
 
     dataset = Dataset.from_list([{"prompt": build_prompt(r["problem"]), "answer": r["answer"]} for r in rows])
@@ -236,7 +236,7 @@ def train_sft_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, tr
     from datasets import load_dataset
 
     from . import hub, lm_head
-    from .trainers.configs import GlowConfig
+    from .trainers.trainer_configs import GlowConfig
 
     config = "positive" if arm == "sft_correct" else "all"
     dataset = load_dataset(trajectories, config, split="train")

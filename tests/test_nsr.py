@@ -116,7 +116,7 @@ def test_trainer_advantages_and_per_sample_gradients(tiny_causal_lm_path, tmp_pa
     GRPOTrainer fails this (group-relative advantages: +-0.5 in group 1, 0 in the all-wrong group 2)."""
     from datasets import Dataset
 
-    from pns_hub.trainers.configs import NSRConfig
+    from pns_hub.trainers.trainer_configs import NSRConfig
     from pns_hub.trainers.nsr import NSRTrainer
 
     rows = [{"prompt": [{"role": "user", "content": f"Problem {k}: what is {k} + {k}?"}], "answer": str(2 * k)}
