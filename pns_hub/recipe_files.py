@@ -22,11 +22,14 @@ ASSUMED_PROMPT_TOKENS = 512
 
 
 def identify(path: Path) -> tuple[str, str]:
-    """(task, model folder name) from the open-r1 layout, or from ``<model>/<task>.yaml``."""
+    """(task, model folder name) from the open-r1 layout, or from ``<model>/<task>[_<variant>].yaml``."""
     if path.parent.name in TASKS:
         return path.parent.name, path.parent.parent.name
     if path.stem in TASKS:
         return path.stem, path.parent.name
+    variants = [task for task in TASKS if path.stem.startswith(task + "_")]  # <task>_<variant>.yaml
+    if variants:
+        return max(variants, key=len), path.parent.name
     raise ValueError(f"{path}: cannot tell the script: put it under recipes/<Model>/<task>/ with task one of "
                      f"{', '.join(TASKS)}")
 
