@@ -92,6 +92,9 @@ def test_reproduce_fails_for_a_swapped_model_folder(tmp_path, tiny_causal_lm_pat
     same published record re-run on another model's weights is a mismatch."""
     from pns_hub.eval.run import run_eval
 
+    # A private copy: the session's tiny model folder is shared with other tests, and the check below is about
+    # what *this* run leaves inside the folder it evaluates.
+    tiny_causal_lm_path = str(shutil.copytree(tiny_causal_lm_path, tmp_path / "model"))
     settings = {"max_new_tokens": 8, "temperature": 0.0, "seed": 0, "batch_size": 4}
     out = run_eval(tiny_causal_lm_path, benchmarks=["gsm8k"], limit=2, output_dir=tmp_path / "published",
                    model_name="local/tiny", **settings)

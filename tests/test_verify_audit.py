@@ -44,7 +44,7 @@ def built(tmp_path_factory):
                                         num_samples=len(fake_completions("5")), chosen_from_policy=False,
                                         rejected_choice="all", verify_workers=0, progress=False)
     mp = pytest.MonkeyPatch()
-    mp.setattr(synthesize, "_Samplers", FakeSamplers)
+    mp.setattr(synthesize, "Samplers", FakeSamplers)
     try:
         return synthesize.synthesize_dataset(config)
     finally:
