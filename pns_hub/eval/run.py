@@ -165,6 +165,27 @@ def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None 
         torch.set_grad_enabled(grad_enabled)
 
 
+def _folders(model_path: str) -> set[str]:
+    """Names of the sub-folders of a local model folder (empty for a Hub id)."""
+    path = Path(model_path)
+    return {p.name for p in path.iterdir() if p.is_dir()} if path.is_dir() else set()
+
+
+def _remove_new_empty_folders(model_path: str, before: set[str]) -> None:
+    """Remove empty folder trees lighteval made inside a local model folder during this run.
+
+    Why: every ``SampleCache`` lighteval builds (more than one per run in some code paths) makes its folder at
+    ``cache_dir / model_name``, which for an absolute local path *is* the model folder; the caches are switched off
+    (:func:`_disable_sample_cache`), but the empty folders would be published with the model. Only folders that did
+    not exist before the run and hold no file are removed."""
+    for name in _folders(model_path) - before:
+        tree = Path(model_path) / name
+        if any(p.is_file() for p in tree.rglob("*")):
+            logger.warning("lighteval wrote files into %s; left in place", tree)
+            continue
+        shutil.rmtree(tree, ignore_errors=True)
+
+
 def _disable_sample_cache(model) -> None:
     """Switch off lighteval's sample cache for this run and remove the empty folder it made.
 
@@ -248,6 +269,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     )
     spec = ",".join(f"{tasks.task_name(b)}|0" for b in benchmarks)
     start = time.perf_counter()
+    folders_before = _folders(model_path)
     sample_cache = tempfile.mkdtemp(prefix="lighteval-cache-")  # never another run's samples: _disable_sample_cache
     try:
         config = _model_config(backend, model_path, batch_size, dtype, generation, sample_cache)
@@ -255,6 +277,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
                                        num_samples)
     finally:
         shutil.rmtree(sample_cache, ignore_errors=True)
+        _remove_new_empty_folders(model_path, folders_before)
     elapsed = time.perf_counter() - start
     record = leaderboard.record_from_lighteval(
         json.loads(lighteval_json.read_text()), model=display, method=method,
