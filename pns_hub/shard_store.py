@@ -8,13 +8,13 @@ shard files in shard order. Nothing here knows what a row contains.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import time
 from pathlib import Path
 from typing import Sequence
+
+from pns_hub import models
 
 
 WORK_DIR = ".synthesis"
@@ -28,16 +28,6 @@ def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def shard_path(work: Path, index: int) -> Path:
@@ -69,7 +59,7 @@ def init_manifest(work: Path, config_hash: str, shards: list[list[dict]], overwr
 
 
 def mark_done(work: Path, index: int, problem_ids: list[str], rank: int) -> None:
-    with _locked(work / "manifest.lock"):
+    with models._file_lock(work / "manifest.lock"):
         manifest = read_manifest(work)
         manifest["completed"][str(index)] = {"problem_ids": problem_ids, "rank": rank, "time": time.time()}
         atomic_write(work / "manifest.json", json.dumps(manifest, indent=1))
