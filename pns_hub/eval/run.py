@@ -205,7 +205,7 @@ def _disable_sample_cache(model) -> None:
             break
 
 
-def _run_pipeline(spec: str, params, tracker, output_dir: Path, temperature: float, model_config,
+def _run_pipeline(spec: str, params, tracker, output_dir: Path, temperature: float, backend: str, model_config,
                   kv_budget_gb: float, num_samples: int):
     """Build and run lighteval's pipeline (``tracker`` collects the details); returns lighteval's results JSON.
 
@@ -214,7 +214,7 @@ def _run_pipeline(spec: str, params, tracker, output_dir: Path, temperature: flo
     ignored and n > 1 samples fail)."""
     from lighteval.pipeline import Pipeline
 
-    if model_config.__class__.__name__.startswith("VLLM"):
+    if backend == "vllm":
         pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
                             model_config=model_config)
     else:
@@ -273,8 +273,8 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     sample_cache = tempfile.mkdtemp(prefix="lighteval-cache-")  # never another run's samples: _disable_sample_cache
     try:
         config = _model_config(backend, model_path, batch_size, dtype, generation, sample_cache)
-        lighteval_json = _run_pipeline(spec, params, tracker, output_dir, temperature, config, kv_budget_gb,
-                                       num_samples)
+        lighteval_json = _run_pipeline(spec, params, tracker, output_dir, temperature, backend, config,
+                                       kv_budget_gb, num_samples)
     finally:
         shutil.rmtree(sample_cache, ignore_errors=True)
         _remove_new_empty_folders(model_path, folders_before)
