@@ -5,6 +5,7 @@ the generator was paid for and a negative the dataset keeps pass the same check.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from typing import Any
@@ -41,12 +42,25 @@ def problem_text(prompt: Any) -> str:
 
 
 def repetition_fraction(text: str, n: int = REPEAT_NGRAM) -> float:
-    """Share of word n-grams that repeat an earlier one (0 = all distinct, -> 1 = one phrase looped)."""
+    """Share of word n-grams that repeat an earlier one (0 = all distinct, -> 1 = one phrase looped).
+
+    The count is TRL's repetition penalty (``trl.rewards.get_repetition_penalty_reward``: ``1 - unique/total``
+    n-grams, times ``max_penalty``), run with ``max_penalty=-1`` and negated. TRL applies it to token ids; we give
+    it words, because this check also runs in synthesis where no tokenizer is loaded, and a word threshold
+    (``MAX_REPEAT_FRACTION``) means the same thing for every model. Texts under 8 n-grams count as not repetitive.
+    """
     words = text.split()
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-    if len(grams) < 8:
+    if len(words) - n + 1 < 8:
         return 0.0
-    return 1.0 - len(set(grams)) / len(grams)
+    return abs(_trl_repetition_penalty(n)([words])[0])
+
+
+@functools.lru_cache(maxsize=None)
+def _trl_repetition_penalty(n: int):
+    """TRL's penalty for word n-grams, built once (importing ``trl.rewards`` costs ~0.7 s, so not at import)."""
+    from trl.rewards import get_repetition_penalty_reward
+
+    return get_repetition_penalty_reward(ngram_size=n, max_penalty=-1.0)
 
 
 def _end_of_last_box(text: str) -> int:

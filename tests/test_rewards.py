@@ -31,6 +31,19 @@ def test_format_ok_cases():
     assert "degenerate repetition" in rewards.format_problems(REPETITIVE)
 
 
+def test_repetition_fraction_is_trls_repetition_penalty_on_words():
+    """Issue 16: the degenerate-text check counts repeats with trl.rewards' penalty (negated), over word 4-grams."""
+    from trl.rewards import get_repetition_penalty_reward
+
+    from pns_hub.answer_format import repetition_fraction
+
+    penalty = get_repetition_penalty_reward(ngram_size=4, max_penalty=-1.0)
+    for text in (REPETITIVE, "a b c d " * 10, "one two three four five six seven eight nine ten eleven twelve"):
+        assert repetition_fraction(text) == -penalty([text.split()])[0]
+    assert repetition_fraction("a b c d " * 10) == 1 - 4 / 37  # 40 words, 37 4-grams, 4 distinct
+    assert repetition_fraction("a a a a a a a a a a") == 0.0  # 7 4-grams: too short to judge
+
+
 def test_answer_is_final_measures_text_after_the_box_not_after_the_digits():
     """300 characters after the box that happen to end with the answer's digits are still not a final answer."""
     tail = " Let me double-check the other way round, adding the months again in a different order. " * 3 + "So 82"
