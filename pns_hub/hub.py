@@ -43,11 +43,20 @@ def render_card(template_name: str, **context) -> str:
     return env.get_template(template_name).render(**context)
 
 
-def yaml_header(metadata: Mapping) -> str:
-    """A card's YAML front matter (``---`` block) from a mapping."""
-    import yaml
+def card_data_class(repo_type: str = "model"):
+    """huggingface_hub's card data class for a repo type (what the Hub client itself reads card headers with)."""
+    from huggingface_hub import DatasetCardData, ModelCardData, SpaceCardData
 
-    return "---\n" + yaml.safe_dump(dict(metadata), sort_keys=False, allow_unicode=True) + "---\n"
+    classes = {"model": ModelCardData, "dataset": DatasetCardData, "space": SpaceCardData}
+    if repo_type not in classes:
+        raise ValueError(f"repo_type must be one of {sorted(classes)}, got {repo_type!r}")
+    return classes[repo_type]
+
+
+def yaml_header(metadata: Mapping, repo_type: str = "model") -> str:
+    """A card's YAML front matter (``---`` block) from a mapping, written by huggingface_hub's card data class for
+    the repo type (``ModelCardData``/``DatasetCardData``/``SpaceCardData``: ``None`` values dropped, key order kept)."""
+    return "---\n" + card_data_class(repo_type)(**dict(metadata)).to_yaml() + "\n---\n"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -63,23 +72,34 @@ def _as_dict(dataset) -> dict:
     raise TypeError(f"expected a Dataset or DatasetDict, got {type(dataset).__name__}")
 
 
-def dataset_metadata(configs: Mapping[str, object], default: str | None = None) -> dict:
-    """The ``configs:`` and ``dataset_info:`` YAML that make ``load_dataset(repo, config)`` resolve the files."""
-    entries, infos = [], []
+def dataset_metadata(configs: Mapping[str, object], default: str | None = None, card_data=None):
+    """The ``configs:`` and ``dataset_info:`` YAML that make ``load_dataset(repo, config)`` resolve the files,
+    written into ``card_data`` (a new ``huggingface_hub.DatasetCardData`` if none) and returned.
+
+    Written the way ``Dataset.push_to_hub`` writes them: ``datasets``' ``MetadataConfigs`` and ``DatasetInfosDict``
+    put themselves into the card data (``to_dataset_card_data``), so the YAML is the libraries' own, not ours.
+    Entries already in ``card_data`` under those two keys are replaced, not merged (the folder holds only ``configs``).
+    """
+    from datasets import DatasetInfo
+    from datasets.info import DatasetInfosDict
+    from datasets.splits import SplitDict, SplitInfo
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCardData
+
+    card_data = DatasetCardData() if card_data is None else card_data
+    entries, infos = {}, {}
     for name, dataset in configs.items():
         splits = _as_dict(dataset)
-        entry = {"config_name": name, "data_files": [{"split": s, "path": f"data/{name}/{s}-*"} for s in splits]}
-        if name == default:
-            entry["default"] = True
-        entries.append(entry)
-        first = next(iter(splits.values()))
-        infos.append({
-            "config_name": name,
-            "features": first.features._to_yaml_list() if hasattr(first.features, "_to_yaml_list") else None,
-            # num_bytes is required by datasets' YAML validation (without it every load warns "malformed").
-            "splits": [{"name": s, "num_bytes": int(d.data.nbytes), "num_examples": len(d)} for s, d in splits.items()],
-        })
-    return {"configs": entries, "dataset_info": infos}
+        entries[name] = {"data_files": [{"split": s, "path": f"data/{name}/{s}-*"} for s in splits],
+                         **({"default": True} if name == default else {})}
+        # num_bytes is required by datasets' YAML validation (without it every load warns "malformed").
+        infos[name] = DatasetInfo(features=next(iter(splits.values())).features, splits=SplitDict(
+            {s: SplitInfo(name=s, num_bytes=int(d.data.nbytes), num_examples=len(d)) for s, d in splits.items()}))
+    for key in ("configs", "dataset_info"):
+        card_data.pop(key, None)
+    MetadataConfigs(entries).to_dataset_card_data(card_data)
+    DatasetInfosDict(infos).to_dataset_card_data(card_data)
+    return card_data
 
 
 def write_dataset_folder(folder: str | os.PathLike, configs: Mapping[str, object], card_text: str,
@@ -87,9 +107,10 @@ def write_dataset_folder(folder: str | os.PathLike, configs: Mapping[str, object
     """Write every config as ``data/<config>/<split>-00000-of-00001.parquet`` and the card as README.md.
 
     ``card_text`` is the markdown body; if it has no YAML header, the ``configs``/``dataset_info`` header is added,
-    and if it has one, those keys are merged into it (so a template may carry licence, tags, pretty_name ...).
+    and if it has one, those keys are set in it (so a template may carry licence, tags, pretty_name ...). The card is
+    a ``huggingface_hub.DatasetCard``: its parser reads the template's header, its data class writes the new one.
     """
-    import yaml
+    from huggingface_hub import DatasetCard
 
     folder = Path(folder)
     for name, dataset in configs.items():
@@ -99,15 +120,9 @@ def write_dataset_folder(folder: str | os.PathLike, configs: Mapping[str, object
             for stale in target.parent.glob(f"{split}-*.parquet"):
                 stale.unlink()
             data.to_parquet(str(target))
-    meta = dataset_metadata(configs, default=default)
-    body = card_text
-    if card_text.startswith("---\n"):
-        end = card_text.index("\n---", 4)
-        header = yaml.safe_load(card_text[4:end]) or {}
-        body = card_text[end + 4:].lstrip("\n")
-        header.update(meta)
-        meta = header
-    text = yaml_header(meta) + "\n" + body
+    card = DatasetCard(card_text)
+    dataset_metadata(configs, default=default, card_data=card.data)
+    text = str(card)
     (folder / "README.md").write_text(text, encoding="utf-8")
     validate_dataset_card(text, folder)
     return folder

@@ -101,3 +101,21 @@ def test_push_of_a_broken_card_is_refused_like_on_the_hub(tmp_path, online):
         with pytest.raises(ValueError, match=r"Invalid metadata in README.md(.|\n)*config_name"):
             hub.push_folder(folder, "org/broken", repo_type="dataset", endpoint=fake.endpoint, token="hf_fake")
     assert fake.commits == [] and fake.validated[0]["errors"]
+
+
+def test_card_yaml_is_written_by_huggingface_hub_card_data(tmp_path):
+    """Issue 16: configs/dataset_info go through DatasetCardData (datasets' own to_dataset_card_data), a template's
+    stale ``configs`` are replaced rather than merged, and the header round-trips through DatasetCard."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    data = hub.dataset_metadata({"pns": _pairs(2, "p")}, default="pns")
+    assert isinstance(data, DatasetCardData)
+    assert data["configs"] == [{"config_name": "pns", "data_files": [{"split": "train", "path": "data/pns/train-*"}],
+                                "default": True}]
+    assert data["dataset_info"]["config_name"] == "pns" and data["dataset_info"]["splits"][0]["num_examples"] == 2
+    stale = "---\nlicense: mit\nconfigs:\n- config_name: old\n  data_files: data/old/*\n---\n# Card\n"
+    folder = hub.write_dataset_folder(tmp_path / "ds", {"pns": _pairs(2, "p")}, stale)
+    card = DatasetCard.load(folder / "README.md")
+    assert [c["config_name"] for c in card.data["configs"]] == ["pns"] and card.data["license"] == "mit"
+    assert metadata_errors(str(card), "dataset") == []
+    assert hub.yaml_header({"license": "mit", "base_model": None}) == "---\nlicense: mit\n---\n"
