@@ -7,8 +7,12 @@ Why each step:
 * Rows are TRL's conversational preference format (``prompt`` messages, one-message ``chosen``/``rejected``) plus
   metadata columns. The metadata is dropped before training because DPOTrainer tokenises every column it is given;
   every row is checked first and a bad one raises with config, row and field (nothing is silently skipped).
-* ``dataset_mixture: {pns: 0.5, rejection_sampling: 0.5}`` means *proportions of the training mix*: the mix is the
-  largest one those proportions allow without repeating a row, shuffled with the training seed.
+* The data is TRL's own mixture (``trl.DatasetMixtureConfig`` + ``trl.get_dataset``): a ``datasets:`` list in the
+  YAML (path, name, split, fraction, ... as in TRL's scripts), or the shorthand ``dataset_mixture: {pns: 0.5,
+  rejection_sampling: 0.5}`` for configs of ``dataset_name``, or one ``dataset_name``/``dataset_config``. Fractions
+  are *proportions of the training mix*: TRL keeps the first rows of each config, as many as the largest mix those
+  proportions allow without repeating a row; we shuffle the mix with the training seed. Each config is validated
+  first, so a bad row is named by its config, row and field.
 * Hardware defaults (:class:`PNSDPOConfig`): bf16 only where the CPU/GPU runs it natively, no gradient
   checkpointing on CPU (it trades compute for memory a CPU run does not lack), and ``precompute_ref_log_probs``
   so the frozen reference model runs once over the data instead of at every step.
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -37,12 +40,16 @@ PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
 
 @dataclass
-class DPOScriptArguments(trl.ScriptArguments):
-    """``trl.ScriptArguments`` plus a config mixture, the card and optional evaluation after training."""
+class DPOScriptArguments(trl.ScriptArguments, trl.DatasetMixtureConfig):
+    """``trl.ScriptArguments`` + ``trl.DatasetMixtureConfig`` (``datasets:``), the card and optional evaluation.
+
+    The mixture class is a base rather than a fourth parser dataclass so ``train_dpo`` keeps its three arguments.
+    """
 
     dataset_mixture: dict | str | None = field(default=None, metadata={
-        "help": "Mix of dataset configs with proportions, e.g. {pns: 0.5, rejection_sampling: 0.5} in YAML or "
-                "'pns=0.5,rejection_sampling=0.5' on the command line. Overrides dataset_config."})
+        "help": "Shorthand for `datasets:` over configs of dataset_name with fractions, e.g. {pns: 0.5, "
+                "rejection_sampling: 0.5} in YAML or 'pns=0.5,rejection_sampling=0.5' on the command line. "
+                "Overrides dataset_config; ignored when `datasets` is given."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Cap on training rows after mixing."})
     negative_source: str | None = field(default=None, metadata={
         "help": "Label of the negatives (pns, rejection_sampling, ...) for the card and leaderboard; default: the "
@@ -126,50 +133,75 @@ def validate_preference_rows(dataset, name: str) -> None:
         _check_message_list(row["rejected"], where, "rejected", {"assistant"}, exactly_one=True)
 
 
-def _load_config(path: str, config: str | None, split: str):
+def _label(entry) -> str:
+    return f"{entry.path}" + (f" [{entry.name}]" if entry.name else "") + f" split {entry.split}"
+
+
+def _check_config(entry) -> int:
+    """Load one mixture entry as ``trl.get_dataset`` will and validate every row; returns its length.
+
+    Validating per entry (a cached second read) is what lets an error name the config and its row: TRL's mix is
+    one concatenated dataset by the time we see it.
+    """
     from datasets import load_dataset
 
-    label = f"{path}" + (f" [{config}]" if config else "") + f" split {split}"
     try:
-        dataset = load_dataset(path, config, split=split)
+        dataset = load_dataset(entry.path, entry.name, data_dir=entry.data_dir, data_files=entry.data_files,
+                               split=entry.split)
     except ValueError as err:
         if "corresponds to no data" not in str(err):
             raise
         dataset = None
     if dataset is None or len(dataset) == 0:
         # an empty parquet shard reads as "no data": say which config is empty and what usually causes it
-        raise ValueError(f"{label}: no preference pairs (the synthesis kept no verified-wrong, well-formed negative "
-                         "for this source; sample more problems or completions)")
-    validate_preference_rows(dataset, label)
-    return dataset.select_columns(list(PREFERENCE_COLUMNS))
+        raise ValueError(f"{_label(entry)}: no preference pairs (the synthesis kept no verified-wrong, well-formed "
+                         "negative for this source; sample more problems or completions)")
+    validate_preference_rows(dataset, _label(entry))
+    return len(dataset)
 
 
-def mixture_sizes(lengths: dict[str, int], weights: dict[str, float]) -> dict[str, int]:
-    """Rows to take per config so the mix has the requested proportions and repeats no row."""
-    total = sum(weights.values())
-    props = {k: w / total for k, w in weights.items()}
-    size = min(lengths[k] / props[k] for k in props)  # the largest mix every config can fill
-    return {k: min(lengths[k], int(math.floor(props[k] * size + 1e-9))) for k in props}
+def mixture_config(script_args: DPOScriptArguments) -> trl.DatasetMixtureConfig:
+    """TRL's mixture config: ``datasets`` as given, else the ``dataset_mixture`` shorthand, else one config."""
+    from trl.scripts.utils import DatasetConfig
+
+    if script_args.datasets:
+        entries = list(script_args.datasets)
+    else:
+        if not script_args.dataset_name:
+            raise ValueError("dataset_name (a Hub id or a local Hub-layout folder) or datasets is required")
+        weights = parse_mixture(script_args.dataset_mixture) or {script_args.dataset_config: None}
+        entries = [DatasetConfig(path=script_args.dataset_name, name=name, split=script_args.dataset_train_split,
+                                 fraction=weight) for name, weight in weights.items()]
+    return trl.DatasetMixtureConfig(datasets=entries, streaming=False)
+
+
+def _composition(entries, lengths: list[int], total: int) -> dict[str, int]:
+    """Rows per config in TRL's mix, for the card: all rows without fractions, else the rule ``DatasetConfig.fraction``
+    documents (the first ``round(share * N)`` rows, N the largest mix without oversampling), checked against the
+    mix TRL built so a change of that rule fails loudly instead of mislabelling the card."""
+    names = [entry.name or "default" for entry in entries]
+    fractions = [entry.fraction for entry in entries]
+    if all(f is None for f in fractions):
+        sizes = lengths
+    else:
+        shares = [f / sum(fractions) for f in fractions]
+        size = min(n / w for n, w in zip(lengths, shares) if w > 0)
+        sizes = [round(w * size) for w in shares]
+    if sum(sizes) != total:
+        raise RuntimeError(f"trl.get_dataset mixed {total} rows, expected {dict(zip(names, sizes))}")
+    return dict(zip(names, sizes))
 
 
 def load_training_data(script_args: DPOScriptArguments, seed: int = 42):
-    """The training split: one config, or a proportioned mixture of configs; only prompt/chosen/rejected kept."""
-    from datasets import concatenate_datasets
-
-    if not script_args.dataset_name:
-        raise ValueError("dataset_name is required (a Hub id or a local Hub-layout folder)")
-    split = script_args.dataset_train_split
-    weights = parse_mixture(script_args.dataset_mixture)
-    if weights is None:
-        dataset = _load_config(script_args.dataset_name, script_args.dataset_config, split)
-        composition = {script_args.dataset_config or "default": len(dataset)}
-    else:
-        parts = {name: _load_config(script_args.dataset_name, name, split).shuffle(seed=seed) for name in weights}
-        sizes = mixture_sizes({k: len(v) for k, v in parts.items()}, weights)
-        if not all(sizes.values()):
-            raise ValueError(f"dataset_mixture {weights}: a config has too few rows for a non-empty mix {sizes}")
-        dataset = concatenate_datasets([parts[k].select(range(n)) for k, n in sizes.items()]).shuffle(seed=seed)
-        composition = sizes
+    """The training split from ``trl.get_dataset``: one config or a proportioned mixture, every row validated,
+    only prompt/chosen/rejected kept, shuffled with the training seed."""
+    mixture = mixture_config(script_args)
+    lengths = [_check_config(entry) for entry in mixture.datasets]
+    dataset = trl.get_dataset(mixture)["train"]
+    composition = _composition(mixture.datasets, lengths, len(dataset))
+    if not all(composition.values()):
+        raise ValueError(f"dataset mixture {composition}: a config has too few rows for a non-empty mix")
+    dataset = dataset.select_columns(list(PREFERENCE_COLUMNS)).shuffle(seed=seed)
     if script_args.max_train_samples is not None:
         dataset = dataset.select(range(min(len(dataset), script_args.max_train_samples)))
     logger.info("training on %d preference pairs: %s", len(dataset), composition)
@@ -236,16 +268,21 @@ def _evaluate(script_args, output_dir: str, name: str) -> dict | None:
                     method=script_args.method, model_name=name)
 
 
+def _data_path(script_args) -> str:
+    """``dataset_name``, or the first ``datasets:`` entry's path when the mixture is given in TRL's form."""
+    return script_args.dataset_name or script_args.datasets[0].path
+
+
 def _dataset_id(script_args) -> str | None:
-    """The training data's Hub id: ``dataset_hub_id``, else ``dataset_name`` unless that is a local folder."""
+    """The training data's Hub id: ``dataset_hub_id``, else the data path unless that is a local folder."""
     if script_args.dataset_hub_id:
         return script_args.dataset_hub_id
-    return None if os.path.exists(script_args.dataset_name) else script_args.dataset_name
+    return None if os.path.exists(_data_path(script_args)) else _data_path(script_args)
 
 
 def _dataset_note(script_args) -> str | None:
-    if os.path.exists(script_args.dataset_name):
-        return f"training data read from the local folder `{script_args.dataset_name}`"
+    if os.path.exists(_data_path(script_args)):
+        return f"training data read from the local folder `{_data_path(script_args)}`"
     return None
 
 
@@ -286,7 +323,7 @@ def train_dpo(script_args: DPOScriptArguments, training_args: trl.DPOConfig, mod
         "+".join(composition) if len(composition) > 1 else next(iter(composition)))
     context = dict(
         repo_id=repo_id, base_model=base_model, base_model_name=models.display_name(spec),
-        dataset=_dataset_id(script_args) or f"unpublished local dataset '{Path(script_args.dataset_name).name}'",
+        dataset=_dataset_id(script_args) or f"unpublished local dataset '{Path(_data_path(script_args)).name}'",
         build_notes=[n for n in (models.build_note(spec), _dataset_note(script_args)) if n], composition=composition,
         negative_source=negative_source, method=script_args.method, train_loss=float(train_result.training_loss),
         global_steps=int(train_result.global_step), train_seconds=seconds, num_pairs=len(dataset),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub.dpo import DPOScriptArguments, load_training_data, mixture_sizes, parse_mixture
+from pns_hub.dpo import DPOScriptArguments, load_training_data, parse_mixture
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,11 +52,25 @@ def test_parse_mixture_forms_and_errors():
         parse_mixture("pns")
 
 
-def test_mixture_sizes_respects_proportions_without_repeats():
-    # 8 and 4 rows at 50/50: 4 + 4 (the small config limits the mix); at 2:1 -> 8 + 4.
-    assert mixture_sizes({"a": 8, "b": 4}, {"a": 0.5, "b": 0.5}) == {"a": 4, "b": 4}
-    assert mixture_sizes({"a": 8, "b": 4}, {"a": 2, "b": 1}) == {"a": 8, "b": 4}
-    assert mixture_sizes({"a": 100, "b": 100}, {"a": 0.75, "b": 0.25}) == {"a": 100, "b": 33}
+def test_trl_datasets_list_in_yaml_mixes_like_the_shorthand(negatives_folder, tmp_path):
+    """Issue 16: the mixture is TRL's (``datasets:`` list, trl.get_dataset); a YAML in TRL's form and the
+    ``dataset_mixture`` shorthand give the same mix, and the card's composition is what TRL built."""
+    import yaml
+    from trl import ModelConfig, TrlParser
+
+    from pns_hub.dpo import PNSDPOConfig
+
+    config = tmp_path / "dpo.yaml"
+    config.write_text(yaml.safe_dump({"datasets": [
+        {"path": str(negatives_folder), "name": "pns", "fraction": 2},
+        {"path": str(negatives_folder), "name": "rejection_sampling", "fraction": 1}], "output_dir": str(tmp_path)}))
+    script_args, _, _ = TrlParser((DPOScriptArguments, PNSDPOConfig, ModelConfig)).parse_args_and_config(
+        args=["--config", str(config)])
+    data, composition = load_training_data(script_args)
+    assert composition == {"pns": 8, "rejection_sampling": 4} and len(data) == 12  # 2:1 of 8 and 4 rows
+    shorthand = DPOScriptArguments(dataset_name=str(negatives_folder), dataset_mixture="pns=3,rejection_sampling=1")
+    data, composition = load_training_data(shorthand)
+    assert composition == {"pns": 8, "rejection_sampling": 3} and len(data) == 11  # 3:1, pns limits: 8 + round(8/3)
 
 
 def test_load_single_config_and_mixture(negatives_folder):
