@@ -1,8 +1,16 @@
-"""pns-hub leaderboard: a Gradio app (Hub Space layout) over a folder of results JSON files.
+"""pns-hub leaderboard: a Gradio app (Hub Space layout) over pns-hub results JSON files.
+
+Where the results come from, first that works:
+1. ``PNS_RESULTS_REPO=org/results``: a Hub dataset repo of results JSONs, fetched with ``snapshot_download`` (the
+   Space variable ``pns-hub leaderboard --push-space ... --results-repo`` sets); offline, the cached snapshot;
+2. ``PNS_LEADERBOARD_RESULTS=path``: a local folder;
+3. ``results/`` next to this file.
+The page says which one it shows, and why a Hub repo was not used.
 
 Run locally:  PNS_LEADERBOARD_RESULTS=path/to/results python leaderboard/app.py   (serves on 127.0.0.1:7860)
-As a Space:   put the results JSON files in ``results/`` next to this file (or point PNS_LEADERBOARD_RESULTS at a
-              downloaded results dataset); Spaces set GRADIO_SERVER_NAME=0.0.0.0 themselves.
+As a Space:   pns-hub leaderboard --push-space ORG/NAME --results-repo ORG/RESULTS (Spaces set
+              GRADIO_SERVER_NAME=0.0.0.0 themselves). The Space folder holds the few pns_hub modules read below
+              (pns_hub.space builds it), so it needs only requirements.txt.
 
 The table, the filters (method, negative source) and the sort (any score column, either direction) are computed
 server-side from ``pns_hub.leaderboard`` so the app and ``pns-hub leaderboard`` never disagree.
@@ -10,10 +18,16 @@ server-side from ``pns_hub.leaderboard`` so the app and ``pns-hub leaderboard`` 
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry calls: runs offline
+
+HERE = Path(__file__).resolve().parent
+if not (HERE / "pns_hub").is_dir() and (HERE.parent / "pns_hub").is_dir():
+    sys.path.insert(0, str(HERE.parent))  # run from a checkout: the package beside leaderboard/
 
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -21,12 +35,30 @@ import pandas as pd  # noqa: E402
 from pns_hub.leaderboard import CI_SUFFIX, load_results, paired_deltas, to_dataframe  # noqa: E402
 
 
+logger = logging.getLogger("pns-hub-leaderboard")
 NONE_LABEL = "(none)"  # negative source of base models
 HIDDEN_SORT = ("base", "limit", "lighteval", "commit", "date", "negative_source")
 
 
-def results_dir() -> Path:
-    return Path(os.environ.get("PNS_LEADERBOARD_RESULTS") or Path(__file__).resolve().parent / "results")
+def local_results_dir() -> Path:
+    return Path(os.environ.get("PNS_LEADERBOARD_RESULTS") or HERE / "results")
+
+
+def results_source() -> tuple[Path, str]:
+    """(folder, description): the Hub results repo's snapshot if ``PNS_RESULTS_REPO`` is set and reachable (or
+    cached), else the local folder, with the reason in the description."""
+    repo = os.environ.get("PNS_RESULTS_REPO", "").strip()
+    local = local_results_dir()
+    if not repo:
+        return local, f"local folder `{local.name}`"
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(repo, repo_type="dataset", allow_patterns=["*.json", "**/*.json"])
+    except Exception as err:  # offline with no cached snapshot, unknown repo, Hub down: show the local results
+        logger.warning("results repo %s unavailable (%s): showing %s", repo, err, local)
+        return local, f"local folder `{local.name}` (Hub dataset `{repo}` unavailable: {type(err).__name__})"
+    return Path(folder), f"Hub dataset `{repo}`"
 
 
 def filter_and_sort(df, methods: list[str], sources: list[str], sort_by: str, descending: bool):
@@ -39,8 +71,8 @@ def filter_and_sort(df, methods: list[str], sources: list[str], sort_by: str, de
 
 
 def build_app(folder: str | Path | None = None) -> gr.Blocks:
-    folder = Path(folder or results_dir())
-    records, rejected = load_results(folder)
+    folder, source = (Path(folder), f"`{Path(folder).name}`") if folder else results_source()
+    records, rejected = load_results(folder) if folder.is_dir() else ([], [])  # a Space with no results yet
     df = to_dataframe(records)
     methods = sorted(df["method"].unique().tolist())
     sources = sorted({s or NONE_LABEL for s in df["negative_source"].tolist()})
@@ -52,7 +84,7 @@ def build_app(folder: str | Path | None = None) -> gr.Blocks:
             "# pns-hub leaderboard\n"
             "pass@1 (%) on seven math benchmarks and the in-regime testbed (lighteval, one prompt, math-verify "
             "scoring); `<benchmark> 95% CI` columns give each score's 95% interval and number of problems. "
-            f"{len(records)} runs from `{folder.name}`."
+            f"{len(records)} runs from {source}."
             + (f" {len(rejected)} file(s) rejected: " + "; ".join(r["error"] for r in rejected) if rejected else "")
         )
         with gr.Row():

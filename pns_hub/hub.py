@@ -214,10 +214,11 @@ def save_model_folder(trainer_or_model, tokenizer, folder: str | os.PathLike, ca
 # --------------------------------------------------------------------------------------------------------------
 def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model", token: str | None = None,
                 endpoint: str | None = None, private: bool | None = None, commit_message: str | None = None,
-                ignore_patterns: list[str] | None = None, api=None) -> str:
+                ignore_patterns: list[str] | None = None, api=None, space_variables: list[dict] | None = None) -> str:
     """Create the repo if needed and upload the folder in one commit; returns the commit URL.
 
     ``api`` (an ``HfApi``) or ``endpoint`` can point at a test server; nothing else differs from a real push.
+    A Space is created with the gradio SDK and ``space_variables`` (``[{"key", "value"}]``, its environment).
     """
     from huggingface_hub import HfApi
 
@@ -225,7 +226,7 @@ def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
         raise FileNotFoundError(f"{folder}: nothing to push")
     api = api or HfApi(endpoint=endpoint, token=token)
     api.create_repo(repo_id=repo_id, repo_type=repo_type, private=private, exist_ok=True,
-                    **({"space_sdk": "gradio"} if repo_type == "space" else {}))
+                    **({"space_sdk": "gradio", "space_variables": space_variables} if repo_type == "space" else {}))
     info = api.upload_folder(
         repo_id=repo_id, repo_type=repo_type, folder_path=str(folder),
         commit_message=commit_message or f"Upload {repo_type} with pns-hub",

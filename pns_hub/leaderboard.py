@@ -179,11 +179,28 @@ def build_leaderboard(results_dir: str | Path, out_dir: str | Path) -> dict:
 
 
 def cli_main(argv: list[str] | None = None) -> int:
-    """``pns-hub leaderboard RESULTS_DIR --out DIR``: exit 1 when some files were rejected (listed on stderr)."""
+    """``pns-hub leaderboard RESULTS_DIR --out DIR``: exit 1 when some files were rejected (listed on stderr).
+    ``pns-hub leaderboard --push-space ORG/NAME [--results-repo ORG/RESULTS]``: create/update the Space (see
+    :mod:`pns_hub.space`); ``--space-dir DIR`` only builds the Space folder."""
     parser = argparse.ArgumentParser(prog="pns-hub leaderboard", description=cli_main.__doc__)
-    parser.add_argument("results_dir", help="folder of results JSON files (or a downloaded Hub results dataset)")
+    parser.add_argument("results_dir", nargs="?", help="folder of results JSON files (or a downloaded Hub results "
+                        "dataset); not needed with --push-space/--space-dir")
     parser.add_argument("--out", default="leaderboard_out", help="output folder for leaderboard.{md,png,csv}")
+    parser.add_argument("--push-space", metavar="ORG/NAME", help="create the gradio Space and upload the app")
+    parser.add_argument("--results-repo", metavar="ORG/RESULTS", help="Hub dataset of results JSONs the Space "
+                        "reads (its PNS_RESULTS_REPO variable)")
+    parser.add_argument("--space-dir", help="build the Space folder here (kept; with --push-space, what is pushed)")
     args = parser.parse_args(argv)
+    if args.push_space or args.space_dir:
+        from pns_hub import space
+
+        if args.push_space:
+            print(f"pushed the Space: {space.push_space(args.push_space, args.results_repo, args.space_dir)}")
+        else:
+            print(f"Space folder: {space.build_space_folder(args.space_dir)}")
+        return 0
+    if not args.results_dir:
+        parser.error("RESULTS_DIR is required (unless --push-space or --space-dir)")
     try:
         summary = build_leaderboard(args.results_dir, args.out)
     except (ResultsError, FileNotFoundError) as err:

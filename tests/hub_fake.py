@@ -2,7 +2,9 @@
 
 It is a *loopback fake*, not a Hub: no open-source server implements the Hub's upload API, so this implements just
 the endpoints ``HfApi.create_repo`` + ``upload_folder`` use (hf_anchors.md section 7) and records every commit's
-files, so a test can check exactly what a real push would have sent.
+files, so a test can check exactly what a real push would have sent. What was pushed can be read back with
+``snapshot_download`` (repo info, recursive tree, ``resolve`` HEAD/GET without Xet: plain HTTP downloads), which is
+how the leaderboard Space test has the app fetch a results repo.
 
 Card metadata is checked the way the Hub checks it, for the fields pns-hub writes: ``upload_folder`` first posts
 README.md to ``/api/validate-yaml`` (huggingface_hub's ``HfApi._validate_yaml``), and the Hub's ``/commit`` endpoint
@@ -12,8 +14,10 @@ check, so the two can disagree and a test can notice.
 """
 
 import base64
+import hashlib
 import json
 import re
+import urllib.parse
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -118,7 +122,18 @@ def metadata_errors(content: str, repo_type: str) -> list[str]:
     return errors
 
 
+COMMIT = "1" * 40  # every commit of the fake has this sha (the files are the union of a repo's commits)
+
+
 class FakeHub:
+    def files(self, repo_type: str, repo_id: str) -> dict[str, bytes]:
+        """A repo's current files: later commits overwrite earlier ones (``repo_type`` as in URLs: datasets...)."""
+        out = {}
+        for commit in self.commits:
+            if commit["type"] == repo_type and commit["repo"] == repo_id:
+                out.update(commit["files"])
+        return out
+
     def __init__(self):
         self.repos: dict[str, dict] = {}
         self.commits: list[dict] = []
@@ -143,7 +158,9 @@ class FakeHub:
                 if path == "/api/repos/create":
                     req = json.loads(raw)
                     repo_id = f"{req.get('organization') or 'user'}/{req['name']}"
-                    hub.repos[repo_id] = {"type": req.get("type", "model"), "private": req.get("private")}
+                    hub.repos[repo_id] = {"type": req.get("type", "model"), "private": req.get("private"),
+                                          **({"sdk": req["sdk"]} if "sdk" in req else {}),
+                                          **({"variables": req["variables"]} if "variables" in req else {})}
                     kind = req.get("type", "model")
                     prefix = "" if kind == "model" else f"{kind}s/"
                     return self._reply({"url": f"{hub.endpoint}/{prefix}{repo_id}"})
@@ -170,8 +187,40 @@ class FakeHub:
                                 f"- {e}" for e in errors)}, 400)
                     hub.commits.append({"repo": f"{parts[3]}/{parts[4]}", "type": parts[2], "files": files,
                                         "summary": header.get("summary")})
-                    return self._reply({"commitUrl": f"{hub.endpoint}/{parts[2]}/{parts[3]}/{parts[4]}/commit/{'1' * 40}", "commitOid": "1" * 40})
+                    return self._reply({"commitUrl": f"{hub.endpoint}/{parts[2]}/{parts[3]}/{parts[4]}/commit/{COMMIT}", "commitOid": COMMIT})
                 return self._reply({"error": f"not faked: {path}"}, 404)
+
+            def _serve_read(self, head: bool):
+                path = urllib.parse.unquote(self.path.split("?")[0])
+                api = re.match(r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/(revision|tree)/[^/]+(?:/(.*))?$", path)
+                if api:  # repo_info: /revision/{rev}; list_repo_tree: /tree/{rev}[/{path}]
+                    files = hub.files(api[1], api[2])
+                    if not files and api[2] not in hub.repos:
+                        return self._reply({"error": "Repository not found"}, 404)
+                    entries = [{"type": "file", "path": k, "size": len(v), "oid": hashlib.sha1(v).hexdigest()}
+                               for k, v in sorted(files.items())]
+                    if api[3] == "tree":
+                        return self._reply(entries)
+                    return self._reply({"id": api[2], "sha": COMMIT, "private": False,
+                                        "siblings": [{"rfilename": e["path"]} for e in entries]})
+                resolve = re.match(r"^/(datasets/|spaces/)?([^/]+/[^/]+)/resolve/[^/]+/(.+)$", path)
+                body = resolve and hub.files((resolve[1] or "models/").rstrip("/"), resolve[2]).get(resolve[3])
+                if body is None:
+                    return self._reply({"error": f"not faked or no such file: {path}"}, 404)
+                self.send_response(200)
+                for key, value in (("Content-Length", str(len(body))), ("X-Repo-Commit", COMMIT),
+                                   ("ETag", f'"{hashlib.sha1(body).hexdigest()}"'),
+                                   ("Content-Type", "application/octet-stream")):
+                    self.send_header(key, value)
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                self._serve_read(head=False)
+
+            def do_HEAD(self):
+                self._serve_read(head=True)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
