@@ -139,3 +139,39 @@ def test_space_runs_from_its_requirements_and_reads_the_results_repo(tmp_path, m
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def _app_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("leaderboard_app", REPO_ROOT / "leaderboard" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_app_reads_the_results_repo_and_falls_back_to_the_local_folder(tmp_path, monkeypatch, online):
+    """PNS_RESULTS_REPO is fetched with snapshot_download; a repo that cannot be reached shows the local folder,
+    and the page says so."""
+    import huggingface_hub.constants
+
+    app = _app_module()
+    monkeypatch.setenv("PNS_LEADERBOARD_RESULTS", str(FIXTURE))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    with FakeHub() as fake:
+        from pns_hub.hub import push_folder
+
+        push_folder(FIXTURE, "org/results", repo_type="dataset", endpoint=fake.endpoint, token="hf_fake")
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", fake.endpoint)  # what HF_ENDPOINT sets at import
+        monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            fake.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setenv("PNS_RESULTS_REPO", "org/results")
+        folder, source = app.results_source()
+        assert source == "Hub dataset `org/results`" and folder != FIXTURE
+        assert sorted(p.name for p in folder.rglob("*.json")) == sorted(p.name for p in FIXTURE.rglob("*.json"))
+        monkeypatch.setenv("PNS_RESULTS_REPO", "org/absent")
+        folder, source = app.results_source()
+    assert folder == FIXTURE and "Hub dataset `org/absent` unavailable" in source
+    monkeypatch.delenv("PNS_RESULTS_REPO")
+    assert app.results_source() == (FIXTURE, f"local folder `{FIXTURE.name}`")
