@@ -40,12 +40,13 @@ shard_store            manifest, locks, atomic shard files, merge
 dataset_card           the dataset folder: parquet per source, report, rejected inputs, card
 synthesize             input loading, orchestration across processes, push, CLI
 **dpo**
-dpo                    DPO on the preference pairs, mixture, card with scores
+dpo                    DPO on the preference pairs (TRL's ``DatasetMixtureConfig``/``get_dataset`` mix), card with scores
 **eval**
 eval/                  lighteval tasks and ``pns-hub eval``; ``reproduce`` re-runs published evaluations
 **leaderboard**
 results                the result-record schema (one JSON per evaluation run)
-leaderboard            table, chart and paired differences of a results folder; ``leaderboard/`` is the Space
+leaderboard            table, chart and paired differences of a results folder; ``leaderboard/`` is the Space app
+space                  the Space folder (app + the results/leaderboard/stats modules it runs) and ``--push-space``
 **tools**
 cli, demo, stages      ``pns-hub`` entry point, the end-to-end demo, stage list
 recipe_files,          ``check-recipe``: which task a YAML is, memory estimates, dry run
