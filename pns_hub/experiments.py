@@ -147,8 +147,7 @@ def _training_args(cls, cfg: ExperimentConfig, budget: Budget, out: Path, **extr
 def train_rl_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, rows: list[dict], folder: Path) -> dict:
     """PSR / NSR / W-REINFORCE through NSRTrainer; plain GRPO (group-normalised, same reward) through TRL's trainer."""
     from datasets import Dataset
-
-    from . import hub
+    from . import hub, lm_head
     from .generation import build_prompt
     from .trainers.trainer_configs import NSRConfig
     from .trainers.nsr import NSRTrainer, make_correctness_reward
@@ -167,6 +166,7 @@ def train_rl_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, row
     else:
         args = _training_args(NSRConfig, cfg, budget, folder / "work", nsr_mode=arm, nsr_lambda=0.1, **rl)
         trainer = NSRTrainer(model=base, args=args, train_dataset=dataset, processing_class=tokenizer)
+    lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)  # as train_nsr/train_generator
     trainer.train()
     hub.save_model_folder(trainer, tokenizer, folder, f"# {arm} on the pns-hub testbed (experiment nsr)\n")
     return {"folder": str(folder), "steps": trainer.state.global_step}
