@@ -18,7 +18,7 @@ COMMANDS = {
     "eval": ("pns_hub.eval.run", "evaluate a model on the seven benchmarks with lighteval"),
     "leaderboard": ("pns_hub.leaderboard", "aggregate results JSON into a leaderboard table and chart"),
     "bench": ("pns_hub.bench", "run the benchmark suite (throughput vs the measured roofline)"),
-    "experiment": ("pns_hub.experiments", "the NSR / W-REINFORCE (nsr) or GLOW (glow) claim, measured on the testbed"),
+    "experiment": ("pns_hub.experiments", "the NSR / W-REINFORCE (nsr), GLOW (glow) or PNS (pns) claim, measured on the testbed"),
     "check-recipe": ("pns_hub.check_recipe", "validate a recipe without its GPUs: parse, meta-device model, memory"),
 }
 
