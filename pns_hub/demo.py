@@ -73,26 +73,33 @@ class Budget:
 
     @classmethod
     def for_scale(cls, scale: float) -> "Budget":
-        """The demo. Completion lengths do not scale (testbed solutions take ~55 tokens, a few up to ~150)."""
+        """The demo. Sized from stage times measured at ``smoke`` (AMD EPYC Zen 3, 2 cores, under load): synthesis
+        (~100 s per problem there: 4 sources x k candidates, each scored by RM and judge) and the warm-up (~4 s per
+        example) dominate. Completion lengths do not scale (testbed solutions take ~55 tokens, a few ~150)."""
         def n(base: int, minimum: int = 1) -> int:
             return max(minimum, int(math.ceil(base * scale)))
 
-        return cls(warmup_examples=n(400, 16), rm_problems=n(40, 8), rm_heldout=n(16, 4), rm_samples=4, rm_epochs=2,
-                   gen_steps=n(4, 1), gen_prompts_per_step=2, gen_generations=4, max_tokens=192,
-                   synth_problems=n(24, 4), synth_samples=4, dpo_epochs=2, dpo_learning_rate=5e-6,
-                   test_problems=n(80, 8), eval_max_tokens=192)
+        return cls(warmup_examples=n(160, 16), rm_problems=n(16, 6), rm_heldout=n(6, 2), rm_samples=4, rm_epochs=2,
+                   gen_steps=n(2, 1), gen_prompts_per_step=2, gen_generations=4, max_tokens=192,
+                   synth_problems=n(8, 4), synth_samples=4, dpo_epochs=2, dpo_learning_rate=5e-6,
+                   test_problems=n(40, 8), eval_max_tokens=192)
 
     @classmethod
     def preset(cls, name: str) -> "Budget":
-        """``tiny``: seconds on a tiny model (tests). ``full``: the experiment, sized from measured stage times."""
+        """``tiny``: about a minute on a tiny model (tests). ``smoke``: the slow demo test's size (measured: 31 min
+        under load, base 15% of 20). ``full``: the experiment, sized from measured stage times (see README)."""
         if name == "tiny":
             return cls(warmup_examples=8, rm_problems=6, rm_heldout=2, rm_samples=2, rm_epochs=1, gen_steps=1,
                        gen_prompts_per_step=2, gen_generations=2, max_tokens=8, synth_problems=4, synth_samples=2,
                        dpo_epochs=1, dpo_learning_rate=5e-6, test_problems=6, eval_max_tokens=8,
                        dpo_sources=SOURCES, dpo_seeds=(0, 1))
+        if name == "smoke":
+            return cls(warmup_examples=100, rm_problems=10, rm_heldout=4, rm_samples=4, rm_epochs=2, gen_steps=1,
+                       gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=6, synth_samples=4,
+                       dpo_epochs=2, dpo_learning_rate=5e-6, test_problems=20, eval_max_tokens=192)
         if name == "full":
-            return cls(warmup_examples=400, rm_problems=120, rm_heldout=60, rm_samples=4, rm_epochs=2, gen_steps=8,
-                       gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=120, synth_samples=4,
+            return cls(warmup_examples=400, rm_problems=100, rm_heldout=60, rm_samples=4, rm_epochs=2, gen_steps=6,
+                       gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=24, synth_samples=4,
                        dpo_epochs=2, dpo_learning_rate=5e-6, test_problems=500, eval_max_tokens=192,
                        dpo_sources=SOURCES, dpo_seeds=(0, 1))
         return cls.for_scale(float(name))
@@ -304,8 +311,8 @@ def print_summary(summary: dict) -> None:
 def cli_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pns-hub demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-dir", default="outputs/demo")
-    parser.add_argument("--budget", default="1", help="a scale (1 = default, under 20 min on a 2-core CPU; 0.25 = "
-                                                      "smoke test), or 'tiny' / 'full' (the experiment's sizes)")
+    parser.add_argument("--budget", default="1", help="a scale (1 = default, estimated ~20 min on a 2-core CPU), or a preset: 'smoke' "
+                                                      "(the slow test), 'tiny' (tests), 'full' (the experiment)")
     parser.add_argument("--model", default=models.EMBEDDED_DEFAULT, help="base model: Hub id, folder or embedded:...")
     parser.add_argument("--warmup-model", help="skip the warm-up: use this SFT checkpoint as base policy and DPO base")
     parser.add_argument("--push-to-hub", metavar="ORG", help="publish every artifact under ORG (needs a token)")
@@ -314,7 +321,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     try:
         Budget.preset(args.budget)
     except ValueError:
-        parser.error(f"--budget must be a number, 'tiny' or 'full', got {args.budget!r}")
+        parser.error(f"--budget must be a number, 'tiny', 'smoke' or 'full', got {args.budget!r}")
     cfg = DemoConfig(output_dir=args.output_dir, budget=args.budget, model=args.model, seed=args.seed,
                      warmup_model=args.warmup_model, org=args.push_to_hub or "local",
                      push_to_hub=bool(args.push_to_hub))

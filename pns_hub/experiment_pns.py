@@ -11,6 +11,7 @@ that was sampled). The other sources' differences are reported the same way, nev
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from . import negatives
@@ -102,10 +103,15 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--model", default=models.EMBEDDED_DEFAULT)
     parser.add_argument("--warmup-model", "--warmup_model")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-problems", "--test_problems", type=int,
+                        help="override the budget's number of held-out test problems (full: 500; 300 saves ~9 x 200 evaluations)")
     args = parser.parse_args(argv)
+    budget = Budget.preset(args.budget)
+    if args.test_problems:
+        budget = replace(budget, test_problems=args.test_problems)
     cfg = DemoConfig(output_dir=args.output_dir, budget=args.budget, model=args.model,
                      warmup_model=args.warmup_model, seed=args.seed)
-    summary = run_demo(cfg, Budget.preset(args.budget))
+    summary = run_demo(cfg, budget)
     result = {**pns_report(summary["per_problem"], args.seed), "command": "pns-hub experiment pns " + " ".join(argv),
               "cpu": summary["cpu"], "wall_seconds": summary["wall_seconds"], "dpo_base": summary["dpo_base"],
               "budget": summary["budget"], "stage_seconds": summary["stage_seconds"],

@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-BUDGET = "0.25"
+BUDGET = "smoke"  # measured: 30.7 min under load (AMD EPYC Zen 3, 2 shared cores), base 15% [5.2, 36.0] n=20
 
 
 @pytest.fixture(scope="module")
