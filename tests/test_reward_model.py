@@ -94,7 +94,10 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     assert metrics["accuracy_source"].startswith("trl.RewardTrainer")
     assert metrics["pairwise_accuracy"] == pytest.approx(metrics["trl_eval_metrics"]["eval_accuracy"])
     assert metrics["pairwise_accuracy"] == pytest.approx(metrics["per_pair_pass_accuracy"])
-    assert metrics["pairwise_accuracy_low"] <= metrics["pairwise_accuracy"] <= metrics["pairwise_accuracy_high"]
+    from pns_hub.stats import wilson_interval
+
+    assert (metrics["pairwise_accuracy_low"], metrics["pairwise_accuracy_high"]) == pytest.approx(
+        wilson_interval(round(4 * metrics["pairwise_accuracy"]), 4))
     assert sum(v["n"] for v in metrics["accuracy_by_chosen_source_ci"].values()) == 4
     saved = json.loads((tmp_path / "rm" / "eval_results.json").read_text())
     assert saved["pairwise_accuracy"] == metrics["pairwise_accuracy"]
