@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pns-hub: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    module = importlib.import_module(COMMANDS[name][0])
+    if name == "experiment" and rest[:1] == ["pns"]:  # the demo's chain at the experiment's size
+        name, rest = "experiment_pns", rest[1:]
+    module = importlib.import_module(COMMANDS.get(name, ("pns_hub.experiment_pns",))[0])
     return int(module.cli_main(rest) or 0)
 
 

@@ -46,7 +46,6 @@ REPOS = {
     "results": ("pns-results", "dataset"),
 }
 SOURCES = ("pns", "rejection_sampling", "prompted_wrong", "perturbed")
-_args, _parse = st.flags, st.parse  # old names, imported by pns_hub.experiments
 
 
 @dataclass

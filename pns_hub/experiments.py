@@ -102,7 +102,7 @@ def stage_warmup(cfg: ExperimentConfig, budget: Budget, folder: Path) -> dict:
     from trl import ModelConfig
 
     from .pns_configs import PNSSFTConfig
-    from .demo import _args, _parse
+    from .demo_stages import flags as _args, parse as _parse
     from .sft import SFTWarmupArguments, train_sft_warmup
 
     script, training, model_args = _parse((SFTWarmupArguments, PNSSFTConfig, ModelConfig), _args({
@@ -390,10 +390,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     from trl import TrlParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "pns":  # the demo's chain at the experiment's size: pns_hub.experiment_pns
-        return __import__("pns_hub.experiment_pns", fromlist=["cli_main"]).cli_main(argv[1:])
     if not argv or argv[0] not in ("nsr", "glow"):
-        print("usage: pns-hub experiment {nsr,glow,pns} [--budget tiny|full] [--output_dir DIR] [--model M] "
+        print("usage: pns-hub experiment {nsr,glow} [--budget tiny|full] [--output_dir DIR] [--model M] "
               "[--warmup_model M] [--seed N]", file=sys.stderr)
         return 2
     (cfg,) = TrlParser((ExperimentConfig,)).parse_args_and_config(args=argv[1:])

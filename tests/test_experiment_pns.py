@@ -39,10 +39,10 @@ def scripted_sampler(monkeypatch):
 
 @pytest.mark.slow
 def test_experiment_pns_tiny(tiny_causal_lm_path, tmp_path, scripted_sampler):
-    from pns_hub.experiments import cli_main
+    from pns_hub.cli import main
 
     out = tmp_path / "exp"
-    assert cli_main(["pns", "--budget", "tiny", "--output-dir", str(out), "--model", tiny_causal_lm_path]) == 0
+    assert main(["experiment", "pns", "--budget", "tiny", "--output-dir", str(out), "--model", tiny_causal_lm_path]) == 0
     result = json.loads((out / "experiment_pns.json").read_text())
     # one DPO model per source and seed, every one evaluated on the same test problems
     summary = json.loads((out / "summary.json").read_text())
