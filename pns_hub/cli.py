@@ -18,7 +18,7 @@ COMMANDS = {
     "eval": ("pns_hub.eval.run", "evaluate a model on the seven benchmarks with lighteval"),
     "leaderboard": ("pns_hub.leaderboard", "aggregate results JSON into a leaderboard table and chart"),
     "bench": ("pns_hub.bench", "run the benchmark suite (throughput vs the measured roofline)"),
-    "experiment": ("pns_hub.experiments", "the NSR / W-REINFORCE (nsr) or GLOW (glow) claim, measured on the testbed"),
+    "experiment": ("pns_hub.experiments", "the NSR / W-REINFORCE (nsr), GLOW (glow) or PNS (pns) claim, measured on the testbed"),
     "check-recipe": ("pns_hub.check_recipe", "validate a recipe without its GPUs: parse, meta-device model, memory"),
 }
 
@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pns-hub: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    module = importlib.import_module(COMMANDS[name][0])
+    if name == "experiment" and rest[:1] == ["pns"]:  # the demo's chain at the experiment's size
+        name, rest = "experiment_pns", rest[1:]
+    module = importlib.import_module(COMMANDS.get(name, ("pns_hub.experiment_pns",))[0])
     return int(module.cli_main(rest) or 0)
 
 

@@ -1,19 +1,23 @@
-"""``pns-hub demo``: the whole PNS method, end to end, offline, on the embedded default and bundled data.
+"""``pns-hub demo`` and ``pns-hub experiment pns``: the whole PNS method, end to end, offline, on the in-regime
+testbed under the fair protocol (issue #17). One chain, two sizes: the demo (``--budget 1``, < 20 min on a 2-core CPU)
+and the experiment (``--budget full``: every negative source, 2 DPO seeds, >= 500 test problems, a verdict).
 
-Stages (each cached under ``OUTPUT/stages/``, so an interrupted run resumes where it stopped):
+Stages (each cached under ``OUTPUT/stages/``, so an interrupted run resumes; stage code in :mod:`pns_hub.demo_stages`):
 
-0. ``warmup``        SFT on gold solutions so the base model answers in ``\\boxed{}`` (without it every reverse-RL
-                     rollout fails the format gate alike and GRPO has no signal); this is the base policy below;
-1. ``reward_model``  sample (correct, wrong) pairs from the policy, train a centred Bradley-Terry RM;
-2. ``generator``     reverse-RL GRPO with the composite reward (format, accuracy inversion, RM, CoT judge);
-3. ``negatives``     synthesize the preference dataset (pns + rejection_sampling, prompted_wrong, perturbed) in Hub
-                     layout with its card and plausibility plot;
-4. ``dpo_pns`` / ``dpo_rejection_sampling``  DPO on PNS negatives, and on rejection-sampling negatives to compare;
-5. ``eval_*``        the base model and both DPO models on a slice of each of the seven benchmarks (lighteval);
-6. ``leaderboard``   results JSON -> markdown + PNG, written as the ``pns-results`` dataset folder.
+0. ``warmup``        SFT on gold solutions of the protocol's warm-up slice: the base policy and the DPO base (skipped
+                     with ``--warmup-model PATH``, e.g. the cached ``sft_warmup_testbed`` checkpoint);
+1. ``reward_model``  the policy's own (correct, wrong) samples on the RM slice -> centred Bradley-Terry RM; held-out
+                     pairwise accuracy with its Wilson interval, split by where the chosen side came from;
+2. ``generator``     reverse-RL GRPO with the composite reward (format, accuracy inversion, RM, judge) on its slice;
+3. ``negatives``     synthesis on the synthesis slice: the same k, filter and rule for every source, same problems and
+                     chosen side; plausibility under random-of-k and most-plausible-of-k; generator before/after;
+4. ``dpo_<source>``  DPO from the warm-up model on each source's pairs (same settings), per seed;
+5. ``eval_*``        greedy accuracy of the base and every DPO model on the testbed test split (Wilson intervals),
+                     each DPO model vs base and vs rejection-sampling DPO by paired bootstrap;
+6. ``leaderboard``   records -> markdown + PNG with intervals, as the ``pns-results`` dataset folder.
 
-Every artifact is a folder in Hub layout under ``OUTPUT/hub/<repo name>``; ``--push-to-hub ORG`` uploads them, and
-``pns-hub reproduce ORG --local-root OUTPUT/hub`` re-runs the evaluation from them alone.
+The seven benchmarks are not part of the demo: the 135M model scores ~0 on them (``pns-hub eval`` runs them).
+Problem sets never overlap (:func:`pns_hub.protocol.fair_problem_sets` checks it).
 """
 
 from __future__ import annotations
@@ -26,56 +30,100 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import demo_stages as st
 from . import hub, models
 from .stages import StageRunner
 
 
 logger = logging.getLogger(__name__)
 
+WARMUP_RECIPE_SLICE = 400  # recipes/smollm2-135m-instruct/sft_warmup_testbed.yaml: testbed_train[0:400]
 REPOS = {
-    "warmup": ("smollm2-135m-boxed-sft", "model"),
+    "warmup": ("smollm2-135m-testbed-sft", "model"),
     "reward_model": ("pns-reward-model", "model"),
     "generator": ("pns-generator", "model"),
     "negatives": ("pns-negatives", "dataset"),
-    "dpo_pns": ("smollm2-135m-pns-dpo", "model"),
-    "dpo_rejection_sampling": ("smollm2-135m-rs-dpo", "model"),
     "results": ("pns-results", "dataset"),
 }
+SOURCES = ("pns", "rejection_sampling", "prompted_wrong", "perturbed")
 
 
 @dataclass
 class Budget:
-    """How much work each stage does. ``scale=1`` is the default demo (< 20 min on a 2-core CPU)."""
+    """How much work each stage does; sizes are problems unless named otherwise."""
 
     warmup_examples: int
-    rm_problems: int
+    rm_problems: int  # RM slice, including its held-out problems
     rm_heldout: int
     rm_samples: int
     rm_epochs: int
     gen_steps: int
     gen_prompts_per_step: int
     gen_generations: int
-    gen_max_tokens: int
+    max_tokens: int
     synth_problems: int
-    synth_samples: int
-    synth_max_tokens: int
+    synth_samples: int  # k: the candidate budget of every source
     dpo_epochs: int
-    eval_limit: int
+    dpo_learning_rate: float
+    test_problems: int
     eval_max_tokens: int
+    dpo_sources: tuple[str, ...] = ("pns", "rejection_sampling")
+    dpo_seeds: tuple[int, ...] = (0,)
 
     @classmethod
     def for_scale(cls, scale: float) -> "Budget":
+        """The demo. Sized from stage times measured at ``smoke`` (AMD EPYC Zen 3, 2 cores, under load): synthesis
+        (~100 s per problem there: 4 sources x k candidates, each scored by RM and judge) and the warm-up (~4 s per
+        example) dominate. Completion lengths do not scale (testbed solutions take ~55 tokens, a few ~150)."""
         def n(base: int, minimum: int = 1) -> int:
             return max(minimum, int(math.ceil(base * scale)))
 
-        # Completion lengths do not scale: the 135M model needs ~150-200 tokens to reach a \boxed{} answer, and a
-        # truncated sample is neither a usable negative nor a rewardable GRPO rollout. Only counts scale.
-        return cls(
-            warmup_examples=n(48, 32), rm_problems=n(16, 8), rm_heldout=n(6, 4), rm_samples=4, rm_epochs=2,
-            gen_steps=n(5, 2), gen_prompts_per_step=2, gen_generations=4, gen_max_tokens=192,
-            synth_problems=n(12, 6), synth_samples=4, synth_max_tokens=192,
-            dpo_epochs=1, eval_limit=n(3, 1), eval_max_tokens=n(256, 64),
-        )
+        return cls(warmup_examples=n(160, 16), rm_problems=n(16, 6), rm_heldout=n(6, 2), rm_samples=4, rm_epochs=2,
+                   gen_steps=n(2, 1), gen_prompts_per_step=2, gen_generations=4, max_tokens=192,
+                   synth_problems=n(8, 4), synth_samples=4, dpo_epochs=2, dpo_learning_rate=5e-6,
+                   test_problems=n(40, 8), eval_max_tokens=192)
+
+    @classmethod
+    def preset(cls, name: str) -> "Budget":
+        """``tiny``: about a minute on a tiny model (tests). ``smoke``: the slow demo test's size (measured: 31 min
+        under load, base 15% of 20). ``full``: the experiment, sized from measured stage times (see README)."""
+        if name == "tiny":
+            return cls(warmup_examples=8, rm_problems=6, rm_heldout=2, rm_samples=2, rm_epochs=1, gen_steps=1,
+                       gen_prompts_per_step=2, gen_generations=2, max_tokens=8, synth_problems=4, synth_samples=2,
+                       dpo_epochs=1, dpo_learning_rate=5e-6, test_problems=6, eval_max_tokens=8,
+                       dpo_sources=SOURCES, dpo_seeds=(0, 1))
+        if name == "smoke":
+            return cls(warmup_examples=100, rm_problems=10, rm_heldout=4, rm_samples=4, rm_epochs=2, gen_steps=1,
+                       gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=6, synth_samples=4,
+                       dpo_epochs=2, dpo_learning_rate=5e-6, test_problems=20, eval_max_tokens=192)
+        if name == "full":
+            return cls(warmup_examples=400, rm_problems=100, rm_heldout=60, rm_samples=4, rm_epochs=2, gen_steps=6,
+                       gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=24, synth_samples=4,
+                       dpo_epochs=2, dpo_learning_rate=5e-6, test_problems=500, eval_max_tokens=192,
+                       dpo_sources=SOURCES, dpo_seeds=(0, 1))
+        return cls.for_scale(float(name))
+
+
+@dataclass
+class DemoConfig:
+    output_dir: str = "outputs/demo"
+    budget: str = "1"
+    model: str = models.EMBEDDED_DEFAULT
+    warmup_model: str | None = None
+    org: str = "local"
+    push_to_hub: bool = False
+    seed: int = 0
+
+
+def problem_sets(cfg: DemoConfig, budget: Budget):
+    """The fair protocol's disjoint slices. With ``--warmup-model`` the warm-up slice is the recipe's 400 problems the
+    cached checkpoint trained on, so no later slice overlaps what that model has seen."""
+    from .protocol import fair_problem_sets
+
+    warm = WARMUP_RECIPE_SLICE if cfg.warmup_model else budget.warmup_examples
+    return fair_problem_sets({"warmup": warm, "reward_model": budget.rm_problems,
+                              "generator": budget.gen_steps * budget.gen_prompts_per_step,
+                              "synthesis": budget.synth_problems}, test_size=budget.test_problems)
 
 
 class _RewardLog:
@@ -90,264 +138,166 @@ class _RewardLog:
 
             def on_log(self, args, state, control, logs=None, **kwargs):
                 if logs and "reward" in logs:
-                    self.history.append({"step": state.global_step, "reward": logs["reward"],
-                                         **{k: v for k, v in logs.items() if k.startswith("rewards/") and
-                                            k.endswith("/mean")}})
+                    self.history.append({"step": state.global_step, "reward": logs["reward"]})
 
         return Callback()
 
 
-def _repo_id(cfg: "DemoConfig", key: str) -> str:
-    """The Hub id an artifact will be published under (``org/name``): what its card and the cards citing it say."""
-    return f"{cfg.org}/{REPOS[key][0]}"
-
-
-def _parse(types, argv: list[str]):
-    from trl import TrlParser
-
-    return TrlParser(types).parse_args_and_config(args=argv)
-
-
-def _args(settings: dict) -> list[str]:
-    """A settings dict as the command-line flags the recipes accept (the same values a YAML recipe would set)."""
-    argv = []
-    for key, value in settings.items():
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple)):
-            argv += [f"--{key}", *map(str, value)]
-        else:
-            argv += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
-    return argv
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Stages
-# ----------------------------------------------------------------------------------------------------------------
-def stage_warmup(cfg: "DemoConfig", budget: Budget, folder: Path) -> dict:
-    from trl import ModelConfig
-
-    from .pns_configs import PNSSFTConfig
-    from .sft import SFTWarmupArguments, train_sft_warmup
-
-    script_args, training_args, model_args = _parse((SFTWarmupArguments, PNSSFTConfig, ModelConfig), _args({
-        "model_name_or_path": cfg.model, "dataset_name": "gsm8k_train", "dataset_offset": 4096,
-        "dataset_limit": budget.warmup_examples, "learning_rate": 5e-5, "lr_scheduler_type": "constant",
-        "num_train_epochs": 1, "per_device_train_batch_size": 8, "max_length": 512, "gradient_checkpointing": False,
-        "logging_steps": 2, "save_strategy": "no", "report_to": "none", "seed": cfg.seed, "output_dir": str(folder),
-        "hub_model_id": _repo_id(cfg, "warmup"),
-    }))
-    return {"folder": train_sft_warmup(script_args, training_args, model_args)}
-
-
-def stage_reward_model(cfg: "DemoConfig", budget: Budget, folder: Path, policy: str) -> dict:
-    from trl import ModelConfig
-
-    from .pns_configs import PNSRewardConfig, RewardModelScriptArguments
-    from .reward_model import train_reward_model
-
-    script_args, training_args, model_args = _parse((RewardModelScriptArguments, PNSRewardConfig, ModelConfig), _args({
-        "model_name_or_path": policy, "dataset_name": "gsm8k_train",
-        "dataset_limit": budget.rm_problems + budget.rm_heldout, "heldout_problems": budget.rm_heldout,
-        "policy_model": policy, "num_samples": budget.rm_samples, "max_new_tokens": budget.gen_max_tokens,
-        "sample_batch_size": 64, "center_rewards_coefficient": 0.01, "learning_rate": 2e-5,
-        "num_train_epochs": budget.rm_epochs, "per_device_train_batch_size": 8, "max_length": 512,
-        "gradient_checkpointing": False, "save_strategy": "no", "report_to": "none", "logging_steps": 5,
-        "seed": cfg.seed, "output_dir": str(folder), "hub_model_id": _repo_id(cfg, "reward_model"),
-    }))
-    metrics = train_reward_model(script_args, training_args, model_args)
-    return {"folder": str(folder), "metrics": metrics}
-
-
-def stage_generator(cfg: "DemoConfig", budget: Budget, folder: Path, rm_folder: str, policy: str) -> dict:
-    from trl import ModelConfig
-
-    from .pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
-    from .grpo import train_generator
-
-    script_args, training_args, model_args = _parse((PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig), _args({
-        "model_name_or_path": policy, "dataset_name": "gsm8k_train",
-        "dataset_limit": budget.gen_steps * budget.gen_prompts_per_step, "holdout": 0,
-        "reward_funcs": ["pns_composite"], "reward_weights": [1.0], "reward_model_path": rm_folder,
-        "judge_model": cfg.model, "learning_rate": 1e-5, "beta": 0.0,
-        "num_generations": budget.gen_generations,
-        "per_device_train_batch_size": budget.gen_generations * budget.gen_prompts_per_step,
-        "max_completion_length": budget.gen_max_tokens, "temperature": 0.8, "max_steps": budget.gen_steps,
-        "lr_scheduler_type": "constant", "gradient_checkpointing": False, "logging_steps": 1,
-        "save_strategy": "no", "report_to": "none", "seed": cfg.seed, "output_dir": str(folder),
-        "hub_model_id": _repo_id(cfg, "generator"),
-    }))
+def _generator(cfg, budget, folder, rm, policy, problems, hub_id) -> dict:
     log = _RewardLog()
-    train_generator(script_args, training_args, model_args, callbacks=[log])
-    return {"folder": str(folder), "reward_curve": log.history}
+    out = st.stage_generator(budget, cfg.seed, folder, rm, policy, cfg.model, problems, hub_id, [log])
+    return {**out, "reward_curve": log.history}
 
 
-def stage_negatives(cfg: "DemoConfig", budget: Budget, folder: Path, generator: str, rm_folder: str,
-                    policy: str) -> dict:
-    from .synthesize import SynthesisConfig, synthesize_dataset
-
-    # The generator synthesizes on training problems (as in the paper's phase 2); the policy for rejection sampling
-    # and the prompted-wrong baseline is the base model that DPO will train.
-    config = SynthesisConfig(
-        generator=generator, policy=policy, instruct_model=policy, reward_model=rm_folder,
-        judge_model=cfg.model, dataset="gsm8k_train", limit=budget.synth_problems,
-        num_samples=budget.synth_samples, max_new_tokens=budget.synth_max_tokens, output_dir=str(folder),
-        seed=cfg.seed, batch_size=64, hub_repo_id=_repo_id(cfg, "negatives"),
-    )
-    from .report import markdown_table
-
-    path = synthesize_dataset(config)
-    stats = json.loads((Path(path) / "plausibility.json").read_text())
-    return {"folder": str(path), "report": markdown_table(stats)}
-
-
-def stage_dpo(cfg: "DemoConfig", budget: Budget, folder: Path, dataset: str, config_name: str, policy: str) -> dict:
-    from trl import ModelConfig
-
-    from .dpo import DPOScriptArguments, PNSDPOConfig, train_dpo
-
-    script_args, training_args, model_args = _parse((DPOScriptArguments, PNSDPOConfig, ModelConfig), _args({
-        "model_name_or_path": policy, "dataset_name": dataset, "dataset_config": config_name,
-        "method": "pns-dpo" if config_name == "pns" else "rs-dpo" if config_name == "rejection_sampling"
-        else f"{config_name}-dpo",
-        "beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": budget.dpo_epochs, "per_device_train_batch_size": 8,
-        "gradient_accumulation_steps": 1, "max_length": 768, "precompute_ref_log_probs": True,
-        "gradient_checkpointing": False, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
-        "seed": cfg.seed, "output_dir": str(folder), "dataset_hub_id": _repo_id(cfg, "negatives"),
-        "hub_model_id": _repo_id(cfg, f"dpo_{config_name}"),
-    }))
-    return {"folder": train_dpo(script_args, training_args, model_args)}
-
-
-def stage_eval(cfg: "DemoConfig", budget: Budget, model: str, name: str, method: str, negative_source: str | None,
-               work: Path) -> dict:
-    from .eval.run import run_eval
-
-    out = run_eval(model, benchmarks=None, limit=budget.eval_limit, num_samples=1,
-                   max_new_tokens=budget.eval_max_tokens, temperature=0.0, seed=cfg.seed, batch_size=32,
-                   output_dir=work / "eval" / name.split("/")[-1], method=method,
-                   base=models.display_name(cfg.model), negative_source=negative_source,
-                   model_name=name)
-    return {"record": out["paths"]["record"], "scores": out["scores"], "average": out.get("average")}
-
-
-def stage_leaderboard(cfg: "DemoConfig", budget: Budget, folder: Path, records: list[str]) -> dict:
+def _leaderboard(folder: Path, records: list, budget: Budget, seed: int) -> dict:
     from . import leaderboard
 
     results = folder / "results"
     results.mkdir(parents=True, exist_ok=True)
     for stale in results.glob("*.json"):
         stale.unlink()
-    for path in records:
-        record = leaderboard.ResultRecord.from_dict(json.loads(Path(path).read_text()), path)
-        record.lighteval_results = None  # a path on the machine that ran it; meaningless once published
-        leaderboard.write_record(record, results / Path(path).name)
-    settings = {"max_new_tokens": budget.eval_max_tokens, "temperature": 0.0, "seed": cfg.seed, "batch_size": 32,
-                "limit": budget.eval_limit, "num_samples": 1}
-    (folder / "eval_settings.json").write_text(json.dumps(settings, indent=2))
+    for name, rec in records:
+        leaderboard.write_record(rec, results / f"{name}.json")
+    (folder / "eval_settings.json").write_text(json.dumps({"benchmark": "testbed", "decoding": "greedy", "seed": seed,
+                                                           "max_new_tokens": budget.eval_max_tokens,
+                                                           "limit": budget.test_problems, "num_samples": 1}, indent=2))
     board = leaderboard.build_leaderboard(results, folder)
     table = Path(board["markdown"]).read_text()
     card = hub.yaml_header({"license": "apache-2.0", "tags": ["pns-hub", "leaderboard", "math"],
                             "pretty_name": "pns-hub results"})
-    (folder / "README.md").write_text(
-        card + "\n# pns-hub results\n\nOne JSON record per evaluation run under `results/` (schema: "
-        "`pns_hub.leaderboard.ResultRecord`), the evaluation settings in `eval_settings.json`, and the table:\n\n"
-        + table + "\n![leaderboard](leaderboard.png)\n\nReproduce: `pns-hub reproduce <org>`.\n")
+    (folder / "README.md").write_text(card + "\n# pns-hub results\n\nGreedy accuracy on the pns-hub testbed test split "
+                                      "(math-verify), one JSON record per model under `results/`:\n\n" + table +
+                                      "\n![leaderboard](leaderboard.png)\n")
     return {"folder": str(folder), "markdown": table, "png": board["png"]}
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Orchestration
-# ----------------------------------------------------------------------------------------------------------------
-@dataclass
-class DemoConfig:
-    output_dir: str = "outputs/demo"
-    budget: float = 1.0
-    model: str = models.EMBEDDED_DEFAULT
-    org: str = "local"
-    push_to_hub: bool = False
-    seed: int = 0
-
-
-def run_demo(cfg: DemoConfig) -> dict:
-    """Run (or resume) every stage and return a summary with the path of every artifact."""
+def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
+    """Run (or resume) every stage and return a summary with every figure and the path of every artifact."""
     models.configure_threads()
-    root = Path(cfg.output_dir)
+    budget = budget or Budget.preset(cfg.budget)
+    root, start = Path(cfg.output_dir), time.perf_counter()
     hub_dir, work = root / "hub", root / "work"
-    budget = Budget.for_scale(cfg.budget)
     runner = StageRunner(root)
-    # org is part of every key: the cards name the repo ids the artifacts will be published under
-    base = {"model": cfg.model, "seed": cfg.seed, "budget": asdict(budget), "org": cfg.org}
+    sets = problem_sets(cfg, budget)
+    files = st.write_problem_files(sets, work / "problems")
+    base = {"model": cfg.model, "seed": cfg.seed, "budget": asdict(budget), "org": cfg.org, "sets": sets.summary()}
     folder = {key: hub_dir / name for key, (name, _) in REPOS.items()}
     repo_id = {key: f"{cfg.org}/{name}" for key, (name, _) in REPOS.items()}
-    start = time.perf_counter()
 
-    warm = runner.run("warmup", base, lambda: stage_warmup(cfg, budget, folder["warmup"]),
-                      [folder["warmup"] / "config.json"])
-    policy = warm["folder"]
-    rm = runner.run("reward_model", {**base, "policy": policy},
-                    lambda: stage_reward_model(cfg, budget, folder["reward_model"], policy),
-                    [folder["reward_model"] / "config.json"])
-    gen = runner.run("generator", {**base, "rm": rm["folder"]},
-                     lambda: stage_generator(cfg, budget, folder["generator"], rm["folder"], policy),
-                     [folder["generator"] / "config.json"])
-    neg = runner.run("negatives", {**base, "generator": gen["folder"]},
-                     lambda: stage_negatives(cfg, budget, folder["negatives"], gen["folder"], rm["folder"], policy),
-                     [folder["negatives"] / "README.md"])
-    dpo = {}
-    for config_name in ("pns", "rejection_sampling"):
-        key = f"dpo_{config_name}"
-        dpo[config_name] = runner.run(key, {**base, "dataset": neg["folder"]},
-                                      lambda c=config_name, k=key: stage_dpo(cfg, budget, folder[k], neg["folder"], c,
-                                                                             policy),
-                                      [folder[key] / "config.json"])
-    evaluated = [(policy, repo_id["warmup"], "base", None)] + [
-        (dpo[c]["folder"], repo_id[f"dpo_{c}"], "pns-dpo" if c == "pns" else "rs-dpo", c) for c in dpo]
-    records = []
-    for model, name, method, source in evaluated:
-        result = runner.run(f"eval_{method}", {**base, "model": model},
-                            lambda m=model, n=name, me=method, s=source: stage_eval(cfg, budget, m, n, me, s, work))
-        records.append(result["record"])
-    board = runner.run("leaderboard", {**base, "records": records},
-                       lambda: stage_leaderboard(cfg, budget, folder["results"], records),
+    if cfg.warmup_model:
+        policy = cfg.warmup_model
+    else:
+        policy = runner.run("warmup", base, lambda: st.stage_warmup(
+            cfg.model, budget.warmup_examples, cfg.seed, folder["warmup"], repo_id["warmup"]),
+            [folder["warmup"] / "config.json"])["folder"]
+    base["policy"] = policy
+    rm = runner.run("reward_model", base, lambda: st.stage_reward_model(
+        budget, cfg.seed, folder["reward_model"], policy, files["reward_model"], repo_id["reward_model"]),
+        [folder["reward_model"] / "config.json"])
+    gen = runner.run("generator", {**base, "rm": rm["folder"]}, lambda: _generator(
+        cfg, budget, folder["generator"], rm["folder"], policy, files["generator"], repo_id["generator"]),
+        [folder["generator"] / "config.json"])
+    neg = runner.run("negatives", {**base, "generator": gen["folder"]}, lambda: st.stage_negatives(
+        budget, cfg.seed, folder["negatives"], work, gen["folder"], rm["folder"], policy, cfg.model,
+        files["synthesis"], repo_id["negatives"]), [folder["negatives"] / "README.md"])
+    trained = {"base": (policy, repo_id["warmup"], "base", None)}
+    for source in budget.dpo_sources:
+        for seed in budget.dpo_seeds:
+            name = source if len(budget.dpo_seeds) == 1 else f"{source}@seed{seed}"
+            key, out = f"dpo_{name}", hub_dir / (f"smollm2-135m-{source.replace('_', '-')}-dpo" + (
+                f"-seed{seed}" if len(budget.dpo_seeds) > 1 else ""))
+            dpo = runner.run(key, {**base, "dataset": neg["folder"], "source": source, "dpo_seed": seed},
+                             lambda s=source, sd=seed, o=out: st.stage_dpo(
+                                 budget, sd, o, neg["folder"], s, policy, f"{cfg.org}/{o.name}", repo_id["negatives"]),
+                             [out / "config.json"])
+            method = {"pns": "pns-dpo", "rejection_sampling": "rs-dpo"}.get(source, f"{source}-dpo")
+            trained[name] = (dpo["folder"], f"{cfg.org}/{out.name}", method, source)
+    evals = {name: runner.run(f"eval_{name}", {"model": path, "test": sets.summary(), "tokens": budget.eval_max_tokens},
+                              lambda p=path: st.stage_eval(p, files["test"], budget.eval_max_tokens, cfg.seed))
+             for name, (path, _, _, _) in trained.items()}
+    comparisons = st.compare(evals, cfg.seed)
+    records = [(name, st.record(hub_id, method, source, repo_id["warmup"], evals[name], budget.eval_max_tokens))
+               for name, (_, hub_id, method, source) in trained.items()]
+    board = runner.run("leaderboard", {**base, "evals": {k: v["accuracy"] for k, v in evals.items()}},
+                       lambda: _leaderboard(folder["results"], records, budget, cfg.seed),
                        [folder["results"] / "leaderboard.md"])
     pushed = {}
     if cfg.push_to_hub:
         for key, (name, repo_type) in REPOS.items():
-            pushed[key] = hub.push_folder(folder[key], repo_id[key], repo_type=repo_type,
-                                          commit_message=f"pns-hub demo: {key}")
+            if key != "warmup" or not cfg.warmup_model:
+                pushed[key] = hub.push_folder(folder[key], repo_id[key], repo_type=repo_type,
+                                              commit_message=f"pns-hub demo: {key}")
+    metrics = rm.get("metrics") or {}
     summary = {
-        "output_dir": str(root), "wall_seconds": round(time.perf_counter() - start, 1),
+        "output_dir": str(root), "wall_seconds": round(time.perf_counter() - start, 1), "budget": asdict(budget),
+        "cpu": _cpu(), "dpo_base": f"warm-up SFT model ({policy})", "problem_sets": sets.summary(),
         "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
-        "stage_peak_rss_mb": dict(runner.peak_rss_mb),
-        "artifacts": {key: str(folder[key]) for key in REPOS},
-        "rm_heldout_accuracy": (rm.get("metrics") or {}).get("pairwise_accuracy"),
-        "reward_curve": gen.get("reward_curve"), "plausibility": neg.get("report"),
+        "stage_peak_rss_mb": dict(runner.peak_rss_mb), "artifacts": {k: str(v) for k, v in folder.items()},
+        "rm_heldout": {k: metrics.get(k) for k in ("pairwise_accuracy", "pairwise_accuracy_low",
+                                                   "pairwise_accuracy_high", "num_pairs", "accuracy_source",
+                                                   "accuracy_by_chosen_source_ci", "pair_stats")},
+        "reward_curve": gen.get("reward_curve"), "generator_report": neg["generator"],
+        "generator_md": neg["generator_md"], "plausibility": neg["table_md"], "fair_selection": neg["selection"],
+        "evals": {k: v["accuracy"] for k, v in evals.items()}, "comparisons": comparisons,
+        "per_problem": {k: {"per_problem": v["per_problem"]} for k, v in evals.items()},
         "leaderboard": board["markdown"], "leaderboard_png": board["png"], "pushed": pushed,
     }
+    summary["final_table"] = final_table(summary)
     (root / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
 
+def _cpu() -> str:
+    from .experiments import _device_name
+
+    return _device_name()
+
+
+def _pct(e: dict | None) -> str:
+    return "n/a" if not e else f"{100 * e['value']:.1f}% [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
+
+
+def _pts(e: dict | None) -> str:
+    return "" if not e else f"{100 * e['value']:+.1f} [{100 * e['low']:+.1f}, {100 * e['high']:+.1f}]"
+
+
+def final_table(summary: dict) -> str:
+    """Accuracy (Wilson 95%, n) of every model on the test split; deltas (points) with paired bootstrap intervals."""
+    lines = ["| model | accuracy [95% CI] | n | vs base (pts) | vs rejection-sampling DPO (pts) |",
+             "|---|---:|---:|---:|---:|"]
+    for name, acc in summary["evals"].items():
+        comp = summary["comparisons"].get(name, {})
+        label = "base (warm-up SFT)" if name == "base" else f"DPO on {name}"
+        lines.append(f"| {label} | {_pct(acc)} | {acc['n']} | {_pts(comp.get('vs_base'))} | "
+                     f"{_pts(comp.get('vs_rejection_sampling'))} |")
+    return "\n".join(lines) + "\n"
+
+
 def print_summary(summary: dict) -> None:
     print("\n" + "=" * 100)
-    print(f"pns-hub demo finished in {summary['wall_seconds']:.0f}s "
+    print(f"pns-hub demo finished in {summary['wall_seconds']:.0f}s on {summary['cpu']} "
           f"(stages reused from an earlier run: {', '.join(summary['reused_stages']) or 'none'})")
     total = sum(summary["stage_seconds"].values()) or 1.0
     peaks = summary.get("stage_peak_rss_mb") or {}
-    print(f"  {'stage':<28} {'seconds':>9}  {'share':>6}  peak RSS (this process, MB)")
+    print(f"  {'stage':<36} {'seconds':>9}  {'share':>6}  peak RSS (this process, MB)")
     for name, seconds in summary["stage_seconds"].items():
         peak = peaks.get(name)
-        print(f"  {name:<28} {seconds:8.1f}s  {100 * seconds / total:5.1f}%  {'-' if peak is None else f'{peak:,.0f}'}")
-    if summary.get("rm_heldout_accuracy") is not None:
-        print(f"\nreward model held-out pairwise accuracy: {summary['rm_heldout_accuracy']:.3f} (chance 0.5)")
+        print(f"  {name:<36} {seconds:8.1f}s  {100 * seconds / total:5.1f}%  {'-' if peak is None else f'{peak:,.0f}'}")
+    rm = summary["rm_heldout"]
+    if rm.get("pairwise_accuracy") is not None:
+        print(f"\nreward model, held-out pairwise accuracy ({rm['accuracy_source']}): {_pct({'value': rm['pairwise_accuracy'], 'low': rm['pairwise_accuracy_low'], 'high': rm['pairwise_accuracy_high']})} "
+              f"n={rm['num_pairs']} pairs (chance 50%)")
+        for source, e in (rm.get("accuracy_by_chosen_source_ci") or {}).items():
+            print(f"  chosen side from {source}: {_pct(e)} n={e['n']}")
+        print(f"  pairs: {rm.get('pair_stats')}")
     curve = summary.get("reward_curve") or []
     if curve:
         print("\ngenerator reward curve (GRPO step: mean composite reward)")
         print("  " + "  ".join(f"{p['step']}:{p['reward']:+.3f}" for p in curve))
-    if summary.get("plausibility"):
-        print("\nplausibility of the negatives\n" + summary["plausibility"])
-    print("\nleaderboard\n" + summary["leaderboard"])
+    print("\ngenerator before vs after GRPO (synthesis problems, T 0.8; 95% intervals)\n" + summary["generator_md"])
+    print("plausibility of the negatives, fair protocol\n" + summary["plausibility"])
+    print(f"final table: greedy accuracy on the testbed test split; DPO base = {summary['dpo_base']}\n"
+          + summary["final_table"])
     print("artifacts (folders in Hub layout):")
     for key, path in summary["artifacts"].items():
         print(f"  {key:<24} {path}")
@@ -360,14 +310,20 @@ def print_summary(summary: dict) -> None:
 def cli_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pns-hub demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-dir", default="outputs/demo")
-    parser.add_argument("--budget", type=float, default=1.0,
-                        help="scales every stage (1 = default, under 20 min on a 2-core CPU; 0.25 = smoke test)")
+    parser.add_argument("--budget", default="1", help="a scale (1 = default, estimated ~20 min on a 2-core CPU), or a preset: 'smoke' "
+                                                      "(the slow test), 'tiny' (tests), 'full' (the experiment)")
     parser.add_argument("--model", default=models.EMBEDDED_DEFAULT, help="base model: Hub id, folder or embedded:...")
+    parser.add_argument("--warmup-model", help="skip the warm-up: use this SFT checkpoint as base policy and DPO base")
     parser.add_argument("--push-to-hub", metavar="ORG", help="publish every artifact under ORG (needs a token)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    try:
+        Budget.preset(args.budget)
+    except ValueError:
+        parser.error(f"--budget must be a number, 'tiny', 'smoke' or 'full', got {args.budget!r}")
     cfg = DemoConfig(output_dir=args.output_dir, budget=args.budget, model=args.model, seed=args.seed,
-                     org=args.push_to_hub or "local", push_to_hub=bool(args.push_to_hub))
+                     warmup_model=args.warmup_model, org=args.push_to_hub or "local",
+                     push_to_hub=bool(args.push_to_hub))
     if cfg.push_to_hub:
         import huggingface_hub.constants as constants
 

@@ -102,7 +102,7 @@ def stage_warmup(cfg: ExperimentConfig, budget: Budget, folder: Path) -> dict:
     from trl import ModelConfig
 
     from .pns_configs import PNSSFTConfig
-    from .demo import _args, _parse
+    from .demo_stages import flags as _args, parse as _parse
     from .sft import SFTWarmupArguments, train_sft_warmup
 
     script, training, model_args = _parse((SFTWarmupArguments, PNSSFTConfig, ModelConfig), _args({

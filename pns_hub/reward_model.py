@@ -191,6 +191,36 @@ def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: gene
     return pairs, stats
 
 
+def heldout_accuracy_with_intervals(trainer, eval_pairs: Sequence[dict], per_pair: dict, too_long: int,
+                                    eval_dataset) -> dict:
+    """Held-out pairwise accuracy as TRL's ``RewardTrainer.evaluate`` measures it (``eval_accuracy``, the overall
+    figure, issue #16), with a Wilson 95% interval, plus the split by where the chosen side came from (policy / gold).
+
+    Why the split still needs our per-pair pass (:func:`pairwise_accuracy`): RewardTrainer logs only the mean over
+    the whole eval set, never which pair was won, so it cannot group pairs by ``chosen_source``. ``too_long`` pairs
+    are filtered out by RewardTrainer before it evaluates, so its n is the rest.
+    """
+    from pns_hub import stats
+
+    trl_metrics = trainer.evaluate(eval_dataset=eval_dataset)
+    n = len(eval_pairs) - too_long
+    accuracy = float(trl_metrics["eval_accuracy"])
+    wins = round(accuracy * n)
+    low, high = stats.wilson_interval(wins, n)
+    if abs(accuracy - per_pair["pairwise_accuracy"]) > 1e-6 and not too_long:
+        logger.warning("RewardTrainer eval accuracy %.4f differs from the per-pair pass %.4f (ties count as losses in "
+                       "both; a difference means the two scored different texts)", accuracy, per_pair["pairwise_accuracy"])
+    by_source = {}
+    for source, share in per_pair["accuracy_by_chosen_source"].items():
+        k = sum(p.get("chosen_source", "?") == source for p in eval_pairs)
+        lo, hi = stats.wilson_interval(round(share * k), k)
+        by_source[source] = {"value": share, "low": lo, "high": hi, "n": k}
+    return {"pairwise_accuracy": accuracy, "pairwise_accuracy_low": low, "pairwise_accuracy_high": high,
+            "num_pairs": n, "accuracy_source": "trl.RewardTrainer.evaluate (eval_accuracy)",
+            "per_pair_pass_accuracy": per_pair["pairwise_accuracy"], "accuracy_by_chosen_source_ci": by_source,
+            "trl_eval_metrics": {k: v for k, v in trl_metrics.items() if isinstance(v, (int, float))}}
+
+
 def _count_over_length(scorer: RewardModelScorer, pairs: Sequence[dict]) -> int:
     """Pairs with a side longer than the scorer's ``max_length``: scored on their last tokens only (left truncation)."""
     over = 0
@@ -288,6 +318,9 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
     model.config.pad_token_id = tokenizer.pad_token_id
     model.train()
     columns = ["prompt", "chosen", "rejected"]
+    # Batches of one pair: RewardTrainer's eval accuracy is a mean of per-batch means, which is the share of pairs
+    # won only when every batch has the same size.
+    training_args.per_device_eval_batch_size = 1
     trainer = RewardTrainer(model=model, args=training_args, processing_class=tokenizer,
                             train_dataset=Dataset.from_list([{k: p[k] for k in columns} for p in train_pairs]))
     # RewardTrainer filters out pairs with a side longer than max_length without a word: count what it kept.
@@ -306,10 +339,13 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
     scorer.tokenizer, scorer.model = tokenizer, model
     tokenizer.truncation_side = "left"
     metrics = pairwise_accuracy(scorer, eval_pairs)
+    too_long = _count_over_length(scorer, eval_pairs)
+    metrics.update(heldout_accuracy_with_intervals(trainer, eval_pairs, metrics, too_long,
+                                                   Dataset.from_list([{k: p[k] for k in columns} for p in eval_pairs])))
     train_metrics = pairwise_accuracy(scorer, train_pairs[:len(eval_pairs) * 2] or train_pairs)
     metrics.update({"train_pairwise_accuracy_subset": train_metrics["pairwise_accuracy"],
                     "num_train_pairs": len(train_pairs) - dropped, "num_train_pairs_dropped_too_long": dropped,
-                    "num_eval_pairs_truncated": _count_over_length(scorer, eval_pairs), "pair_stats": stats})
+                    "num_eval_pairs_truncated": too_long, "pair_stats": stats})
     (out / "eval_results.json").write_text(json.dumps(metrics, indent=2))
     chosen_sources: dict[str, int] = {}
     for p in train_pairs:

@@ -50,8 +50,10 @@ class SynthesisConfig:
                                                                  "judge; use the GRPO recipe's values."})
     composite_rm_weight: float = field(default=0.25, metadata={"help": "Composite weight of sigma(RM)."})
     composite_judge_weight: float = field(default=0.25, metadata={"help": "Composite weight of the judge score."})
-    format_filter: list[str] = field(default_factory=lambda: [negatives.PNS],
-                                     metadata={"help": "Sources whose negatives must pass rewards.format_ok."})
+    format_filter: list[str] = field(default_factory=lambda: [s for s in negatives.SOURCES if s != negatives.PERTURBED],
+                                     metadata={"help": "Sources whose negatives must pass rewards.format_ok (default: "
+                                                       "every sampled source, so they meet the same filter; perturbed "
+                                                       "negatives are edited gold text and keep the gold's format)."})
     chosen_from_policy: bool = field(default=True, metadata={"help": "Prefer a correct policy sample over the gold."})
     backend: str = field(default="transformers", metadata={"help": "'transformers' or 'vllm' (vLLM untested here)."})
     vllm_gpu_memory_utilization: float = field(default=0.9, metadata={

@@ -62,10 +62,13 @@ def score_all(rm_scorer, judge_scorer, pairs: list[tuple[str, str]]) -> tuple[li
 
 
 def select_negatives(source: str, cands: list[dict], config: SynthesisConfig, problem_id: str):
-    """Which negatives become rows: PNS follows ``rejected_choice``; baselines take one at random (seeded by id)."""
+    """Which negatives become rows: every source follows the same ``rejected_choice`` and plausibility key.
+
+    Why the same rule for every source (issue #17): when PNS took the most plausible of k candidates and the
+    baselines a random one, "PNS negatives are more plausible" was partly the selection, not the generator. The random
+    pick is seeded by (seed, source, problem id), so it does not depend on shard size or rank.
+    """
     rng = random.Random(negatives.stable_seed(config.seed, "select", source, problem_id))
-    if source != negatives.PNS:
-        return [(rng.choice(cands), "random")]
     if config.rejected_choice == "all":
         return [(c, "all") for c in cands]
     if config.rejected_choice == "most_plausible":

@@ -75,14 +75,11 @@ def process_shard(problems: list[dict], config: SynthesisConfig, samplers: Sampl
             for j, c in enumerate(comps):
                 where[(key, i, j)] = len(flat)
                 flat.append((c.text, problems[i]["answer"]))
-    perturbed = []
-    for i, p in enumerate(problems):
-        out = negatives.perturb_solution(p.get("solution") or "", p["answer"], negatives.stable_seed(config.seed, "perturb", p["id"])) \
-            if negatives.PERTURBED in sources and p.get("solution") else None
-        perturbed.append(out)
-        if out:
-            where[("perturbed", i)] = len(flat)
-            flat.append((out[0], p["answer"]))
+    perturbed = [_perturbations(p, config) if negatives.PERTURBED in sources else [] for p in problems]
+    for i, outs in enumerate(perturbed):
+        for j, out in enumerate(outs):
+            where[("perturbed", i, j)] = len(flat)
+            flat.append((out[0], problems[i]["answer"]))
     golds = [(p.get("solution"), p["answer"]) for p in problems]
     for i, (sol, ans) in enumerate(golds):
         if sol:
@@ -113,11 +110,16 @@ def process_shard(problems: list[dict], config: SynthesisConfig, samplers: Sampl
             continue
         for source in sources:
             if source == negatives.PERTURBED:
-                if perturbed[i] and results[where[("perturbed", i)]].is_valid_negative:
-                    text = perturbed[i][0]
-                    candidates[source][i].append({"text": text, "answer": results[where[("perturbed", i)]].extracted,
-                                                  "num_tokens": None, "truncated": False, "index": 0,
-                                                  "perturbation": perturbed[i][1]})
+                seen = set()
+                for j, (text, how) in enumerate(perturbed[i]):
+                    res = results[where[("perturbed", i, j)]]
+                    if not res.is_valid_negative or text in seen:
+                        continue
+                    seen.add(text)
+                    if source in config.format_filter and not _format_ok(text, False):
+                        continue
+                    candidates[source][i].append({"text": text, "answer": res.extracted, "num_tokens": None,
+                                                  "truncated": False, "index": j, "perturbation": how})
                 continue
             role = negatives.PNS if source == negatives.PNS else ("policy" if source == negatives.REJECTION_SAMPLING else source)
             key = roles[role]
@@ -158,7 +160,37 @@ def process_shard(problems: list[dict], config: SynthesisConfig, samplers: Sampl
                 continue
             for cand, selection in select_negatives(source, cands, config, p["id"]):
                 rows[source].append(_row(p, chosen[i], cand, source, selection, len(cands), config, k_params))
-    return {"rows": rows, "skipped": skipped}
+    return {"rows": rows, "skipped": skipped, "sample_stats": _sample_stats(problems, samples, roles, results, where)}
+
+
+def _perturbations(problem: dict, config: SynthesisConfig) -> list[tuple[str, str]]:
+    """Up to ``num_samples`` distinct perturbed gold solutions: the same candidate budget k as the sampled sources
+    (the fair protocol), each from its own seed (seed, problem id, j) so the set does not depend on sharding."""
+    if not problem.get("solution"):
+        return []
+    outs, seen = [], set()
+    for j in range(config.num_samples):
+        seed = negatives.stable_seed(config.seed, "perturb", problem["id"]) if j == 0 else \
+            negatives.stable_seed(config.seed, "perturb", problem["id"], j)  # j = 0 keeps the old single perturbation
+        out = negatives.perturb_solution(problem["solution"], problem["answer"], seed)
+        if out and out[0] not in seen:
+            seen.add(out[0])
+            outs.append(out)
+    return outs
+
+
+def _sample_stats(problems, samples, roles, results, where) -> dict[str, list[dict]]:
+    """Per sampled completion of the generator (``pns``) and the policy: its problem, whether it is well-formed and
+    the verifier's verdict. Why: the generator report (before vs after GRPO) needs the wrong rate among *all*
+    well-formed samples, not only among the negatives that became candidates."""
+    out = {}
+    for role in (negatives.PNS, "policy"):
+        if role not in samples:
+            continue
+        out[role] = [{"problem_id": problems[i]["id"], "format_ok": _format_ok(c.text, c.truncated),
+                      "verdict": results[where[(roles[role], i, j)]].verdict}
+                     for i, comps in enumerate(samples[role]) for j, c in enumerate(comps)]
+    return out
 
 
 def _row(p: dict, chosen: dict, cand: dict, source: str, selection: str, n_cands: int, config: SynthesisConfig,

@@ -59,8 +59,10 @@ def test_selection_rules():
     assert [c["index"] for c, _ in synthesize._select("pns", _cands(), rm_cfg, "p")] == [0]
     all_cfg = synthesize.SynthesisConfig(rejected_choice="all", progress=False)
     assert len(synthesize._select("pns", _cands(), all_cfg, "p")) == 3
-    # baselines: one random pick, reproducible per problem id
-    picks = {synthesize._select("rejection_sampling", _cands(), cfg, "p")[0][0]["index"] for _ in range(5)}
+    # baselines follow the same rule (issue #17's fair protocol), and a random pick is reproducible per problem id
+    assert [c["index"] for c, _ in synthesize._select("rejection_sampling", _cands(), cfg, "p")] == [1]
+    rnd_cfg = synthesize.SynthesisConfig(rejected_choice="random", progress=False)
+    picks = {synthesize._select("rejection_sampling", _cands(), rnd_cfg, "p")[0][0]["index"] for _ in range(5)}
     assert len(picks) == 1
     # no judge score -> most_plausible by judge falls back to random and says so in the row
     judge_cfg = synthesize.SynthesisConfig(plausibility="judge", progress=False)

@@ -90,6 +90,15 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     metrics = reward_model.train_reward_model(script_args, training_args, ModelConfig(model_name_or_path=str(base)))
     assert metrics["num_pairs"] == 4 and metrics["num_train_pairs"] == 8
     assert 0.0 <= metrics["pairwise_accuracy"] <= 1.0
+    # the overall figure is RewardTrainer's own eval accuracy, with a Wilson interval; it agrees with our per-pair pass
+    assert metrics["accuracy_source"].startswith("trl.RewardTrainer")
+    assert metrics["pairwise_accuracy"] == pytest.approx(metrics["trl_eval_metrics"]["eval_accuracy"])
+    assert metrics["pairwise_accuracy"] == pytest.approx(metrics["per_pair_pass_accuracy"])
+    from pns_hub.stats import wilson_interval
+
+    assert (metrics["pairwise_accuracy_low"], metrics["pairwise_accuracy_high"]) == pytest.approx(
+        wilson_interval(round(4 * metrics["pairwise_accuracy"]), 4))
+    assert sum(v["n"] for v in metrics["accuracy_by_chosen_source_ci"].values()) == 4
     saved = json.loads((tmp_path / "rm" / "eval_results.json").read_text())
     assert saved["pairwise_accuracy"] == metrics["pairwise_accuracy"]
     card = (tmp_path / "rm" / "README.md").read_text()

@@ -1,0 +1,123 @@
+"""``pns-hub experiment pns``: the PNS claim, measured. The demo's chain (:mod:`pns_hub.demo`) at the experiment's size:
+base -> RM -> generator -> all four negative sources (fair protocol) -> one DPO model per source and seed -> greedy
+accuracy of the base and every DPO model on held-out testbed problems -> table, plot and a one-line verdict.
+
+The claim (pns.md): DPO with PNS negatives beats DPO with the other negatives; the paper's main baseline is rejection
+sampling. The verdict uses the fixed rule :func:`pns_hub.experiments.verdict` on the paired bootstrap difference
+PNS-DPO minus RS-DPO, each problem's score averaged over the DPO seeds (so the interval is over problems, the unit
+that was sampled). The other sources' differences are reported the same way, never tuned toward a winner.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from . import negatives
+
+
+CLAIM = "DPO on PNS negatives beats DPO on rejection-sampling negatives (testbed accuracy, seed-averaged)"
+
+
+def seed_averaged(evals: dict[str, dict], source: str) -> dict[str, float]:
+    """Per problem, the mean correctness over every DPO seed of ``source`` (names ``source`` or ``source@seedN``)."""
+    runs = [e["per_problem"] for name, e in evals.items() if name.split("@")[0] == source]
+    if not runs:
+        raise KeyError(f"no evaluated DPO model for source {source!r}")
+    return {pid: sum(r[pid] for r in runs) / len(runs) for pid in runs[0]}
+
+
+def pns_report(evals: dict[str, dict], seed: int) -> dict:
+    """Seed-averaged accuracy per source, differences vs base and vs rejection sampling, and the verdict."""
+    from . import stats
+    from .experiments import verdict
+
+    base = evals["base"]["per_problem"]
+    sources = sorted({n.split("@")[0] for n in evals if n != "base"}, key=lambda s: negatives.SOURCES.index(s))
+    table, diffs = {"base": stats.accuracy(list(base.values())).to_dict()}, {}
+    for source in sources:
+        scores = seed_averaged(evals, source)
+        table[source] = stats.accuracy(list(scores.values()), seed=seed).to_dict()
+        _, a, b = stats.pair_by_id(scores, base)
+        diffs[f"{source}_minus_base"] = stats.paired_bootstrap(a, b, seed=seed)
+        if source != negatives.REJECTION_SAMPLING and negatives.REJECTION_SAMPLING in sources:
+            _, a, b = stats.pair_by_id(scores, seed_averaged(evals, negatives.REJECTION_SAMPLING))
+            diffs[f"{source}_minus_rejection_sampling"] = stats.paired_bootstrap(a, b, seed=seed)
+    main = diffs.get("pns_minus_rejection_sampling")
+    return {"table": table, "differences": {k: d.to_dict() for k, d in diffs.items()},
+            "verdicts": {CLAIM: verdict(main, +1) if main else "not measured (pns or rejection_sampling missing)"}}
+
+
+def _fmt(e: dict, signed: bool = False) -> str:
+    f = "+.1f" if signed else ".1f"
+    return f"{100 * e['value']:{f}} [{100 * e['low']:{f}}, {100 * e['high']:{f}}]"
+
+
+def write_outputs(result: dict, root: Path) -> dict:
+    """experiment_pns.json / .md / .png under ``root``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = {ext: root / f"experiment_pns.{ext}" for ext in ("json", "md", "png")}
+    d = result["differences"]
+    lines = [f"# pns-hub experiment pns", "", f"command: `{result['command']}`  ", f"CPU: {result['cpu']}; "
+             f"wall {result['wall_seconds']:.0f} s; DPO base: {result['dpo_base']}", "",
+             "| DPO negatives | accuracy % [95% CI] | problems | vs base (pts) | vs rejection sampling (pts) |",
+             "|---|---:|---:|---:|---:|"]
+    for name, e in result["table"].items():
+        vs_base, vs_rs = d.get(f"{name}_minus_base"), d.get(f"{name}_minus_rejection_sampling")
+        lines.append(f"| {'none (base = warm-up SFT)' if name == 'base' else name} | {_fmt(e)} | {e['n']} | "
+                     f"{_fmt(vs_base, True) if vs_base else ''} | {_fmt(vs_rs, True) if vs_rs else ''} |")
+    lines += ["", "Accuracy of a source: each problem's correctness averaged over the DPO seeds; intervals: Wilson "
+              "(base) or bootstrap over problems; differences: paired bootstrap over problems.", "", "## Verdict", ""]
+    lines += [f"- {claim}: **{v}**" for claim, v in result["verdicts"].items()]
+    paths["md"].write_text("\n".join(lines) + "\n")
+    paths["json"].write_text(json.dumps(result, indent=2, default=str))
+    names = list(result["table"])
+    values = [result["table"][n]["value"] for n in names]
+    errs = [[v - result["table"][n]["low"] for n, v in zip(names, values)],
+            [result["table"][n]["high"] - v for n, v in zip(names, values)]]
+    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=120)
+    ax.bar(names, values, yerr=errs, capsize=4)
+    ax.set_ylabel("greedy accuracy (testbed test split)")
+    ax.set_title(f"DPO by negative source, 95% CI ({result['cpu']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(paths["png"])
+    plt.close(fig)
+    return {k: str(v) for k, v in paths.items()}
+
+
+def cli_main(argv: list[str]) -> int:
+    """``pns-hub experiment pns [--budget tiny|full|SCALE] [--output-dir D] [--model M] [--warmup-model M]``."""
+    import argparse
+
+    from . import models
+    from .demo import Budget, DemoConfig, run_demo
+
+    parser = argparse.ArgumentParser(prog="pns-hub experiment pns", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", default="full")
+    parser.add_argument("--output-dir", "--output_dir", default="outputs/experiment-pns")
+    parser.add_argument("--model", default=models.EMBEDDED_DEFAULT)
+    parser.add_argument("--warmup-model", "--warmup_model")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-problems", "--test_problems", type=int,
+                        help="override the budget's number of held-out test problems (full: 500; 300 saves ~9 x 200 evaluations)")
+    args = parser.parse_args(argv)
+    budget = Budget.preset(args.budget)
+    if args.test_problems:
+        budget = replace(budget, test_problems=args.test_problems)
+    cfg = DemoConfig(output_dir=args.output_dir, budget=args.budget, model=args.model,
+                     warmup_model=args.warmup_model, seed=args.seed)
+    summary = run_demo(cfg, budget)
+    result = {**pns_report(summary["per_problem"], args.seed), "command": "pns-hub experiment pns " + " ".join(argv),
+              "cpu": summary["cpu"], "wall_seconds": summary["wall_seconds"], "dpo_base": summary["dpo_base"],
+              "budget": summary["budget"], "stage_seconds": summary["stage_seconds"],
+              "stage_peak_rss_mb": summary["stage_peak_rss_mb"], "rm_heldout": summary["rm_heldout"],
+              "generator_report": summary["generator_report"], "plausibility": summary["plausibility"],
+              "problem_sets": summary["problem_sets"]}
+    result["outputs"] = write_outputs(result, Path(args.output_dir))
+    print(Path(result["outputs"]["md"]).read_text())
+    return 0

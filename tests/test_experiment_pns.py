@@ -1,0 +1,62 @@
+"""``pns-hub experiment pns --budget tiny``: the demo's whole chain on the tiny random model, fast.
+
+Every trainer (SFT, RewardTrainer, GRPO, DPO), the verifier, the scorers, synthesis and the statistics are the real
+ones. Only our batched sampler is scripted: a random 2-layer model never writes a boxed answer, so without it there
+would be no verified-correct or verified-wrong sample, no RM pair and no negative, and the chain would stop at the RM.
+The script answers right on the first sample of a problem and wrong (gold + j) on the others, by problem text.
+"""
+
+import json
+
+import pytest
+
+from pns_hub import generation
+from pns_hub.generation import Completion
+
+
+def _scripted(problems_by_text):
+    def generate(model, tokenizer, prompts, params=None, batch_size=32, progress=True, desc="generate"):
+        params = params or generation.SamplingParams()
+        out = []
+        for prompt in prompts:
+            text = prompt[-1]["content"] if isinstance(prompt, list) else prompt
+            answer = next((a for p, a in problems_by_text.items() if p in text), "7")
+            number = int(answer) if answer.lstrip("-").isdigit() else 7
+            out.append([Completion(f"We add the numbers step by step. The result is \\boxed{{{number + j}}}.", 20,
+                                   False) for j in range(params.num_samples)])
+        return out
+
+    return generate
+
+
+@pytest.fixture
+def scripted_sampler(monkeypatch):
+    from pns_hub.data import load_problems
+
+    rows = load_problems("testbed_train")[:200] + load_problems("testbed")[:50]
+    monkeypatch.setattr(generation, "generate", _scripted({r["problem"]: r["answer"] for r in rows}))
+
+
+@pytest.mark.slow
+def test_experiment_pns_tiny(tiny_causal_lm_path, tmp_path, scripted_sampler):
+    from pns_hub.cli import main
+
+    out = tmp_path / "exp"
+    assert main(["experiment", "pns", "--budget", "tiny", "--output-dir", str(out), "--model", tiny_causal_lm_path]) == 0
+    result = json.loads((out / "experiment_pns.json").read_text())
+    # one DPO model per source and seed, every one evaluated on the same test problems
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["evals"]) == {"base"} | {f"{s}@seed{k}" for s in
+                                                ("pns", "rejection_sampling", "prompted_wrong", "perturbed")
+                                                for k in (0, 1)}
+    assert all(e["n"] == 6 and e["low"] <= e["value"] <= e["high"] for e in summary["evals"].values())
+    assert set(result["table"]) == {"base", "pns", "rejection_sampling", "prompted_wrong", "perturbed"}
+    assert {"pns_minus_rejection_sampling", "pns_minus_base"} <= set(result["differences"])
+    (claim, verdict), = result["verdicts"].items()
+    assert verdict in ("supported", "not supported", "not resolvable at this scale")
+    # the fair protocol: same pairs for every source, RM interval reported, both selection rules in the table
+    assert summary["fair_selection"]["pairs_per_source"] >= 1
+    assert summary["rm_heldout"]["pairwise_accuracy_low"] is not None
+    assert "random of k" in summary["plausibility"] and "most plausible of k" in summary["plausibility"]
+    for ext in ("md", "png"):
+        assert (out / f"experiment_pns.{ext}").stat().st_size > 0
