@@ -248,9 +248,9 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
 
 
 def _cpu() -> str:
-    from .experiments import _device_name
+    from .hardware import device_name
 
-    return _device_name()
+    return device_name()
 
 
 def _pct(e: dict | None) -> str:

@@ -28,10 +28,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import models
+from .hardware import device_name
 
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class ExperimentConfig:
     budget: str = field(default="full", metadata={"help": "tiny (tests) | full (the 90-minute run)"})
     learning_rate: float = field(default=1e-5)
     seed: int = field(default=0)
+    eval_problems: int | None = field(default=None, metadata={"help": "override the budget's held-out problems"})
+    eval_samples: int | None = field(default=None, metadata={"help": "override the budget's samples per problem"})
 
     def __post_init__(self):
         if self.budget not in BUDGETS:
@@ -127,6 +130,11 @@ def sample_counts(model: str, problems: list[dict], n: int, max_tokens: int, see
     correct = [r.is_correct for r in verify.verify_batch(texts, golds, num_workers=0)]
     counts = [[len(per), sum(correct[i * n:(i + 1) * n])] for i, per in enumerate(completions)]
     return {"ids": [p["id"] for p in problems], "counts": counts}
+
+
+def _train_settings(cfg: ExperimentConfig) -> dict:
+    """What a trained arm depends on: the config without the evaluation overrides (changing them re-evaluates only)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in ("eval_problems", "eval_samples")}
 
 
 def verdict(diff, claimed_sign: int) -> str:
@@ -216,10 +224,11 @@ def nsr_report(evals: dict[str, dict], seed: int) -> dict:
 
 def run_nsr(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
     sets = problem_sets(budget, budget.train_problems)
-    base = runner.run("warmup", {"cfg": asdict(cfg)}, lambda: stage_warmup(cfg, budget, root / "warmup"))["folder"]
+    base = runner.run("warmup", {"cfg": _train_settings(cfg)},
+                      lambda: stage_warmup(cfg, budget, root / "warmup"))["folder"]
     models_ = {"base": base}
     for arm in NSR_ARMS:
-        key = {"cfg": asdict(cfg), "base": base, "arm": arm}
+        key = {"cfg": _train_settings(cfg), "base": base, "arm": arm}
         models_[arm] = runner.run(f"train_{arm}", key, lambda a=arm: train_rl_arm(
             cfg, budget, base, a, sets["train"], root / a), [root / arm / "config.json"])["folder"]
     evals = {m: runner.run(f"eval_{m}", {"model": path, "budget": asdict(budget), "seed": cfg.seed},
@@ -286,7 +295,8 @@ def run_glow(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
     from .trajectories import sample_trajectories
 
     sets = problem_sets(budget, budget.train_problems)
-    base = runner.run("warmup", {"cfg": asdict(cfg)}, lambda: stage_warmup(cfg, budget, root / "warmup"))["folder"]
+    base = runner.run("warmup", {"cfg": _train_settings(cfg)},
+                      lambda: stage_warmup(cfg, budget, root / "warmup"))["folder"]
     folder = root / "trajectories"
     traj = runner.run("trajectories", {"base": base, "budget": asdict(budget), "seed": cfg.seed}, lambda: {
         "summary": sample_trajectories(model_name_or_path=base, problems=sets["train"], num_samples=budget.glow_samples,
@@ -296,7 +306,7 @@ def run_glow(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
     steps = max(1, -(-rows // 4)) * budget.glow_epochs  # GLOW's epochs over all rows; the same steps for every arm
     models_, weights = {"base": base}, []
     for arm in GLOW_ARMS:
-        result = runner.run(f"train_{arm}", {"cfg": asdict(cfg), "base": base, "arm": arm, "steps": steps},
+        result = runner.run(f"train_{arm}", {"cfg": _train_settings(cfg), "base": base, "arm": arm, "steps": steps},
                             lambda a=arm: train_sft_arm(cfg, budget, base, a, str(folder), steps, root / a),
                             [root / arm / "config.json"])
         models_[arm] = result["folder"]
@@ -310,23 +320,6 @@ def run_glow(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
 
 
 # -- outputs and command line ----------------------------------------------------------------------------------------
-def _device_name() -> str:
-    """What ran it, for every figure: the GPU's name, else the CPU's model name from /proc/cpuinfo."""
-    import platform
-
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _fmt(e: dict) -> str:
     return f"{100 * e['value']:.1f} [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
 
@@ -342,7 +335,7 @@ def write_outputs(which: str, result: dict, root: Path) -> dict:
         lines += [f"| method | pass@1 (%) | pass@{n} (%) | problems |", "|---|---|---|---|"]
         lines += [f"| {m} | {_fmt(c[1])} | {_fmt(c[n])} | {c[1]['n']} |" for m, c in result["curves"].items()]
         plot_curves({m: {k: e["value"] for k, e in c.items()} for m, c in result["curves"].items()}, paths["png"],
-                    title=f"pass@k on held-out testbed problems ({_device_name()})")
+                    title=f"pass@k on held-out testbed problems ({device_name()})")
     else:
         lines += ["| method | in-template acc (%) | held-out templates acc (%) | problems |", "|---|---|---|---|"]
         lines += [f"| {m} | {_fmt(t['test'])} | {_fmt(t['ood'])} | {t['test']['n']} |"
@@ -363,7 +356,7 @@ def _plot_weights(weights_by_label: dict[str, float], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     ax.bar(list(weights_by_label), list(weights_by_label.values()))
     ax.set_ylabel("mean GLOW weight")
-    ax.set_title(f"GLOW weights by label and epoch ({_device_name()})")
+    ax.set_title(f"GLOW weights by label and epoch ({device_name()})")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -374,11 +367,12 @@ def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict
 
     models.configure_threads()
     root = Path(cfg.output_dir)
-    runner, budget, start = StageRunner(root), BUDGETS[cfg.budget], time.perf_counter()
+    overrides = {k: v for k in ("eval_problems", "eval_samples") if (v := getattr(cfg, k)) is not None}
+    runner, budget, start = StageRunner(root), replace(BUDGETS[cfg.budget], **overrides), time.perf_counter()
     result = (run_nsr if which == "nsr" else run_glow)(cfg, runner, budget, root)
     result.update(command=command or f"pns-hub experiment {which}", config=asdict(cfg), budget=asdict(budget),
-                  cpu=_device_name(), wall_seconds=round(time.perf_counter() - start, 1),
-                  stage_seconds={k: round(v, 1) for k, v in runner.timings.items()})
+                  cpu=device_name(), wall_seconds=round(time.perf_counter() - start, 1),
+                  stage_seconds={k: round(v, 1) for k, v in runner.timings.items()}, reused_stages=runner.reused)
     result["outputs"] = write_outputs(which, result, root)
     return result
 

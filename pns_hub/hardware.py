@@ -14,6 +14,7 @@ With a GPU nothing is changed: the YAML's values stand.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 
 logger = logging.getLogger(__name__)
@@ -50,4 +51,21 @@ def apply_hardware_defaults(args) -> None:
         args.gradient_checkpointing = False
 
 
-__all__ = ["apply_hardware_defaults", "resolve_cpu_bf16"]
+__all__ = ["apply_hardware_defaults", "device_name", "resolve_cpu_bf16"]
+
+
+def device_name() -> str:
+    """What ran it, for every figure: the GPU's name, else the CPU's model name from /proc/cpuinfo."""
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -40,6 +40,13 @@ def test_experiment_nsr_tiny(tiny_causal_lm_path, tmp_path):
     _check_outputs(result, "nsr")
     assert set(result["verdicts"].values()) == {"not resolvable at this scale"}  # a random model solves nothing
     assert "| w_reinforce |" in (tmp_path / "experiment_nsr.md").read_text()
+    # a smaller evaluation of the same run re-evaluates every model and retrains none
+    again = run_experiment("nsr", ExperimentConfig(output_dir=str(tmp_path), model=tiny_causal_lm_path,
+                                                   budget="tiny", eval_samples=2, eval_problems=3))
+    assert again["ks"] == [1, 2] and again["models"] == result["models"]
+    assert all(len(ev["counts"]) == 3 and all(n == 2 for n, _ in ev["counts"]) for ev in again["evals"].values())
+    assert {f"train_{arm}" for arm in NSR_ARMS} <= set(again["reused_stages"])
+    assert not any(stage.startswith("eval_") for stage in again["reused_stages"])
 
 
 @pytest.mark.slow
