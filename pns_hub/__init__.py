@@ -12,7 +12,8 @@ Row / module           Owns
 =====================  =============================================================================================
 **foundation**
 models                 model specs, loading (embedded GGUF, Hub, folders), dtype/threads/bf16 detection
-hardware               the one function that fits any TRL config to this machine (CPU: use_cpu, native-only bf16)
+hardware               the one function that fits any TRL config to this machine (CPU: use_cpu, native-only bf16);
+                       ``device_name`` (what ran a figure)
 generation             prompt template, batched sampling (``SamplingParams``, ``generate``)
 lm_head                dense lm_head swap used inside trainers
 hub                    Hub-layout folders, card rendering, ``push_folder`` and ``publish`` (all pushing lives here)
@@ -38,6 +39,8 @@ synthesis_select       RM/judge scoring, composite via ``rewards.composite_score
 synthesis_shard        one shard: sample, verify, filter, score, pair; the row schema (``features``)
 shard_store            manifest, locks, atomic shard files, merge
 dataset_card           the dataset folder: parquet per source, report, rejected inputs, card
+fair_negatives         the fair protocol's selection: one rule, same problems/chosen/pairs for every source; the
+                       plausibility table under both rules and the generator's before/after report
 synthesize             input loading, orchestration across processes, push, CLI
 **dpo**
 dpo                    DPO on the preference pairs (TRL's ``DatasetMixtureConfig``/``get_dataset`` mix), card with scores
@@ -48,7 +51,9 @@ results                the result-record schema (one JSON per evaluation run)
 leaderboard            table, chart and paired differences of a results folder; ``leaderboard/`` is the Space app
 space                  the Space folder (app + the results/leaderboard/stats modules it runs) and ``--push-space``
 **tools**
-cli, demo, stages      ``pns-hub`` entry point, the end-to-end demo, stage list
+cli, demo, stages      ``pns-hub`` entry point, the end-to-end demo (``demo_stages``: its stages), cached stages
+experiments,           ``pns-hub experiment nsr|glow``; ``experiment pns`` is the demo chain at ``--budget full``,
+experiment_pns         its table, plot and verdict
 recipe_files,          ``check-recipe``: which task a YAML is, memory estimates, dry run
 check_recipe, recipe_*
 bench, protocol        benchmark helpers, the evaluation protocol
