@@ -41,6 +41,7 @@ WARMUP_SLICE = 400  # training problems after the warm-up slice of the fair prot
 NSR_ARMS = ("psr", "nsr", "w_reinforce", "grpo")
 GLOW_ARMS = ("sft_correct", "sft_all", "glow")
 SUPPORTED, CONTRADICTED, UNRESOLVED = "supported", "not supported", "not resolvable at this scale"
+NOT_MEASURED = "not measured (its evaluation had not finished)"
 
 
 @dataclass(frozen=True)
@@ -199,10 +200,11 @@ def nsr_report(evals: dict[str, dict], seed: int) -> dict:
     def area(method):  # mean over the curve's ks, per problem: "best overall"
         return [sum(v) / len(ks) for v in zip(*(per_problem(method, k) for k in ks))]
 
+    # a run whose W-REINFORCE evaluation has not finished still reports the other two claims
     w_vs = {m: stats.paired_bootstrap(area("w_reinforce"), area(m), seed=seed) for m in evals
-            if m != "w_reinforce"}
+            if m != "w_reinforce"} if "w_reinforce" in evals else {}
     w_verdicts = [verdict(d, +1) for d in w_vs.values()]
-    best = SUPPORTED if all(v == SUPPORTED for v in w_verdicts) else \
+    best = NOT_MEASURED if not w_vs else SUPPORTED if all(v == SUPPORTED for v in w_verdicts) else \
         CONTRADICTED if CONTRADICTED in w_verdicts else UNRESOLVED
     nsr_n, psr_n = diff("nsr", "base", n), diff("psr", "base", n)
     # NSR "keeps or raises": a significant drop contradicts it; an interval that excludes any drop supports it.
@@ -212,7 +214,7 @@ def nsr_report(evals: dict[str, dict], seed: int) -> dict:
                 "W-REINFORCE best over the whole curve": best}
     if all(c in (0, nn) for nn, c in evals["base"]["counts"]):
         # every base problem is all-right or all-wrong: a zero-width "no change" is no evidence of anything
-        verdicts = {claim: UNRESOLVED for claim in verdicts}
+        verdicts = {claim: UNRESOLVED if v != NOT_MEASURED else v for claim, v in verdicts.items()}
     return {
         "ks": ks, "curves": curves,
         "differences": {"nsr_minus_base_at_n": nsr_n.to_dict(), "psr_minus_base_at_n": psr_n.to_dict(),
