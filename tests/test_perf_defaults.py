@@ -229,6 +229,21 @@ def test_suite_keeps_the_figures_a_subprocess_script_emits(tmp_path):
     assert failed["notes"].startswith("FAILED: exit 3")
 
 
+def test_every_benchmark_script_imports_without_running(tmp_path):
+    """The suite imports every benchmarks/*.py to find its run(quick); a script that does its work at import time (a
+    report script without a __main__ guard did, and crashed the suite in CI) must fail here, in the fast tests."""
+    from pns_hub import bench
+
+    scripts = bench.discover(REPO / "benchmarks")
+    code = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
+            "[importlib.import_module('benchmarks.' + s) for s in sys.argv[2:]]")
+    env = {**os.environ, "PNS_HUB_BENCH_RESULTS": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code, str(REPO), *scripts], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert len(scripts) >= 5 and proc.returncode == 0, proc.stderr[-2000:]
+    assert not list(tmp_path.iterdir()), "importing a benchmark script wrote files"
+
+
 @pytest.mark.slow
 def test_full_quick_suite_writes_every_stage(tmp_path):
     payload, _ = _run_suite(tmp_path, [])
