@@ -86,3 +86,21 @@ def test_generator_report_counts_wrong_among_well_formed():
     assert before["wrong_rate_among_well_formed"]["value"] == pytest.approx(0.5)
     assert after["wrong_rate_among_well_formed"]["value"] == 1.0 and after["rm_score_of_wrong"]["n"] == 12
     assert "n=3" in fair_negatives.generator_markdown(report)
+
+
+def test_every_synthesis_recipe_filters_all_its_sampled_sources_alike():
+    """A recipe that format-filters PNS but not the baselines would hand PNS an unfair edge in the DPO comparison."""
+    from pathlib import Path
+
+    import yaml
+
+    from pns_hub.negatives import PERTURBED
+
+    recipes = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*/synthesize/*.yaml"))
+    assert recipes
+    for path in recipes:
+        raw = yaml.safe_load(path.read_text())
+        config = SynthesisConfig(**{k: raw[k] for k in ("sources", "format_filter") if k in raw})
+        sampled = [s for s in config.sources if s != PERTURBED]
+        assert set(sampled) <= set(config.format_filter), f"{path}: format_filter {config.format_filter}"
+        assert set(SynthesisConfig().format_filter) <= set(config.format_filter), path
