@@ -7,11 +7,15 @@ source licence, the sampling settings and what was skipped and why, so the datas
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pns_hub import models, negatives
 from pns_hub.synthesis_shard import features, model_id
+
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pns_hub.synthesis_config import SynthesisConfig
@@ -86,6 +90,17 @@ def write_folder(config: SynthesisConfig, rows: dict[str, list[dict]], skipped: 
         for item in rejected_inputs:
             handle.write(json.dumps(item, default=str) + "\n")
     card = _card(config, configs, table, skipped, rejected_inputs, n_problems)
-    default = negatives.PNS if negatives.PNS in configs else next(iter(configs))
-    hub.write_dataset_folder(folder, configs, card, default=default)
+    # A 0-row config cannot be loaded at all (datasets: "Instruction 'train' corresponds to no data"), so an empty
+    # source is left out of the folder's configs; the card still lists it with 0 rows and the skip reasons.
+    written = {s: d for s, d in configs.items() if len(d)}
+    if not written:
+        raise ValueError(f"{folder}: no source produced a single pair ({', '.join(config.sources)}); the skipped "
+                         f"problems per source and reason are in the log above")
+    for source in set(configs) - set(written):
+        logger.warning("config %r has no rows: left out of %s/README.md's configs (see the card's skip table)",
+                       source, folder)
+        for stale in (folder / "data" / source).glob("*.parquet"):  # from an earlier run into the same folder
+            stale.unlink()
+    default = negatives.PNS if negatives.PNS in written else next(iter(written))
+    hub.write_dataset_folder(folder, written, card, default=default)
     return folder

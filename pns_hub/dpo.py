@@ -149,13 +149,15 @@ def _check_config(entry) -> int:
         dataset = load_dataset(entry.path, entry.name, data_dir=entry.data_dir, data_files=entry.data_files,
                                split=entry.split)
     except ValueError as err:
-        if "corresponds to no data" not in str(err):
+        # pns-hub leaves an empty source out of the folder's configs ("BuilderConfig ... not found"); an empty parquet
+        # shard written by other tools reads as "no data": either way, say which config is empty and the usual cause
+        if "corresponds to no data" not in str(err) and not ("BuilderConfig" in str(err) and "not found" in str(err)):
             raise
         dataset = None
     if dataset is None or len(dataset) == 0:
-        # an empty parquet shard reads as "no data": say which config is empty and what usually causes it
         raise ValueError(f"{_label(entry)}: no preference pairs (the synthesis kept no verified-wrong, well-formed "
-                         "negative for this source; sample more problems or completions)")
+                         "negative for this source, so its card lists it with 0 rows; sample more problems or "
+                         "completions)")
     validate_preference_rows(dataset, _label(entry))
     return len(dataset)
 

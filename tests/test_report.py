@@ -60,3 +60,35 @@ def test_missing_card_header_is_a_clear_error(tmp_path):
     (tmp_path / "README.md").write_text("# no header\n")
     with pytest.raises(ValueError, match="YAML header"):
         report.load_folder(tmp_path)
+
+
+def test_an_empty_source_is_left_out_of_configs_and_named_in_the_card(tmp_path):
+    """datasets cannot load a 0-row config ("Instruction 'train' corresponds to no data"): such a source stays out of
+    the folder's ``configs:`` (the others and the default load), and the card lists it with 0 rows and says why."""
+    from datasets import load_dataset
+
+    from pns_hub import dataset_card
+    from pns_hub.synthesis_config import SynthesisConfig
+
+    config = SynthesisConfig(output_dir=str(tmp_path / "ds"), sources=["pns", "rejection_sampling", "prompted_wrong"])
+    (tmp_path / "ds" / "data" / "prompted_wrong").mkdir(parents=True)
+    (tmp_path / "ds" / "data" / "prompted_wrong" / "train-00000-of-00001.parquet").write_bytes(b"stale")
+    rows = {**_rows(), "prompted_wrong": []}
+    skipped = [{"source": "prompted_wrong", "reason": "no verified-wrong negative"}] * 2
+    folder = dataset_card.write_folder(config, rows, skipped, [], n_problems=2)
+    assert len(load_dataset(str(folder), "pns", split="train")) == 2
+    assert len(load_dataset(str(folder), split="train")) == 2  # the default config is pns
+    assert len(load_dataset(str(folder), "rejection_sampling", split="train")) == 2
+    card = (folder / "README.md").read_text()
+    assert "config_name: prompted_wrong" not in card and not list((folder / "data" / "prompted_wrong").iterdir())
+    assert "| `prompted_wrong` | 0 |" in card and "Empty: not in this folder" in card
+    assert "| prompted_wrong | no verified-wrong negative | 2 |" in card
+    from trl.scripts.utils import DatasetConfig
+
+    from pns_hub.dpo import _check_config
+
+    assert _check_config(DatasetConfig(path=str(folder), name="pns", split="train")) == 2
+    with pytest.raises(ValueError, match="prompted_wrong.*no preference pairs"):  # a DPO mix that asks for it
+        _check_config(DatasetConfig(path=str(folder), name="prompted_wrong", split="train"))
+    with pytest.raises(ValueError, match="no source produced a single pair"):
+        dataset_card.write_folder(config, {s: [] for s in config.sources}, skipped, [], n_problems=2)
