@@ -120,6 +120,10 @@ def stage_negatives(budget, seed: int, folder: Path, work: Path, generator: str,
         hub_repo_id=hub_id, progress=False)
     every = synthesize_dataset(config)
     candidates = report.load_folder(every)
+    if absent := [s for s in config.sources if s not in candidates]:  # an empty source is not among the configs
+        raise ValueError(f"{every}: {', '.join(absent)} produced no candidate at all; the fair protocol compares the "
+                         "sources on the problems every source covers, so none would be left (sample more problems or "
+                         "completions)")
     table = fair_negatives.plausibility_table(candidates, seed=seed)
     selected, selection = fair_negatives.fair_select(candidates, "most_plausible", seed=seed)
     gen_report = fair_negatives.generator_report(fair_negatives.sample_stats(every), candidates, seed=seed)
