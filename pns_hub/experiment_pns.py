@@ -3,7 +3,7 @@ base -> RM -> generator -> all four negative sources (fair protocol) -> one DPO 
 accuracy of the base and every DPO model on held-out testbed problems -> table, plot and a one-line verdict.
 
 The claim (pns.md): DPO with PNS negatives beats DPO with the other negatives; the paper's main baseline is rejection
-sampling. The verdict uses the fixed rule :func:`pns_hub.experiments.verdict` on the paired bootstrap difference
+sampling. The verdict uses the fixed rule :func:`pns_hub.experiment_report.verdict` on the paired bootstrap difference
 PNS-DPO minus RS-DPO, each problem's score averaged over the DPO seeds (so the interval is over problems, the unit
 that was sampled). The other sources' differences are reported the same way, never tuned toward a winner.
 """
@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import negatives
+from .experiment_report import fmt, verdict
 
 
 CLAIM = "DPO on PNS negatives beats DPO on rejection-sampling negatives (testbed accuracy, seed-averaged)"
@@ -31,7 +32,6 @@ def seed_averaged(evals: dict[str, dict], source: str) -> dict[str, float]:
 def pns_report(evals: dict[str, dict], seed: int) -> dict:
     """Seed-averaged accuracy per source, differences vs base and vs rejection sampling, and the verdict."""
     from . import stats
-    from .experiments import verdict
 
     base = evals["base"]["per_problem"]
     sources = sorted({n.split("@")[0] for n in evals if n != "base"}, key=lambda s: negatives.SOURCES.index(s))
@@ -49,11 +49,6 @@ def pns_report(evals: dict[str, dict], seed: int) -> dict:
             "verdicts": {CLAIM: verdict(main, +1) if main else "not measured (pns or rejection_sampling missing)"}}
 
 
-def _fmt(e: dict, signed: bool = False) -> str:
-    f = "+.1f" if signed else ".1f"
-    return f"{100 * e['value']:{f}} [{100 * e['low']:{f}}, {100 * e['high']:{f}}]"
-
-
 def write_outputs(result: dict, root: Path) -> dict:
     """experiment_pns.json / .md / .png under ``root``."""
     import matplotlib
@@ -69,8 +64,8 @@ def write_outputs(result: dict, root: Path) -> dict:
              "|---|---:|---:|---:|---:|"]
     for name, e in result["table"].items():
         vs_base, vs_rs = d.get(f"{name}_minus_base"), d.get(f"{name}_minus_rejection_sampling")
-        lines.append(f"| {'none (base = warm-up SFT)' if name == 'base' else name} | {_fmt(e)} | {e['n']} | "
-                     f"{_fmt(vs_base, True) if vs_base else ''} | {_fmt(vs_rs, True) if vs_rs else ''} |")
+        lines.append(f"| {'none (base = warm-up SFT)' if name == 'base' else name} | {fmt(e)} | {e['n']} | "
+                     f"{fmt(vs_base, True) if vs_base else ''} | {fmt(vs_rs, True) if vs_rs else ''} |")
     lines += ["", "Accuracy of a source: each problem's correctness averaged over the DPO seeds; intervals: Wilson "
               "(base) or bootstrap over problems; differences: paired bootstrap over problems.", "", "## Verdict", ""]
     lines += [f"- {claim}: **{v}**" for claim, v in result["verdicts"].items()]

@@ -17,21 +17,19 @@ Problem sets never overlap (checked with :func:`pns_hub.protocol.check_disjoint`
 (the slice ``recipes/smollm2-135m-instruct/sft_warmup_testbed.yaml`` trains on), RL / trajectory problems come after
 ``WARMUP_SLICE`` in the same split, evaluation uses the test split and the held-out templates.
 
-Verdict rule (fixed before any run, never tuned): a paired bootstrap difference supports a claim when its 95% interval
-lies on the claimed side of zero, contradicts it when the interval lies on the other side, and is "not resolvable at
-this scale" otherwise. ``--budget tiny`` exists for tests (seconds on a tiny model); ``--budget full`` is the 90-minute
-size, to be confirmed from measured throughput before it is run.
+Verdicts, tables and plots: :mod:`pns_hub.experiment_report` (with its fixed verdict rule). ``--budget tiny`` exists
+for tests (seconds on a tiny model); ``--budget full`` is the 90-minute size, sized from measured throughput.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import models
+from .experiment_report import glow_report, nsr_report, write_outputs
 from .hardware import device_name
 
 
@@ -40,8 +38,6 @@ logger = logging.getLogger(__name__)
 WARMUP_SLICE = 400  # training problems after the warm-up slice of the fair protocol (pns_hub.protocol.DEFAULT_SIZES)
 NSR_ARMS = ("psr", "nsr", "w_reinforce", "grpo")
 GLOW_ARMS = ("sft_correct", "sft_all", "glow")
-SUPPORTED, CONTRADICTED, UNRESOLVED = "supported", "not supported", "not resolvable at this scale"
-NOT_MEASURED = "not measured (its evaluation had not finished)"
 
 
 @dataclass(frozen=True)
@@ -58,14 +54,17 @@ class Budget:
     eval_samples: int
     glow_samples: int
     glow_epochs: int
+    glow_eval_samples: int  # GLOW reports accuracy, not pass@k: fewer samples per problem suffice
 
 
 BUDGETS = {
     "tiny": Budget(warmup_examples=8, train_problems=4, train_steps=1, prompts_per_step=2, generations=2, max_tokens=8,
-                   eval_problems=4, eval_samples=4, glow_samples=2, glow_epochs=2),
+                   eval_problems=4, eval_samples=4, glow_samples=2, glow_epochs=2,
+                   glow_eval_samples=2),
     # Sized from measured throughput (EPYC Zen 3, 2 threads, fp32): sampling ~350 tok/s at 64 rows, ~55 tok/answer
     "full": Budget(warmup_examples=400, train_problems=24, train_steps=12, prompts_per_step=2, generations=8,
-                   max_tokens=128, eval_problems=100, eval_samples=32, glow_samples=4, glow_epochs=2),
+                   max_tokens=128, eval_problems=100, eval_samples=32, glow_samples=4, glow_epochs=2,
+                   glow_eval_samples=8),
 }
 
 
@@ -78,7 +77,8 @@ class ExperimentConfig:
     learning_rate: float = field(default=1e-5)
     seed: int = field(default=0)
     eval_problems: int | None = field(default=None, metadata={"help": "override the budget's held-out problems"})
-    eval_samples: int | None = field(default=None, metadata={"help": "override the budget's samples per problem"})
+    eval_samples: int | None = field(default=None, metadata={
+        "help": "override the budget's samples per problem (nsr: eval_samples, glow: glow_eval_samples)"})
 
     def __post_init__(self):
         if self.budget not in BUDGETS:
@@ -133,15 +133,16 @@ def sample_counts(model: str, problems: list[dict], n: int, max_tokens: int, see
     return {"ids": [p["id"] for p in problems], "counts": counts}
 
 
-def _train_settings(cfg: ExperimentConfig) -> dict:
-    """What a trained arm depends on: the config without the evaluation overrides (changing them re-evaluates only)."""
-    return {k: v for k, v in asdict(cfg).items() if k not in ("eval_problems", "eval_samples")}
+TRAINING_COUNTS = ("warmup_examples", "train_problems", "train_steps", "prompts_per_step", "generations", "max_tokens",
+                   "glow_samples", "glow_epochs")
+EVAL_COUNTS = ("eval_problems", "eval_samples", "glow_eval_samples", "max_tokens")
 
 
-def verdict(diff, claimed_sign: int) -> str:
-    """The fixed rule: the interval on the claimed side of zero supports, on the other side contradicts."""
-    low, high = (diff.low, diff.high) if claimed_sign > 0 else (-diff.high, -diff.low)
-    return SUPPORTED if low > 0 else CONTRADICTED if high < 0 else UNRESOLVED
+def _train_settings(cfg: ExperimentConfig, budget: Budget, counts: tuple[str, ...] = TRAINING_COUNTS) -> dict:
+    """What a trained model depends on: the config without the evaluation overrides (changing them re-evaluates only)
+    and the budget's training counts (editing a budget must retrain, not reuse arms trained at the old size)."""
+    return {**{k: v for k, v in asdict(cfg).items() if k not in ("eval_problems", "eval_samples")},
+            "counts": {k: getattr(budget, k) for k in counts}}
 
 
 def _training_args(cls, cfg: ExperimentConfig, budget: Budget, out: Path, **extra):
@@ -181,59 +182,19 @@ def train_rl_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, row
     return {"folder": str(folder), "steps": trainer.state.global_step}
 
 
-def nsr_report(evals: dict[str, dict], seed: int) -> dict:
-    """pass@k curves with intervals per method, and the three verdicts (paired over the same problems)."""
-    from . import stats
-    from .eval.passk import curve_ks, pass_at_k
-
-    n = min(c[0] for e in evals.values() for c in e["counts"])
-    ks = curve_ks(n)
-    curves = {m: {k: e.to_dict() for k, e in stats.passk_curve_intervals(ev["counts"], ks, seed=seed).items()}
-              for m, ev in evals.items()}
-
-    def per_problem(method, k):
-        return [pass_at_k(nn, c, k) for nn, c in evals[method]["counts"]]
-
-    def diff(a, b, k):
-        return stats.paired_bootstrap(per_problem(a, k), per_problem(b, k), seed=seed)
-
-    def area(method):  # mean over the curve's ks, per problem: "best overall"
-        return [sum(v) / len(ks) for v in zip(*(per_problem(method, k) for k in ks))]
-
-    # a run whose W-REINFORCE evaluation has not finished still reports the other two claims
-    w_vs = {m: stats.paired_bootstrap(area("w_reinforce"), area(m), seed=seed) for m in evals
-            if m != "w_reinforce"} if "w_reinforce" in evals else {}
-    w_verdicts = [verdict(d, +1) for d in w_vs.values()]
-    best = NOT_MEASURED if not w_vs else SUPPORTED if all(v == SUPPORTED for v in w_verdicts) else \
-        CONTRADICTED if CONTRADICTED in w_verdicts else UNRESOLVED
-    nsr_n, psr_n = diff("nsr", "base", n), diff("psr", "base", n)
-    # NSR "keeps or raises": a significant drop contradicts it; an interval that excludes any drop supports it.
-    keeps = CONTRADICTED if nsr_n.high < 0 else SUPPORTED if nsr_n.low >= 0 else UNRESOLVED
-    verdicts = {"NSR keeps or raises pass@k at the largest k": keeps,
-                "PSR lowers pass@k at the largest k": verdict(psr_n, -1),
-                "W-REINFORCE best over the whole curve": best}
-    if all(c in (0, nn) for nn, c in evals["base"]["counts"]):
-        # every base problem is all-right or all-wrong: a zero-width "no change" is no evidence of anything
-        verdicts = {claim: UNRESOLVED if v != NOT_MEASURED else v for claim, v in verdicts.items()}
-    return {
-        "ks": ks, "curves": curves,
-        "differences": {"nsr_minus_base_at_n": nsr_n.to_dict(), "psr_minus_base_at_n": psr_n.to_dict(),
-                        "psr_minus_base_at_1": diff("psr", "base", 1).to_dict(),
-                        **{f"w_reinforce_minus_{m}_curve_mean": d.to_dict() for m, d in w_vs.items()}},
-        "verdicts": verdicts,
-    }
-
-
 def run_nsr(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
     sets = problem_sets(budget, budget.train_problems)
-    base = runner.run("warmup", {"cfg": _train_settings(cfg)},
+    base = runner.run("warmup", {"cfg": _train_settings(cfg, budget, ("warmup_examples",))},
                       lambda: stage_warmup(cfg, budget, root / "warmup"))["folder"]
     models_ = {"base": base}
     for arm in NSR_ARMS:
-        key = {"cfg": _train_settings(cfg), "base": base, "arm": arm}
+        key = {"cfg": _train_settings(cfg, budget), "base": base, "arm": arm}
         models_[arm] = runner.run(f"train_{arm}", key, lambda a=arm: train_rl_arm(
             cfg, budget, base, a, sets["train"], root / a), [root / arm / "config.json"])["folder"]
-    evals = {m: runner.run(f"eval_{m}", {"model": path, "budget": asdict(budget), "seed": cfg.seed},
+    trained = {m: runner.keys["warmup" if m == "base" else f"train_{m}"] for m in models_}
+    evals = {m: runner.run(f"eval_{m}", {"model": path, "trained": trained[m],
+                                         "counts": {k: getattr(budget, k) for k in EVAL_COUNTS},
+                                         "seed": cfg.seed},
                            lambda p=path: sample_counts(p, sets["test"], budget.eval_samples, budget.max_tokens,
                                                         cfg.seed))
              for m, path in models_.items()}
@@ -276,31 +237,15 @@ def train_sft_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, tr
     return {"folder": str(folder), "steps": trainer.state.global_step, "weights": weights}
 
 
-def glow_report(evals: dict[str, dict], weights: list[dict], seed: int) -> dict:
-    """Accuracy (mean per-problem share of correct samples) in-template and out-of-template, with the verdict."""
-    from . import stats
-
-    def scores(method, split):
-        return [c / n for n, c in evals[method][split]["counts"]]
-
-    table = {m: {s: stats.accuracy(scores(m, s), seed=seed).to_dict() for s in ("test", "ood")} for m in evals}
-    ood = stats.paired_bootstrap(scores("glow", "ood"), scores("sft_correct", "ood"), seed=seed)
-    by_label: dict[str, list[float]] = {}
-    for w in weights:
-        by_label.setdefault(f"{w['label']} (epoch {w['epoch'] + 1})", []).append(w["weight"])
-    return {"table": table, "differences": {"glow_minus_sft_correct_ood": ood.to_dict()},
-            "weights_by_label": {k: sum(v) / len(v) for k, v in sorted(by_label.items())},
-            "verdicts": {"GLOW generalises better out of template than SFT on correct samples": verdict(ood, +1)}}
-
-
 def run_glow(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
     from .trajectories import sample_trajectories
 
     sets = problem_sets(budget, budget.train_problems)
-    base = runner.run("warmup", {"cfg": _train_settings(cfg)},
+    base = runner.run("warmup", {"cfg": _train_settings(cfg, budget, ("warmup_examples",))},
                       lambda: stage_warmup(cfg, budget, root / "warmup"))["folder"]
     folder = root / "trajectories"
-    traj = runner.run("trajectories", {"base": base, "budget": asdict(budget), "seed": cfg.seed}, lambda: {
+    traj = runner.run("trajectories", {"base": runner.keys["warmup"], "seed": cfg.seed, "counts": {
+        k: getattr(budget, k) for k in ("train_problems", "glow_samples", "max_tokens")}}, lambda: {
         "summary": sample_trajectories(model_name_or_path=base, problems=sets["train"], num_samples=budget.glow_samples,
                                        max_new_tokens=budget.max_tokens, seed=cfg.seed, verify_workers=0,
                                        output_dir=str(folder), progress=False)}, [folder / "README.md"])
@@ -308,68 +253,33 @@ def run_glow(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
     steps = max(1, -(-rows // 4)) * budget.glow_epochs  # GLOW's epochs over all rows; the same steps for every arm
     models_, weights = {"base": base}, []
     for arm in GLOW_ARMS:
-        result = runner.run(f"train_{arm}", {"cfg": _train_settings(cfg), "base": base, "arm": arm, "steps": steps},
+        key = {"cfg": _train_settings(cfg, budget), "base": base, "arm": arm, "steps": steps,
+               "trajectories": runner.keys["trajectories"]}
+        result = runner.run(f"train_{arm}", key,
                             lambda a=arm: train_sft_arm(cfg, budget, base, a, str(folder), steps, root / a),
                             [root / arm / "config.json"])
         models_[arm] = result["folder"]
         weights += result["weights"]
-    evals = {m: {s: runner.run(f"eval_{m}_{s}", {"model": path, "budget": asdict(budget), "seed": cfg.seed, "s": s},
-                               lambda p=path, s=s: sample_counts(p, sets[s], budget.eval_samples, budget.max_tokens,
-                                                                 cfg.seed))
+    trained = {m: runner.keys["warmup" if m == "base" else f"train_{m}"] for m in models_}
+    evals = {m: {s: runner.run(f"eval_{m}_{s}", {"model": path, "trained": trained[m],
+                                                 "counts": {k: getattr(budget, k) for k in EVAL_COUNTS},
+                                                 "seed": cfg.seed, "s": s},
+                               lambda p=path, s=s: sample_counts(p, sets[s], budget.glow_eval_samples,
+                                                                 budget.max_tokens, cfg.seed))
                  for s in ("test", "ood")} for m, path in models_.items()}
     return {"models": models_, "trajectories": traj["summary"], "steps": steps, "evals": evals, "weights": weights,
             **glow_report(evals, weights, cfg.seed)}
 
 
-# -- outputs and command line ----------------------------------------------------------------------------------------
-def _fmt(e: dict) -> str:
-    return f"{100 * e['value']:.1f} [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
-
-
-def write_outputs(which: str, result: dict, root: Path) -> dict:
-    """experiment_<which>.json / .md / .png under ``root``: the table with n and 95% intervals, plot, verdicts."""
-    from .eval.passk import plot_curves
-
-    paths = {ext: root / f"experiment_{which}.{ext}" for ext in ("json", "md", "png")}
-    lines = [f"# pns-hub experiment {which}", "", f"command: `{result['command']}`", ""]
-    if which == "nsr":
-        n = result["ks"][-1]
-        lines += [f"| method | pass@1 (%) | pass@{n} (%) | problems |", "|---|---|---|---|"]
-        lines += [f"| {m} | {_fmt(c[1])} | {_fmt(c[n])} | {c[1]['n']} |" for m, c in result["curves"].items()]
-        plot_curves({m: {k: e["value"] for k, e in c.items()} for m, c in result["curves"].items()}, paths["png"],
-                    title=f"pass@k on held-out testbed problems ({device_name()})")
-    else:
-        lines += ["| method | in-template acc (%) | held-out templates acc (%) | problems |", "|---|---|---|---|"]
-        lines += [f"| {m} | {_fmt(t['test'])} | {_fmt(t['ood'])} | {t['test']['n']} |"
-                  for m, t in result["table"].items()]
-        _plot_weights(result["weights_by_label"], paths["png"])
-    lines += ["", "## Verdicts", ""] + [f"- {claim}: **{v}**" for claim, v in result["verdicts"].items()]
-    paths["md"].write_text("\n".join(lines) + "\n")
-    paths["json"].write_text(json.dumps(result, indent=2, default=str))
-    return {k: str(v) for k, v in paths.items()}
-
-
-def _plot_weights(weights_by_label: dict[str, float], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    ax.bar(list(weights_by_label), list(weights_by_label.values()))
-    ax.set_ylabel("mean GLOW weight")
-    ax.set_title(f"GLOW weights by label and epoch ({device_name()})")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
+# -- command line ----------------------------------------------------------------------------------------------------
 def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict:
     from .stages import StageRunner
 
     models.configure_threads()
     root = Path(cfg.output_dir)
-    overrides = {k: v for k in ("eval_problems", "eval_samples") if (v := getattr(cfg, k)) is not None}
+    samples = "eval_samples" if which == "nsr" else "glow_eval_samples"  # --eval_samples sets the one this run uses
+    overrides = {name: v for k, name in (("eval_problems", "eval_problems"), ("eval_samples", samples))
+                 if (v := getattr(cfg, k)) is not None}
     runner, budget, start = StageRunner(root), replace(BUDGETS[cfg.budget], **overrides), time.perf_counter()
     result = (run_nsr if which == "nsr" else run_glow)(cfg, runner, budget, root)
     result.update(command=command or f"pns-hub experiment {which}", config=asdict(cfg), budget=asdict(budget),

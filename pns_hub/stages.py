@@ -33,10 +33,11 @@ class StageRunner:
     timings: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float | None] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)  # stage -> settings hash, for stages that depend on it
 
     def run(self, name: str, settings: dict, fn: Callable[[], dict], outputs: list[Path] | None = None) -> dict:
         marker = self.root / "stages" / f"{name}.json"
-        key = settings_hash(settings)
+        key = self.keys[name] = settings_hash(settings)
         if marker.exists():
             saved = json.loads(marker.read_text())
             if saved.get("key") == key and all(Path(p).exists() for p in saved.get("outputs", [])):

@@ -1,17 +1,13 @@
 """Partial ``experiment nsr`` report from finished stage markers, for a run whose W-REINFORCE/GRPO evaluations have
-not finished: :func:`pns_hub.experiments.nsr_report` over the models evaluated so far (the W-REINFORCE claim is then
+not finished: :func:`pns_hub.experiment_report.nsr_report` over the models evaluated so far (the W-REINFORCE claim is then
 "not measured"). Usage: ``python scripts/nsr_partial_report.py DIR`` (the experiment's --output_dir)."""
 import json
 import sys
 from pathlib import Path
 
 from pns_hub.eval.passk import plot_curves
-from pns_hub.experiments import _fmt, nsr_report
+from pns_hub.experiment_report import fmt, nsr_report
 from pns_hub.hardware import device_name
-
-
-def diff(e: dict) -> str:
-    return f"{100 * e['value']:+.1f} [{100 * e['low']:+.1f}, {100 * e['high']:+.1f}]"
 
 
 def main(argv: list[str]) -> None:
@@ -30,9 +26,9 @@ def main(argv: list[str]) -> None:
              "--output_dir /work/exp/nsr --eval_samples 16` (evaluation resumed at 2 threads for NSR), then "
              "`python scripts/nsr_partial_report.py /work/exp/nsr` over its stage markers", "",
              f"| method | pass@1 (%) | pass@{n} (%) | problems |", "|---|---|---|---|"]
-    lines += [f"| {m} | {_fmt(c[1])} | {_fmt(c[n])} | {c[1]['n']} |" for m, c in curves.items()]
-    lines += ["", f"Paired (points): NSR - base at k={n} {diff(d['nsr_minus_base_at_n'])}; PSR - base at k={n} "
-              f"{diff(d['psr_minus_base_at_n'])}; PSR - base at k=1 {diff(d['psr_minus_base_at_1'])}", "",
+    lines += [f"| {m} | {fmt(c[1])} | {fmt(c[n])} | {c[1]['n']} |" for m, c in curves.items()]
+    lines += ["", f"Paired (points): NSR - base at k={n} {fmt(d['nsr_minus_base_at_n'], True)}; PSR - base at k={n} "
+              f"{fmt(d['psr_minus_base_at_n'], True)}; PSR - base at k=1 {fmt(d['psr_minus_base_at_1'], True)}", "",
               "## Verdicts", ""] + [f"- {claim}: **{v}**" for claim, v in report["verdicts"].items()]
     (out / "experiment_nsr-partial-epyc.md").write_text("\n".join(lines) + "\n")
     (out / "experiment_nsr-partial-epyc.json").write_text(json.dumps({

@@ -71,7 +71,7 @@ def _evals(**counts):
 
 def test_nsr_verdicts_follow_the_fixed_rule():
     """Hand-made (n, c) per problem: the verdicts come out of the paired intervals, in both directions."""
-    from pns_hub.experiments import CONTRADICTED, SUPPORTED, UNRESOLVED, nsr_report
+    from pns_hub.experiment_report import CONTRADICTED, SUPPORTED, UNRESOLVED, nsr_report
 
     base = [(4, 1)] * 20 + [(4, 0)] * 20  # pass@4 = 50%
     wide = [(4, 1)] * 36 + [(4, 0)] * 4  # 1 of 4 right on 36 problems: pass@1 22.5%, pass@4 90%
@@ -94,7 +94,7 @@ def test_nsr_verdicts_follow_the_fixed_rule():
 
 
 def test_verdict_rule():
-    from pns_hub.experiments import CONTRADICTED, SUPPORTED, UNRESOLVED, verdict
+    from pns_hub.experiment_report import CONTRADICTED, SUPPORTED, UNRESOLVED, verdict
     from pns_hub.stats import Difference
 
     def d(low, high):
@@ -104,3 +104,44 @@ def test_verdict_rule():
         [SUPPORTED, CONTRADICTED, UNRESOLVED]
     assert [verdict(d(-0.2, -0.01), -1), verdict(d(0.01, 0.2), -1), verdict(d(0.0, 0.0), -1)] == \
         [SUPPORTED, CONTRADICTED, UNRESOLVED]
+
+
+def test_stage_keys_retrain_on_budget_counts_and_reevaluate_retrained_arms(tmp_path, monkeypatch):
+    """Cached stages are reused only while what they depend on is unchanged: editing a budget's training counts retrains
+    every arm (not reuse arms trained at the old size), a retrained arm is re-evaluated (its folder path is the same, so
+    a key on the path alone would serve the old model's scores), and an evaluation override re-evaluates only."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from pns_hub import experiments
+    from pns_hub.stages import StageRunner
+
+    calls = []
+
+    def fake_train(cfg, budget, base, arm, rows, folder):
+        calls.append(f"train_{arm}")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").write_text("{}")  # the stage's declared output
+        return {"folder": str(folder), "steps": budget.train_steps}
+
+    def fake_counts(model, problems, n, max_tokens, seed):
+        calls.append(f"eval {Path(model).name}")
+        return {"counts": [[n, i % (n + 1)] for i, _ in enumerate(problems)]}
+
+    monkeypatch.setattr(experiments, "train_rl_arm", fake_train)
+    monkeypatch.setattr(experiments, "sample_counts", fake_counts)
+    cfg = experiments.ExperimentConfig(output_dir=str(tmp_path), warmup_model=str(tmp_path / "base"), budget="tiny")
+    tiny = experiments.BUDGETS["tiny"]
+
+    def run(budget):
+        calls.clear()
+        experiments.run_nsr(cfg, StageRunner(tmp_path), budget, tmp_path)
+        return sorted(calls)
+
+    everything = run(tiny)
+    assert len(everything) == 2 * len(experiments.NSR_ARMS) + 1
+    assert run(tiny) == []  # nothing changed: all reused
+    retrained = run(replace(tiny, train_steps=tiny.train_steps + 1))
+    assert retrained == sorted(c for c in everything if c != "eval base")  # the base did not change
+    assert run(replace(tiny, train_steps=tiny.train_steps + 1, eval_samples=2)) == \
+        sorted(c for c in everything if c.startswith("eval"))
