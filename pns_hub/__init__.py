@@ -54,6 +54,7 @@ space                  the Space folder (app + the results/leaderboard/stats mod
 cli, demo, stages      ``pns-hub`` entry point, the end-to-end demo (``demo_stages``: its stages), cached stages
 experiments,           ``pns-hub experiment nsr|glow``; ``experiment pns`` is the demo chain at ``--budget full``,
 experiment_pns         its table, plot and verdict
+experiment_report      the experiments' fixed verdict rule, reports (pass@k curves, GLOW table), tables and plots
 recipe_files,          ``check-recipe``: which task a YAML is, memory estimates, dry run
 check_recipe, recipe_*
 bench, protocol        benchmark helpers, the evaluation protocol
