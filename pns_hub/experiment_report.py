@@ -1,7 +1,7 @@
 """Reports of ``pns-hub experiment nsr|glow``: verdicts, tables with n and 95% intervals, plots.
 
-Why a module of its own: the verdict rule and the reports are what a reader checks against the papers' claims, and a
-partial run (``scripts/nsr_partial_report.py``) reuses them over finished stage markers without any training code.
+Why a module of its own: the verdict rule and the reports are what a reader checks against the papers' claims; they
+need no training code (``nsr_report`` also reports a run whose W-REINFORCE evaluation has not finished).
 
 Verdict rule (fixed before any run, never tuned): a paired bootstrap difference supports a claim when its 95% interval
 lies on the claimed side of zero, contradicts it when the interval lies on the other side, and is "not resolvable at
@@ -130,3 +130,28 @@ def _plot_weights(weights_by_label: dict[str, float], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def result_records(which: str, result: dict) -> list:
+    """One leaderboard record (:class:`pns_hub.results.ResultRecord`) per evaluated model of an experiment, with the
+    per-problem counts (so the leaderboard's paired differences are over the same problems), bootstrap intervals and,
+    for ``nsr``, the pass@k curve. The models are the experiment's local arms, named as such (they are not on the Hub).
+    """
+    from datetime import datetime, timezone
+
+    from .results import ResultRecord, git_commit, intervals_from_counts
+
+    splits = {"nsr": {"testbed": None}, "glow": {"testbed": "test", "testbed_ood": "ood"}}[which]
+    commit, date, records = git_commit(), datetime.now(timezone.utc).isoformat(timespec="seconds"), []
+    for model, evals in result["evals"].items():
+        per_split = {bench: evals if split is None else evals[split] for bench, split in splits.items()}
+        n = per_split["testbed"]["counts"][0][0]
+        per_problem = {bench: {pid: c for pid, (_, c) in zip(e["ids"], e["counts"])} for bench, e in per_split.items()}
+        records.append(ResultRecord(
+            model="testbed-warmup" if model == "base" else f"testbed-warmup+{model}", method=model.replace("_", "-"),
+            base=None if model == "base" else "testbed-warmup", num_samples=n,
+            scores={b: sum(counts.values()) / (n * len(counts)) for b, counts in per_problem.items()},
+            passk={"testbed": {str(k): e["value"] for k, e in result["curves"][model].items()}} if which == "nsr"
+            else {}, per_problem=per_problem, intervals=intervals_from_counts(per_problem, n),
+            limit=len(per_problem["testbed"]), commit=commit, date=date, dtype="float32", top_p=0.95))
+    return records

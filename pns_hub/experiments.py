@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import models
-from .experiment_report import glow_report, nsr_report, write_outputs
+from .experiment_report import glow_report, nsr_report, result_records, write_outputs
 from .hardware import device_name
 
 
@@ -286,6 +286,10 @@ def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict
                   cpu=device_name(), wall_seconds=round(time.perf_counter() - start, 1),
                   stage_seconds={k: round(v, 1) for k, v in runner.timings.items()}, reused_stages=runner.reused)
     result["outputs"] = write_outputs(which, result, root)
+    from .results import write_record
+
+    result["outputs"]["results"] = [str(write_record(r, root / "results" / f"{which}-{r.method}.json"))
+                                    for r in result_records(which, result)]  # the leaderboard's rows
     return result
 
 

@@ -21,6 +21,10 @@ def _check_outputs(result, which):
     assert result["verdicts"] and set(result["verdicts"].values()) <= VERDICTS
     for claim in result["verdicts"]:
         assert claim in md
+    from pns_hub.results import load_results
+
+    records, problems = load_results(Path(result["outputs"]["results"][0]).parent)  # the leaderboard's rows
+    assert not problems and {r.model for r in records} >= {"testbed-warmup"} and len(records) == len(result["evals"])
 
 
 @pytest.mark.slow  # warm-up + 4 (nsr) or 3 (glow) training runs + evaluations: ~1-2 min on the loaded 2-core CPU
@@ -145,3 +149,31 @@ def test_stage_keys_retrain_on_budget_counts_and_reevaluate_retrained_arms(tmp_p
     assert retrained == sorted(c for c in everything if c != "eval base")  # the base did not change
     assert run(replace(tiny, train_steps=tiny.train_steps + 1, eval_samples=2)) == \
         sorted(c for c in everything if c.startswith("eval"))
+
+
+def test_experiment_results_are_leaderboard_records_with_paired_counts(tmp_path):
+    """Each evaluated model becomes a results record the leaderboard reads: pass@1 from the per-problem counts, its
+    bootstrap interval, the pass@k curve, and per-problem counts keyed by problem id (what paired differences need)."""
+    from pns_hub.experiment_report import nsr_report, result_records
+    from pns_hub.leaderboard import paired_deltas
+    from pns_hub.results import load_results, write_record
+
+    ids = [f"testbed/{i}" for i in range(40)]
+    evals = {m: {"ids": ids, **e} for m, e in _evals(
+        base=[(4, 1)] * 20 + [(4, 0)] * 20, nsr=[(4, 1)] * 36 + [(4, 0)] * 4, psr=[(4, 4)] * 10 + [(4, 0)] * 30,
+        w_reinforce=[(4, 2)] * 40, grpo=[(4, 0)] * 40).items()}
+    result = {"evals": evals, **nsr_report(evals, seed=0)}
+    for record in result_records("nsr", result):
+        write_record(record, tmp_path / f"{record.method}.json")
+    records, problems = load_results(tmp_path)
+    assert not problems and len(records) == 5
+    by = {r.method: r for r in records}
+    assert by["psr"].scores["testbed"] == pytest.approx(0.25) and by["w-reinforce"].scores["testbed"] == 0.5
+    assert by["nsr"].passk["testbed"]["4"] == pytest.approx(0.9) and by["psr"].base == "testbed-warmup"
+    assert by["nsr"].per_problem["testbed"]["testbed/0"] == 1 and by["nsr"].intervals["testbed"]["n"] == 40
+    grpo = by["grpo"].intervals["testbed"]
+    assert by["grpo"].scores["testbed"] == 0.0 == grpo["low"] < grpo["high"]  # no zero-width interval at 0
+    deltas = {r["method"]: r for r in paired_deltas(records)}
+    assert set(deltas) == {"psr", "nsr", "w-reinforce", "grpo"} and {r["vs"] for r in deltas.values()} == \
+        {"testbed-warmup"}
+    assert deltas["psr"]["n"] == 40 and deltas["psr"]["delta"] == pytest.approx(12.5)  # 25% - 12.5%, paired
