@@ -110,13 +110,14 @@ def plot(df, path: str | Path) -> Path:
 
 
 def reference_for(record: ResultRecord, records: list[ResultRecord]) -> ResultRecord | None:
-    """The base-model run a trained model is compared to: the newest ``method == "base"`` record that is the
-    record's base (its model or its own base equals ``record.base``) and scored some of the same problems."""
+    """The base-model run a trained model is compared to: a ``method == "base"`` record that is the record's base
+    (its model or its own base equals ``record.base``) and scored some of the same problems; among several, one with
+    the same samples per problem (the same sampling, e.g. the same experiment) first, then the newest."""
     if record.method == "base" or not record.base or not record.per_problem:
         return None
     candidates = [r for r in records if r is not record and r.method == "base" and record.base in (r.model, r.base)
                   and any(set(r.per_problem.get(b, {})) & set(ids) for b, ids in record.per_problem.items())]
-    return max(candidates, key=lambda r: r.date or "", default=None)
+    return max(candidates, key=lambda r: (r.num_samples == record.num_samples, r.date or ""), default=None)
 
 
 def paired_deltas(records: list[ResultRecord]) -> list[dict]:

@@ -156,7 +156,7 @@ def test_experiment_results_are_leaderboard_records_with_paired_counts(tmp_path)
     bootstrap interval, the pass@k curve, and per-problem counts keyed by problem id (what paired differences need)."""
     from pns_hub.experiment_report import nsr_report, result_records
     from pns_hub.leaderboard import paired_deltas
-    from pns_hub.results import load_results, write_record
+    from pns_hub.results import ResultRecord, load_results, write_record
 
     ids = [f"testbed/{i}" for i in range(40)]
     evals = {m: {"ids": ids, **e} for m, e in _evals(
@@ -177,3 +177,7 @@ def test_experiment_results_are_leaderboard_records_with_paired_counts(tmp_path)
     assert set(deltas) == {"psr", "nsr", "w-reinforce", "grpo"} and {r["vs"] for r in deltas.values()} == \
         {"testbed-warmup"}
     assert deltas["psr"]["n"] == 40 and deltas["psr"]["delta"] == pytest.approx(12.5)  # 25% - 12.5%, paired
+    # a newer evaluation of the same base with other sampling (another experiment) is not what NSR's arms pair with
+    other = ResultRecord(model="testbed-warmup", method="base", scores={"testbed": 1.0}, num_samples=2,
+                         per_problem={"testbed": {pid: 2 for pid in ids}}, date="2999-01-01")
+    assert {r["delta"] for r in paired_deltas([*records, other]) if r["method"] == "psr"} == {12.5}
