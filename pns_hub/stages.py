@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import models
 from .memory import PeakRSS
 
 
@@ -47,6 +48,9 @@ class StageRunner:
                 self.reused.append(name)
                 return saved["result"]
         logger.info("stage %s: running", name)
+        # the load seen at the job's start is stale an hour later: oversubscribed OpenMP threads cost ~4x (an NSR step:
+        # 264 s at 2 threads vs 51-63 s at 1 while other work held a core), so each stage picks its threads anew
+        models.configure_threads()
         start = time.perf_counter()
         with PeakRSS() as memory:
             result = fn()

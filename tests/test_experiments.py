@@ -142,9 +142,11 @@ def test_stage_keys_retrain_on_budget_counts_and_reevaluate_retrained_arms(tmp_p
         experiments.run_nsr(cfg, StageRunner(tmp_path), budget, tmp_path)
         return sorted(calls)
 
+    picks = []  # each stage that runs picks its threads from the load of the moment, not the job's start
+    monkeypatch.setattr(experiments.models, "configure_threads", lambda: picks.append(1) or 1)
     everything = run(tiny)
-    assert len(everything) == 2 * len(experiments.NSR_ARMS) + 1
-    assert run(tiny) == []  # nothing changed: all reused
+    assert len(everything) == 2 * len(experiments.NSR_ARMS) + 1 and len(picks) == len(everything) + 1  # + warm-up
+    assert run(tiny) == [] and len(picks) == len(everything) + 1  # nothing changed: all reused, no new picks
     retrained = run(replace(tiny, train_steps=tiny.train_steps + 1))
     assert retrained == sorted(c for c in everything if c != "eval base")  # the base did not change
     assert run(replace(tiny, train_steps=tiny.train_steps + 1, eval_samples=2)) == \
