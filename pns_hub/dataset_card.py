@@ -93,14 +93,13 @@ def write_folder(config: SynthesisConfig, rows: dict[str, list[dict]], skipped: 
     # A 0-row config cannot be loaded at all (datasets: "Instruction 'train' corresponds to no data"), so an empty
     # source is left out of the folder's configs; the card still lists it with 0 rows and the skip reasons.
     written = {s: d for s, d in configs.items() if len(d)}
-    if not written:
-        raise ValueError(f"{folder}: no source produced a single pair ({', '.join(config.sources)}); the skipped "
-                         f"problems per source and reason are in the log above")
+    if not written:  # e.g. a one-step dry run on a tiny model: the card and skip table are still the record of it
+        logger.error("%s: no source produced a single pair (%s); the card lists why", folder, ", ".join(configs))
     for source in set(configs) - set(written):
         logger.warning("config %r has no rows: left out of %s/README.md's configs (see the card's skip table)",
                        source, folder)
         for stale in (folder / "data" / source).glob("*.parquet"):  # from an earlier run into the same folder
             stale.unlink()
-    default = negatives.PNS if negatives.PNS in written else next(iter(written))
+    default = negatives.PNS if negatives.PNS in written else next(iter(written), None)
     hub.write_dataset_folder(folder, written, card, default=default)
     return folder

@@ -65,8 +65,9 @@ def test_push_space_creates_a_gradio_space_that_needs_no_pns_hub(monkeypatch, on
         files = _push_space(fake, monkeypatch)
     assert fake.repos["org/board"] == {"type": "space", "private": None, "sdk": "gradio",
                                        "variables": [{"key": "PNS_RESULTS_REPO", "value": "org/results"}]}
+    bundled = {f"results/{p.name}" for p in (REPO_ROOT / "leaderboard" / "results").glob("*.json")}
     assert set(files) == {"README.md", "app.py", "requirements.txt", "pns_hub/__init__.py",
-                          *(f"pns_hub/{name}" for name in space.SPACE_MODULES)}
+                          *(f"pns_hub/{name}" for name in space.SPACE_MODULES), *bundled}  # results ride along
     card = SpaceCard(files["README.md"].decode())
     requirements = files["requirements.txt"].decode()
     assert card.data.sdk == "gradio" and card.data.app_file == "app.py"
