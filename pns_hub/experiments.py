@@ -247,6 +247,7 @@ def run_glow(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
     traj = runner.run("trajectories", {"base": runner.keys["warmup"], "seed": cfg.seed, "counts": {
         k: getattr(budget, k) for k in ("train_problems", "glow_samples", "max_tokens")}}, lambda: {
         "summary": sample_trajectories(model_name_or_path=base, problems=sets["train"], num_samples=budget.glow_samples,
+                                       dataset_name=f"testbed_train[{WARMUP_SLICE}:{WARMUP_SLICE + len(sets['train'])}]",
                                        max_new_tokens=budget.max_tokens, seed=cfg.seed, verify_workers=0,
                                        output_dir=str(folder), progress=False)}, [folder / "README.md"])
     rows = traj["summary"]["num_rows"]

@@ -60,6 +60,7 @@ def test_experiment_glow_tiny(tiny_causal_lm_path, tmp_path):
     result = run_experiment("glow", ExperimentConfig(output_dir=str(tmp_path), model=tiny_causal_lm_path,
                                                      budget="tiny"))
     assert set(result["table"]) == {"base", *GLOW_ARMS}
+    assert result["trajectories"]["dataset_name"] == "testbed_train[400:404]"  # what was sampled, for its card
     for row in result["table"].values():
         _check_estimate(row["test"], 4)
         _check_estimate(row["ood"], 4)
