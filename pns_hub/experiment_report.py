@@ -18,6 +18,8 @@ from .hardware import device_name
 
 SUPPORTED, CONTRADICTED, UNRESOLVED = "supported", "not supported", "not resolvable at this scale"
 NOT_MEASURED = "not measured (its evaluation had not finished)"
+# How every experiment evaluates (the NSR paper's sampling); the results records say so, so one home for both
+EVAL_TEMPERATURE, EVAL_TOP_P, EVAL_DTYPE = 0.6, 0.95, "float32"
 
 
 def verdict(diff, claimed_sign: int) -> str:
@@ -153,5 +155,5 @@ def result_records(which: str, result: dict) -> list:
             scores={b: sum(counts.values()) / (n * len(counts)) for b, counts in per_problem.items()},
             passk={"testbed": {str(k): e["value"] for k, e in result["curves"][model].items()}} if which == "nsr"
             else {}, per_problem=per_problem, intervals=intervals_from_counts(per_problem, n),
-            limit=len(per_problem["testbed"]), commit=commit, date=date, dtype="float32", top_p=0.95))
+            limit=len(per_problem["testbed"]), commit=commit, date=date, dtype=EVAL_DTYPE, top_p=EVAL_TOP_P))
     return records

@@ -29,8 +29,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import models
-from .experiment_report import glow_report, nsr_report, result_records, write_outputs
+from .experiment_report import (EVAL_DTYPE, EVAL_TEMPERATURE, EVAL_TOP_P, glow_report, nsr_report, result_records,
+                                write_outputs)
 from .hardware import device_name
+from .results import write_record
 
 
 logger = logging.getLogger(__name__)
@@ -123,8 +125,9 @@ def sample_counts(model: str, problems: list[dict], n: int, max_tokens: int, see
     from . import verify
     from .generation import SamplingParams, build_prompt, generate
 
-    tokenizer, lm = models.load_tokenizer(model), models.load_model(model, dtype="float32")
-    params = SamplingParams(num_samples=n, max_new_tokens=max_tokens, temperature=0.6, top_p=0.95, seed=seed)
+    tokenizer, lm = models.load_tokenizer(model), models.load_model(model, dtype=EVAL_DTYPE)
+    params = SamplingParams(num_samples=n, max_new_tokens=max_tokens, temperature=EVAL_TEMPERATURE, top_p=EVAL_TOP_P,
+                            seed=seed)
     completions = generate(lm, tokenizer, [build_prompt(p["problem"]) for p in problems], params, batch_size=max(64, n))
     texts = [c.text for per in completions for c in per]
     golds = [p["answer"] for p, per in zip(problems, completions) for _ in per]
@@ -138,11 +141,22 @@ TRAINING_COUNTS = ("warmup_examples", "train_problems", "train_steps", "prompts_
 EVAL_COUNTS = ("eval_problems", "eval_samples", "glow_eval_samples", "max_tokens")
 
 
+def _counts(budget: Budget, names: tuple[str, ...]) -> dict:
+    return {k: getattr(budget, k) for k in names}
+
+
 def _train_settings(cfg: ExperimentConfig, budget: Budget, counts: tuple[str, ...] = TRAINING_COUNTS) -> dict:
     """What a trained model depends on: the config without the evaluation overrides (changing them re-evaluates only)
     and the budget's training counts (editing a budget must retrain, not reuse arms trained at the old size)."""
     return {**{k: v for k, v in asdict(cfg).items() if k not in ("eval_problems", "eval_samples")},
-            "counts": {k: getattr(budget, k) for k in counts}}
+            "counts": _counts(budget, counts)}
+
+
+def _eval_settings(runner, model: str, path: str, budget: Budget, seed: int, **extra) -> dict:
+    """What an evaluation depends on: the trained stage's key (a retrained model keeps its folder path, so the path
+    alone would serve stale scores), the evaluation counts and the seed."""
+    trained = runner.keys["warmup" if model == "base" else f"train_{model}"]
+    return {"model": path, "trained": trained, "counts": _counts(budget, EVAL_COUNTS), "seed": seed, **extra}
 
 
 def _training_args(cls, cfg: ExperimentConfig, budget: Budget, out: Path, **extra):
@@ -191,10 +205,7 @@ def run_nsr(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
         key = {"cfg": _train_settings(cfg, budget), "base": base, "arm": arm}
         models_[arm] = runner.run(f"train_{arm}", key, lambda a=arm: train_rl_arm(
             cfg, budget, base, a, sets["train"], root / a), [root / arm / "config.json"])["folder"]
-    trained = {m: runner.keys["warmup" if m == "base" else f"train_{m}"] for m in models_}
-    evals = {m: runner.run(f"eval_{m}", {"model": path, "trained": trained[m],
-                                         "counts": {k: getattr(budget, k) for k in EVAL_COUNTS},
-                                         "seed": cfg.seed},
+    evals = {m: runner.run(f"eval_{m}", _eval_settings(runner, m, path, budget, cfg.seed),
                            lambda p=path: sample_counts(p, sets["test"], budget.eval_samples, budget.max_tokens,
                                                         cfg.seed))
              for m, path in models_.items()}
@@ -244,12 +255,14 @@ def run_glow(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
     base = runner.run("warmup", {"cfg": _train_settings(cfg, budget, ("warmup_examples",))},
                       lambda: stage_warmup(cfg, budget, root / "warmup"))["folder"]
     folder = root / "trajectories"
-    traj = runner.run("trajectories", {"base": runner.keys["warmup"], "seed": cfg.seed, "counts": {
-        k: getattr(budget, k) for k in ("train_problems", "glow_samples", "max_tokens")}}, lambda: {
+    sampled = f"testbed_train[{WARMUP_SLICE}:{WARMUP_SLICE + len(sets['train'])}]"  # what the card says it holds
+    traj_key = {"base": runner.keys["warmup"], "seed": cfg.seed,
+                "counts": _counts(budget, ("train_problems", "glow_samples", "max_tokens"))}
+    traj = runner.run("trajectories", traj_key, lambda: {
         "summary": sample_trajectories(model_name_or_path=base, problems=sets["train"], num_samples=budget.glow_samples,
-                                       dataset_name=f"testbed_train[{WARMUP_SLICE}:{WARMUP_SLICE + len(sets['train'])}]",
-                                       max_new_tokens=budget.max_tokens, seed=cfg.seed, verify_workers=0,
-                                       output_dir=str(folder), progress=False)}, [folder / "README.md"])
+                                       dataset_name=sampled, max_new_tokens=budget.max_tokens, seed=cfg.seed,
+                                       verify_workers=0, output_dir=str(folder), progress=False)},
+                      [folder / "README.md"])
     rows = traj["summary"]["num_rows"]
     steps = max(1, -(-rows // 4)) * budget.glow_epochs  # GLOW's epochs over all rows; the same steps for every arm
     models_, weights = {"base": base}, []
@@ -261,10 +274,7 @@ def run_glow(cfg: ExperimentConfig, runner, budget: Budget, root: Path) -> dict:
                             [root / arm / "config.json"])
         models_[arm] = result["folder"]
         weights += result["weights"]
-    trained = {m: runner.keys["warmup" if m == "base" else f"train_{m}"] for m in models_}
-    evals = {m: {s: runner.run(f"eval_{m}_{s}", {"model": path, "trained": trained[m],
-                                                 "counts": {k: getattr(budget, k) for k in EVAL_COUNTS},
-                                                 "seed": cfg.seed, "s": s},
+    evals = {m: {s: runner.run(f"eval_{m}_{s}", _eval_settings(runner, m, path, budget, cfg.seed, s=s),
                                lambda p=path, s=s: sample_counts(p, sets[s], budget.glow_eval_samples,
                                                                  budget.max_tokens, cfg.seed))
                  for s in ("test", "ood")} for m, path in models_.items()}
@@ -287,8 +297,6 @@ def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict
                   cpu=device_name(), wall_seconds=round(time.perf_counter() - start, 1),
                   stage_seconds={k: round(v, 1) for k, v in runner.timings.items()}, reused_stages=runner.reused)
     result["outputs"] = write_outputs(which, result, root)
-    from .results import write_record
-
     result["outputs"]["results"] = [str(write_record(r, root / "results" / f"{which}-{r.method}.json"))
                                     for r in result_records(which, result)]  # the leaderboard's rows
     return result
