@@ -154,6 +154,45 @@ def test_stage_keys_retrain_on_budget_counts_and_reevaluate_retrained_arms(tmp_p
         sorted(c for c in everything if c.startswith("eval"))
 
 
+def test_more_samples_draw_only_the_new_chunks_with_new_seeds(tmp_path, monkeypatch):
+    """Raising n from 16 to 40 samples per problem reuses the first chunk and draws 16 + 8 new samples, each chunk with
+    its own seed (same seed = the same draws counted twice), and the per-problem counts add up."""
+    import json
+
+    from pns_hub import experiments
+    from pns_hub.stages import StageRunner
+
+    draws = []
+
+    def fake_counts(model, problems, n, max_tokens, seed):
+        draws.append((n, seed))
+        return {"ids": [p["id"] for p in problems], "counts": [[n, (seed + i) % (n + 1)] for i, p in enumerate(problems)]}
+
+    monkeypatch.setattr(experiments, "sample_counts", fake_counts)
+    problems = [{"id": f"p{i}"} for i in range(5)]
+    settings = {"model": "m", "seed": 3}
+
+    def run(n):
+        draws.clear()
+        return experiments.evaluate(StageRunner(tmp_path), "eval_m", settings, "m", problems, n, 8, 3)
+
+    first = run(16)
+    assert draws == [(16, 3)]
+    more = run(40)
+    stride = experiments.CHUNK_SEED_STRIDE
+    assert draws == [(16, 3 + stride), (8, 3 + 2 * stride)]
+    assert more["counts"] == [[40, c0 + (3 + stride + i) % 17 + (3 + 2 * stride + i) % 9]
+                              for i, (_, c0) in enumerate(first["counts"])]
+    assert run(40)["counts"] == more["counts"] and draws == []  # all cached
+    # a chunk whose marker holds other problems (a hand-edited cache) is refused, not silently added
+    marker = tmp_path / "stages" / "eval_m_c1.json"
+    saved = json.loads(marker.read_text())
+    saved["result"]["ids"] = saved["result"]["ids"][::-1]
+    marker.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="eval_m_c1 evaluated other problems"):
+        run(40)
+
+
 def test_experiment_results_are_leaderboard_records_with_paired_counts(tmp_path):
     """Each evaluated model becomes a results record the leaderboard reads: pass@1 from the per-problem counts, its
     bootstrap interval, the pass@k curve, and per-problem counts keyed by problem id (what paired differences need)."""
