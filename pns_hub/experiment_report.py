@@ -63,12 +63,38 @@ def nsr_report(evals: dict[str, dict], seed: int) -> dict:
         # every base problem is all-right or all-wrong: a zero-width "no change" is no evidence of anything
         verdicts = {claim: UNRESOLVED if v != NOT_MEASURED else v for claim, v in verdicts.items()}
     return {
-        "ks": ks, "curves": curves,
+        "ks": ks, "curves": curves, "engines": engine_agreement(list(evals.values()), seed),
         "differences": {"nsr_minus_base_at_n": nsr_n.to_dict(), "psr_minus_base_at_n": psr_n.to_dict(),
                         "psr_minus_base_at_1": diff("psr", "base", 1).to_dict(),
                         **{f"w_reinforce_minus_{m}_curve_mean": d.to_dict() for m, d in w_vs.items()}},
         "verdicts": verdicts,
     }
+
+
+def engine_agreement(evaluations: list[dict], seed: int) -> dict | None:
+    """Where one evaluation's chunks were drawn by different engines (``PNS_HUB_GENERATE_BACKEND``), the per-problem
+    accuracy of each engine's samples, paired over (model, problem) and pooled: the engines should agree within the
+    interval, since each chunk is i.i.d. draws of the same sampling. None when every chunk came from one engine."""
+    from . import stats
+
+    pairs: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+    for ev in evaluations:
+        by_engine: dict[str, list[list[int]]] = {}
+        for chunk in ev.get("chunks", []):
+            totals = by_engine.setdefault(chunk["backend"], [[0, 0] for _ in chunk["counts"]])
+            for t, (n, c) in zip(totals, chunk["counts"]):
+                t[0], t[1] = t[0] + n, t[1] + c
+        if len(by_engine) == 2:
+            (a, ca), (b, cb) = sorted(by_engine.items())
+            xs, ys = pairs.setdefault((a, b), ([], []))
+            xs += [c / n for n, c in ca]
+            ys += [c / n for n, c in cb]
+    if not pairs:
+        return None
+    (a, b), (xs, ys) = next(iter(pairs.items()))
+    return {"engines": [a, b], "pairs": len(xs), "accuracy": {a: stats.accuracy(xs, seed=seed).to_dict(),
+                                                               b: stats.accuracy(ys, seed=seed).to_dict()},
+            f"{a}_minus_{b}": stats.paired_bootstrap(xs, ys, seed=seed).to_dict()}
 
 
 def glow_report(evals: dict[str, dict], weights: list[dict], seed: int) -> dict:
@@ -84,6 +110,7 @@ def glow_report(evals: dict[str, dict], weights: list[dict], seed: int) -> dict:
     for w in weights:
         by_label.setdefault(f"{w['label']} (epoch {w['epoch'] + 1})", []).append(w["weight"])
     return {"table": table, "differences": {"glow_minus_sft_correct_ood": ood.to_dict()},
+            "engines": engine_agreement([e for per in evals.values() for e in per.values()], seed),
             "weights_by_label": {k: sum(v) / len(v) for k, v in sorted(by_label.items())},
             "verdicts": {"GLOW generalises better out of template than SFT on correct samples": verdict(ood, +1)}}
 
@@ -113,6 +140,12 @@ def write_outputs(which: str, result: dict, root: Path) -> dict:
         lines += [f"| {m} | {fmt(t['test'])} | {fmt(t['ood'])} | {t['test']['n']} |"
                   for m, t in result["table"].items()]
         _plot_weights(result["weights_by_label"], paths["png"])
+    if result.get("engines"):
+        e = result["engines"]
+        a, b = e["engines"]
+        lines += ["", f"Samples drawn by two engines ({a}, {b}) for every model: accuracy of each engine's samples, "
+                  f"paired over {e['pairs']} (model, problem) pairs: {a} {fmt(e['accuracy'][a])}, "
+                  f"{b} {fmt(e['accuracy'][b])}, {a} - {b} {fmt(e[f'{a}_minus_{b}'], signed=True)} points."]
     lines += ["", "## Verdicts", ""] + [f"- {claim}: **{v}**" for claim, v in result["verdicts"].items()]
     paths["md"].write_text("\n".join(lines) + "\n")
     paths["json"].write_text(json.dumps(result, indent=2, default=str))

@@ -123,17 +123,18 @@ def stage_warmup(cfg: ExperimentConfig, budget: Budget, folder: Path) -> dict:
 def sample_counts(model: str, problems: list[dict], n: int, max_tokens: int, seed: int) -> dict:
     """n samples per problem at the paper's T 0.6 / top_p 0.95; ``(n, c)`` per problem by math-verify."""
     from . import verify
-    from .generation import SamplingParams, build_prompt, generate
+    from .backends import fixed_model_backend, generate_from_folder
+    from .generation import SamplingParams, build_prompt
 
-    tokenizer, lm = models.load_tokenizer(model), models.load_model(model, dtype=EVAL_DTYPE)
     params = SamplingParams(num_samples=n, max_new_tokens=max_tokens, temperature=EVAL_TEMPERATURE, top_p=EVAL_TOP_P,
                             seed=seed)
-    completions = generate(lm, tokenizer, [build_prompt(p["problem"]) for p in problems], params, batch_size=max(64, n))
+    completions = generate_from_folder(model, [build_prompt(p["problem"]) for p in problems], params,
+                                       batch_size=max(64, n), dtype=EVAL_DTYPE)
     texts = [c.text for per in completions for c in per]
     golds = [p["answer"] for p, per in zip(problems, completions) for _ in per]
     correct = [r.is_correct for r in verify.verify_batch(texts, golds, num_workers=0)]
     counts = [[len(per), sum(correct[i * n:(i + 1) * n])] for i, per in enumerate(completions)]
-    return {"ids": [p["id"] for p in problems], "counts": counts}
+    return {"ids": [p["id"] for p in problems], "counts": counts, "backend": fixed_model_backend()}
 
 
 TRAINING_COUNTS = ("warmup_examples", "train_problems", "train_steps", "prompts_per_step", "generations", "max_tokens",
@@ -168,18 +169,21 @@ def evaluate(runner, name: str, settings: dict, path: str, problems: list[dict],
     Why chunks: raising n (16 -> 32) then draws only the new samples instead of all of them again (the samples of a
     chunk are i.i.d. draws of the same sampling, so counts add up and the unbiased pass@k estimator holds), and an
     interrupted evaluation resumes at the last finished chunk. Each chunk has its own seed, so no two chunks repeat
-    the same draws."""
+    the same draws. The engine that drew a chunk (``PNS_HUB_GENERATE_BACKEND``) is recorded, not keyed: the engines
+    sample the same distribution (f32, same sampling; tests/test_openvino_backend.py), so chunks mix."""
     merged = None
     for c, start in enumerate(range(0, n, EVAL_CHUNK)):
         k, chunk_seed = min(EVAL_CHUNK, n - start), seed + c * CHUNK_SEED_STRIDE
         part = runner.run(f"{name}_c{c}", {**settings, "chunk": c, "samples": k},
                           lambda k=k, s=chunk_seed: sample_counts(path, problems, k, max_tokens, s))
         if merged is None:
-            merged = {"ids": part.get("ids"), "counts": [list(x) for x in part["counts"]]}
+            merged = {"ids": part.get("ids"), "counts": [list(x) for x in part["counts"]], "chunks": []}
         else:
             if part.get("ids") != merged["ids"]:
                 raise ValueError(f"stage {name}_c{c} evaluated other problems than {name}_c0: remove its marker")
             merged["counts"] = [[n0 + n1, c0 + c1] for (n0, c0), (n1, c1) in zip(merged["counts"], part["counts"])]
+        # which engine drew each chunk, with its counts: provenance, and engine_agreement's data where engines mix
+        merged["chunks"].append({"backend": part.get("backend", "compact"), "counts": part["counts"]})
     return merged
 
 

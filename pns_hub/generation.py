@@ -73,11 +73,15 @@ def _eos_ids(model, tokenizer) -> set[int]:
     return ids
 
 
+BACKENDS = ("compact", "hf", "openvino")
+
+
 def _backend() -> str:
-    """``compact`` (default): our decode loop; ``hf``: ``model.generate`` (the reference path, kept for checks)."""
+    """``compact`` (default): our decode loop; ``hf``: ``model.generate`` (the reference path, kept for checks);
+    ``openvino``: OpenVINO GenAI, for fixed models only (:mod:`pns_hub.backends`; in-memory models use compact)."""
     value = os.environ.get("PNS_HUB_GENERATE_BACKEND", "compact").strip().lower()
-    if value not in ("compact", "hf"):
-        raise ValueError(f"PNS_HUB_GENERATE_BACKEND must be 'compact' or 'hf', not {value!r}")
+    if value not in BACKENDS:
+        raise ValueError(f"PNS_HUB_GENERATE_BACKEND must be one of {BACKENDS}, not {value!r}")
     return value
 
 

@@ -223,3 +223,19 @@ def test_experiment_results_are_leaderboard_records_with_paired_counts(tmp_path)
     other = ResultRecord(model="testbed-warmup", method="base", scores={"testbed": 1.0}, num_samples=2,
                          per_problem={"testbed": {pid: 2 for pid in ids}}, date="2999-01-01")
     assert {r["delta"] for r in paired_deltas([*records, other]) if r["method"] == "psr"} == {12.5}
+
+
+def test_engine_agreement_pairs_each_engines_samples_over_model_and_problem():
+    """Chunks drawn by two engines are compared per (model, problem); one engine alone gives no comparison."""
+    from pns_hub.experiment_report import engine_agreement
+
+    def ev(compact, openvino):
+        return {"chunks": [{"backend": "compact", "counts": compact}, {"backend": "openvino", "counts": openvino}]}
+
+    report = engine_agreement([ev([[16, 8], [16, 0]], [[16, 12], [16, 0]]), ev([[16, 16]], [[16, 4]])], seed=0)
+    assert report["engines"] == ["compact", "openvino"] and report["pairs"] == 3
+    assert report["accuracy"]["compact"]["value"] == pytest.approx((0.5 + 0 + 1) / 3)
+    assert report["accuracy"]["openvino"]["value"] == pytest.approx((0.75 + 0 + 0.25) / 3)
+    assert report["compact_minus_openvino"]["value"] == pytest.approx((-0.25 + 0 + 0.75) / 3)
+    one = {"chunks": [{"backend": "compact", "counts": [[16, 3]]}, {"backend": "compact", "counts": [[16, 5]]}]}
+    assert engine_agreement([one], seed=0) is None

@@ -1,0 +1,39 @@
+"""Which engine samples from a *fixed* model (read from a folder or an embedded spec, not trained in this process).
+
+Why a module of its own: only a fixed model can be exported to another engine (:mod:`pns_hub.openvino_backend`), so
+the choice between it and the torch paths of :mod:`pns_hub.generation` is made here, for the stages that sample from
+fixed models (the experiments' evaluations), and recorded beside their results.
+"""
+
+from __future__ import annotations
+
+from . import generation
+
+
+def fixed_model_backend() -> str:
+    """The backend :func:`generate_from_folder` uses now (recorded beside results: it is part of how they were made)."""
+    backend = generation._backend()
+    if backend == "openvino":
+        from . import openvino_backend
+
+        if not openvino_backend.available():
+            raise RuntimeError("PNS_HUB_GENERATE_BACKEND=openvino needs pip install 'pns-hub[openvino]'")
+    return backend
+
+
+def generate_from_folder(spec: str, prompts: list, params: generation.SamplingParams, batch_size: int = 64,
+                         dtype: str = "float32", progress: bool = True,
+                         desc: str = "generate") -> list[list[generation.Completion]]:
+    """Sample from a model that is read from a folder (or an embedded spec), not trained in this process: the one
+    place where a backend other than torch can serve, because it can be exported (:mod:`pns_hub.openvino_backend`)."""
+    if fixed_model_backend() == "openvino":
+        if dtype != "float32":
+            raise ValueError(f"the openvino backend runs f32 (the reference's precision), not {dtype}")
+        from . import openvino_backend
+
+        return openvino_backend.generate(spec, prompts, params, batch_size=batch_size, progress=progress, desc=desc)
+    from . import models
+
+    model, tokenizer = models.load_model(spec, dtype=dtype), models.load_tokenizer(spec)
+    return generation.generate(model, tokenizer, prompts, params, batch_size=batch_size, progress=progress,
+                               desc=desc)

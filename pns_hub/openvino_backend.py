@@ -1,0 +1,187 @@
+"""OpenVINO GenAI's continuous-batching pipeline as a generation backend for a *fixed* model on CPU.
+
+Why: sampling is what bounds every experiment here (thousands of problems x many samples on 2 cores), and
+``openvino_genai.ContinuousBatchingPipeline`` (wheels, no compiler) schedules sequences with paged attention,
+per-request sampling settings and seeds; ``benchmarks/generation_throughput.py`` measures it against our loop and
+``model.generate`` on the same work.
+
+Why an exporter environment of its own: the exporter (``optimum-intel`` 2.2) pins ``transformers<5.6`` and does not
+import under the project's transformers. So the export runs as a subprocess whose ``PYTHONPATH`` puts a pinned
+exporter (:data:`EXPORTER_REQUIREMENTS`, installed once with ``pip --target`` under the cache folder) in front of the
+project's packages (torch is shared). The exported IR is cached by the model's content fingerprint
+(:func:`pns_hub.models.model_fingerprint`): a model retrained in place is exported again.
+
+Only models read from a folder (or an embedded spec) can use this backend: a model being trained in memory has no
+exported twin. Transformers stays the reference backend (``pns_hub.generation``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import models
+
+
+logger = logging.getLogger(__name__)
+
+# the exporter's own pins (optimum-intel 2.2.0's requirements, resolved on PyPI on 2026-11-24); --no-deps, torch shared
+EXPORTER_REQUIREMENTS = ("optimum-intel==2.2.0", "optimum==2.3.0", "transformers==5.5.4", "huggingface-hub==1.21.0",
+                         "tokenizers==0.22.2", "openvino==2026.4.1", "openvino-tokenizers==2026.4.1.0")
+_EXPORT = """
+import sys
+from optimum.intel import OVModelForCausalLM
+model = OVModelForCausalLM.from_pretrained(sys.argv[1], export=True, compile=False, load_in_8bit=False)
+model.save_pretrained(sys.argv[2])
+"""
+
+
+def available() -> bool:
+    """The runtime is installed (``pip install 'pns-hub[openvino]'``); the exporter is set up on first use."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("openvino", "openvino_genai", "openvino_tokenizers"))
+
+
+def exporter_dir() -> Path:
+    """The pinned exporter packages, installed once (under a lock) into the cache folder."""
+    from .stages import settings_hash
+
+    target = models.cache_dir() / "openvino-exporter" / settings_hash({"requirements": EXPORTER_REQUIREMENTS})
+    if (target / ".complete").exists():
+        return target
+    with models._file_lock(target.parent / ".lock"):
+        if not (target / ".complete").exists():
+            logger.info("installing the OpenVINO exporter (%s) into %s", ", ".join(EXPORTER_REQUIREMENTS), target)
+            shutil.rmtree(target, ignore_errors=True)
+            done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                                   str(target), *EXPORTER_REQUIREMENTS], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"installing the OpenVINO exporter failed:\n{done.stderr[-3000:]}")
+            (target / ".complete").write_text("\n".join(EXPORTER_REQUIREMENTS) + "\n")
+    return target
+
+
+def export(spec: str) -> Path:
+    """The OpenVINO IR (and converted tokenizer) of a model folder or embedded spec, exported once per content."""
+    source = models.resolve_model_path(spec)
+    if not os.path.isdir(source):
+        raise ValueError(f"the openvino backend exports local folders or embedded models, not {spec!r}")
+    key = models.model_fingerprint(source).replace(":", "-").replace("/", "-")[:64]
+    target = models.cache_dir() / "openvino" / key
+    if (target / "openvino_tokenizer.xml").exists():
+        return target
+    with models._file_lock(target.parent / f".{key}.lock"):
+        if not (target / "openvino_tokenizer.xml").exists():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=target.parent))
+            try:
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(exporter_dir()), *sys.path[1:]])}
+                done = subprocess.run([sys.executable, "-c", _EXPORT, source, str(tmp)], env=env, capture_output=True,
+                                      text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"exporting {source} to OpenVINO failed:\n{done.stderr[-3000:]}")
+                _save_tokenizer(source, tmp)
+                os.replace(tmp, target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            logger.info("exported %s to OpenVINO: %s", spec, target)
+    return target
+
+
+def _save_tokenizer(source: str, folder: Path) -> None:
+    import openvino
+    from openvino_tokenizers import convert_tokenizer
+
+    tokenizer, detokenizer = convert_tokenizer(models.load_tokenizer(source), with_detokenizer=True)
+    openvino.save_model(tokenizer, str(folder / "openvino_tokenizer.xml"))
+    openvino.save_model(detokenizer, str(folder / "openvino_detokenizer.xml"))
+
+
+def kv_bytes_per_token(folder: Path) -> int:
+    """f32 K and V for every layer: what one cached token costs (the memory bound is sequences x length x this)."""
+    import json
+
+    config = json.loads((folder / "config.json").read_text())
+    heads = config.get("num_key_value_heads") or config["num_attention_heads"]
+    head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    return 2 * config["num_hidden_layers"] * heads * head_dim * 4
+
+
+@functools.lru_cache(maxsize=2)
+def pipeline(folder: str, cache_gb: int, threads: int):
+    """One compiled pipeline per (model, KV budget, threads): compiling costs seconds, so it is kept."""
+    import openvino_genai
+
+    scheduler = openvino_genai.SchedulerConfig()
+    scheduler.cache_size = cache_gb
+    properties = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32", "INFERENCE_NUM_THREADS": threads}
+    return openvino_genai.ContinuousBatchingPipeline(folder, scheduler, "CPU", properties)
+
+
+def generate(spec: str, prompts: list, params, batch_size: int = 256, progress: bool = True,
+             desc: str = "generate (openvino)") -> list:
+    """``pns_hub.generation.generate``'s contract (same prompt rendering, ``Completion`` rows in input order) on the
+    exported model: f32 weights and KV cache (the reference's precision), one request per prompt with its own seed
+    (``params.seed`` + prompt index), at most ``batch_size`` sequences' KV cache resident (the memory bound)."""
+    import numpy as np
+    import openvino
+    import openvino_genai
+
+    from .generation import Completion, _eos_ids, _render
+
+    folder = export(spec)
+    tokenizer = models.load_tokenizer(models.resolve_model_path(spec))
+    encoded = [tokenizer(_render(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
+    eos = _eos_ids(_GenerationConfigHolder(folder), tokenizer)
+    longest = max((len(e) for e in encoded), default=0) + params.max_new_tokens
+    cache_gb = max(1, math.ceil(batch_size * longest * kv_bytes_per_token(folder) / 2**30))
+    pipe = pipeline(str(folder), cache_gb, models.configure_threads())
+    sample = params.temperature > 0
+    configs = []
+    for i in range(len(prompts)):
+        config = openvino_genai.GenerationConfig()
+        config.max_new_tokens, config.num_return_sequences = params.max_new_tokens, params.num_samples
+        config.stop_token_ids = set(eos)
+        config.do_sample = sample
+        if sample:
+            config.temperature, config.top_p, config.top_k, config.rng_seed = \
+                params.temperature, params.top_p, 0, params.seed + i
+        configs.append(config)
+    per_call = max(1, (4 * batch_size) // max(1, params.num_samples))  # several batches' worth: the scheduler refills
+    results, bar = [], None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(prompts) * params.num_samples, desc=desc, unit="seq")
+    for start in range(0, len(prompts), per_call):
+        ids = [openvino.Tensor(np.array([e], dtype=np.int64)) for e in encoded[start:start + per_call]]
+        for out in pipe.generate(ids, configs[start:start + per_call]):
+            rows = []
+            for tokens in out.m_generation_ids:
+                tokens = list(tokens)
+                length = next((k for k, t in enumerate(tokens) if t in eos), None)  # stop tokens may be left out
+                kept = tokens if length is None else tokens[:length]
+                truncated = length is None and len(tokens) >= params.max_new_tokens
+                rows.append(Completion(tokenizer.decode(kept, skip_special_tokens=True), len(kept), truncated))
+            results.append(rows)
+        if bar:
+            bar.update(len(ids) * params.num_samples)
+    if bar:
+        bar.close()
+    return results
+
+
+class _GenerationConfigHolder:
+    """What ``_eos_ids`` reads from a torch model (its generation config), read from the exported folder instead."""
+
+    def __init__(self, folder: Path):
+        from transformers import GenerationConfig
+
+        self.generation_config = GenerationConfig.from_pretrained(str(folder))
