@@ -10,9 +10,15 @@ from __future__ import annotations
 from . import generation
 
 
-def fixed_model_backend() -> str:
-    """The backend :func:`generate_from_folder` uses now (recorded beside results: it is part of how they were made)."""
+def fixed_model_backend(dtype: str = "float32") -> str:
+    """The engine :func:`generate_from_folder` uses now for a model in ``dtype`` (recorded beside results: it is part
+    of how they were made). ``auto`` takes OpenVINO for f32 where it is installed: same greedy tokens as our loop and
+    the same accuracy within intervals (``benchmarks/results/experiment_nsr-*.md``, engine agreement), ~4x faster."""
     backend = generation._backend()
+    if backend == "auto":
+        from . import openvino_backend
+
+        return "openvino" if dtype == "float32" and openvino_backend.available() else "compact"
     if backend == "openvino":
         from . import openvino_backend
 
@@ -26,7 +32,7 @@ def generate_from_folder(spec: str, prompts: list, params: generation.SamplingPa
                          desc: str = "generate") -> list[list[generation.Completion]]:
     """Sample from a model that is read from a folder (or an embedded spec), not trained in this process: the one
     place where a backend other than torch can serve, because it can be exported (:mod:`pns_hub.openvino_backend`)."""
-    if fixed_model_backend() == "openvino":
+    if fixed_model_backend(dtype) == "openvino":
         if dtype != "float32":
             raise ValueError(f"the openvino backend runs f32 (the reference's precision), not {dtype}")
         from . import openvino_backend

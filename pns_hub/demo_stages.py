@@ -168,14 +168,15 @@ def stage_dpo(budget, seed: int, folder: Path, dataset: str, source: str, policy
 
 def stage_eval(model: str, problems: str, max_tokens: int, seed: int) -> dict:
     """Greedy accuracy on the test problems, per problem (0/1 by math-verify) and with its Wilson 95% interval."""
-    from . import models, stats, verify
+    from . import stats, verify
+    from .backends import generate_from_folder
     from .data import load_problems
-    from .generation import SamplingParams, build_prompt, generate
+    from .generation import SamplingParams, build_prompt
 
     rows = load_problems(problems)
-    tokenizer, lm = models.load_tokenizer(model), models.load_model(model, dtype="float32")
     params = SamplingParams(num_samples=1, max_new_tokens=max_tokens, temperature=0.0, seed=seed)
-    outs = generate(lm, tokenizer, [build_prompt(r["problem"]) for r in rows], params, batch_size=64, progress=False)
+    outs = generate_from_folder(model, [build_prompt(r["problem"]) for r in rows], params, batch_size=64,
+                                dtype="float32", progress=False)
     checks = verify.verify_batch([o[0].text for o in outs], [r["answer"] for r in rows], num_workers=0)
     correct = {r["id"]: int(c.is_correct) for r, c in zip(rows, checks)}
     return {"per_problem": correct, "accuracy": stats.accuracy(list(correct.values())).to_dict(),

@@ -134,7 +134,7 @@ def sample_counts(model: str, problems: list[dict], n: int, max_tokens: int, see
     golds = [p["answer"] for p, per in zip(problems, completions) for _ in per]
     correct = [r.is_correct for r in verify.verify_batch(texts, golds, num_workers=0)]
     counts = [[len(per), sum(correct[i * n:(i + 1) * n])] for i, per in enumerate(completions)]
-    return {"ids": [p["id"] for p in problems], "counts": counts, "backend": fixed_model_backend()}
+    return {"ids": [p["id"] for p in problems], "counts": counts, "backend": fixed_model_backend(EVAL_DTYPE)}
 
 
 TRAINING_COUNTS = ("warmup_examples", "train_problems", "train_steps", "prompts_per_step", "generations", "max_tokens",

@@ -73,13 +73,14 @@ def _eos_ids(model, tokenizer) -> set[int]:
     return ids
 
 
-BACKENDS = ("compact", "hf", "openvino")
+BACKENDS = ("auto", "compact", "hf", "openvino")
 
 
 def _backend() -> str:
-    """``compact`` (default): our decode loop; ``hf``: ``model.generate`` (the reference path, kept for checks);
-    ``openvino``: OpenVINO GenAI, for fixed models only (:mod:`pns_hub.backends`; in-memory models use compact)."""
-    value = os.environ.get("PNS_HUB_GENERATE_BACKEND", "compact").strip().lower()
+    """``auto`` (default): OpenVINO for fixed f32 models where it is installed (:mod:`pns_hub.backends`), else our
+    decode loop; ``compact``: our decode loop; ``hf``: ``model.generate`` (the reference path, kept for checks);
+    ``openvino``: OpenVINO GenAI for fixed models. A model held in memory (being trained) always runs in torch."""
+    value = os.environ.get("PNS_HUB_GENERATE_BACKEND", "auto").strip().lower()
     if value not in BACKENDS:
         raise ValueError(f"PNS_HUB_GENERATE_BACKEND must be one of {BACKENDS}, not {value!r}")
     return value

@@ -111,7 +111,8 @@ def sample_trajectories(
     ``problems`` (rows of :func:`pns_hub.data.load_problems`' schema) overrides ``dataset_name``/``limit``.
     """
     from pns_hub import data, hub, models, verify
-    from pns_hub.generation import SamplingParams, build_prompt, generate
+    from pns_hub.backends import generate_from_folder
+    from pns_hub.generation import SamplingParams, build_prompt
 
     model_name_or_path = model_name_or_path or models.EMBEDDED_DEFAULT
     if problems is None:
@@ -122,10 +123,9 @@ def sample_trajectories(
                             top_p=top_p, seed=seed)
     start = time.perf_counter()
     models.configure_threads()
-    tokenizer = models.load_tokenizer(model_name_or_path)
-    model = models.load_model(model_name_or_path, dtype=dtype)
-    completions = generate(model, tokenizer, [build_prompt(p["problem"]) for p in problems], params,
-                           batch_size=batch_size, progress=progress, desc="sample trajectories")
+    completions = generate_from_folder(model_name_or_path, [build_prompt(p["problem"]) for p in problems], params,
+                                       batch_size=batch_size, dtype=dtype, progress=progress,
+                                       desc="sample trajectories")
     gen_seconds = time.perf_counter() - start
     texts = [c.text for per_problem in completions for c in per_problem]
     golds = [p["answer"] for p, per_problem in zip(problems, completions) for _ in per_problem]

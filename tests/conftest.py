@@ -12,6 +12,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The reference engine (our torch loop) for every test; tests/test_openvino_backend.py checks OpenVINO against it
+# (exporting each tiny model a test trains would cost ~15 s apiece and test nothing new).
+os.environ.setdefault("PNS_HUB_GENERATE_BACKEND", "compact")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

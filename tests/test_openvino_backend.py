@@ -11,11 +11,15 @@ PROBLEMS = ["Sam has 23 apples and buys 15 more. How many apples does Sam have n
 
 
 def test_backend_choice_is_checked(monkeypatch):
-    from pns_hub import backends, generation
+    from pns_hub import backends, generation, openvino_backend
 
     monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "vllm")
     with pytest.raises(ValueError, match="must be one of"):
         backends.fixed_model_backend()
+    monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "auto")  # the default outside tests
+    installed = openvino_backend.available()
+    assert backends.fixed_model_backend("float32") == ("openvino" if installed else "compact")
+    assert backends.fixed_model_backend("bfloat16") == "compact"  # the engine runs f32 only
     monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "openvino")
     with pytest.raises(ValueError, match="runs f32"):
         backends.generate_from_folder("unused", ["x"], generation.SamplingParams(), dtype="bfloat16")
