@@ -15,6 +15,8 @@ models                 model specs, loading (embedded GGUF, Hub, folders), dtype
 hardware               the one function that fits any TRL config to this machine (CPU: use_cpu, native-only bf16);
                        ``device_name`` (what ran a figure)
 generation             prompt template, batched sampling (``SamplingParams``, ``generate``)
+openvino_backend       OpenVINO GenAI sampling for fixed models: pinned exporter subprocess, IR cached by content
+backends               which engine samples a fixed model (``PNS_HUB_GENERATE_BACKEND``), ``generate_from_folder``
 lm_head                dense lm_head swap used inside trainers
 hub                    Hub-layout folders, card rendering, ``push_folder`` and ``publish`` (all pushing lives here)
 stats, eval.passk      intervals, paired bootstrap, pass@k

@@ -52,9 +52,10 @@ def available() -> bool:
 
 def exporter_dir() -> Path:
     """The pinned exporter packages, installed once (under a lock) into the cache folder."""
-    from .stages import settings_hash
+    import hashlib
 
-    target = models.cache_dir() / "openvino-exporter" / settings_hash({"requirements": EXPORTER_REQUIREMENTS})
+    key = hashlib.sha256("\n".join(EXPORTER_REQUIREMENTS).encode()).hexdigest()[:16]
+    target = models.cache_dir() / "openvino-exporter" / key
     if (target / ".complete").exists():
         return target
     with models._file_lock(target.parent / ".lock"):
