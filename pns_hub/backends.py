@@ -14,8 +14,8 @@ def fixed_model_backend(dtype: str = "float32") -> str:
     """The engine :func:`generate_from_folder` uses now for a model in ``dtype`` (recorded beside results: it is part
     of how they were made). OpenVINO is opt-in (``openvino`` or ``auto``), not the default: its greedy tokens equal
     our loop's and its single-token sampling distribution matches the reference rule, but in the NSR evaluation its
-    samples were right 1.4 points more often than our loop's ([0.2, 2.4], 500 model-problems, cause not found), so
-    models compared with each other should be sampled by the same engine (the results record which)."""
+    samples were right 1.4 points more often than our loop's ([0.2, 2.4], 5 models x 100 problems, cause not
+    found), so models compared with each other should be sampled by the same engine (the results record which)."""
     backend = generation._backend()
     if backend == "auto":
         from . import openvino_backend

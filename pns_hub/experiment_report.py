@@ -73,27 +73,31 @@ def nsr_report(evals: dict[str, dict], seed: int) -> dict:
 
 def engine_agreement(evaluations: list[dict], seed: int) -> dict | None:
     """Where one evaluation's chunks were drawn by different engines (``PNS_HUB_GENERATE_BACKEND``), the per-problem
-    accuracy of each engine's samples, paired over (model, problem) and pooled: the engines should agree within the
-    interval, since each chunk is i.i.d. draws of the same sampling. None when every chunk came from one engine."""
+    accuracy of each engine's samples, and their paired difference with problems resampled as clusters (the same
+    problem evaluated for several models is one unit, not several): the engines should agree within the interval,
+    since each chunk is i.i.d. draws of the same sampling. None when every chunk came from one engine."""
     from . import stats
 
-    pairs: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+    engines, per_problem = None, {}  # problem id -> [(engine a accuracy, engine b accuracy), ...] over models
     for ev in evaluations:
         by_engine: dict[str, list[list[int]]] = {}
         for chunk in ev.get("chunks", []):
             totals = by_engine.setdefault(chunk["backend"], [[0, 0] for _ in chunk["counts"]])
             for t, (n, c) in zip(totals, chunk["counts"]):
                 t[0], t[1] = t[0] + n, t[1] + c
-        if len(by_engine) == 2:
-            (a, ca), (b, cb) = sorted(by_engine.items())
-            xs, ys = pairs.setdefault((a, b), ([], []))
-            xs += [c / n for n, c in ca]
-            ys += [c / n for n, c in cb]
-    if not pairs:
+        if len(by_engine) != 2:
+            continue
+        (a, ca), (b, cb) = sorted(by_engine.items())
+        engines = engines or (a, b)
+        for pid, (na, xa), (nb, xb) in zip(ev["ids"], ca, cb):
+            per_problem.setdefault(pid, []).append((xa / na, xb / nb))
+    if not per_problem:
         return None
-    (a, b), (xs, ys) = next(iter(pairs.items()))
-    return {"engines": [a, b], "pairs": len(xs), "accuracy": {a: stats.accuracy(xs, seed=seed).to_dict(),
-                                                               b: stats.accuracy(ys, seed=seed).to_dict()},
+    a, b = engines
+    xs = [sum(x for x, _ in v) / len(v) for v in per_problem.values()]
+    ys = [sum(y for _, y in v) / len(v) for v in per_problem.values()]
+    return {"engines": [a, b], "problems": len(xs), "evaluations": sum(len(v) for v in per_problem.values()),
+            "accuracy": {a: stats.accuracy(xs, seed=seed).to_dict(), b: stats.accuracy(ys, seed=seed).to_dict()},
             f"{a}_minus_{b}": stats.paired_bootstrap(xs, ys, seed=seed).to_dict()}
 
 
@@ -143,9 +147,10 @@ def write_outputs(which: str, result: dict, root: Path) -> dict:
     if result.get("engines"):
         e = result["engines"]
         a, b = e["engines"]
-        lines += ["", f"Samples drawn by two engines ({a}, {b}) for every model: accuracy of each engine's samples, "
-                  f"paired over {e['pairs']} (model, problem) pairs: {a} {fmt(e['accuracy'][a])}, "
-                  f"{b} {fmt(e['accuracy'][b])}, {a} - {b} {fmt(e[f'{a}_minus_{b}'], signed=True)} points."]
+        lines += ["", f"Samples drawn by two engines ({a}, {b}): accuracy of each engine's samples over "
+                  f"{e['evaluations']} (model, problem) evaluations, problems resampled as clusters "
+                  f"({e['problems']}): {a} {fmt(e['accuracy'][a])}, {b} {fmt(e['accuracy'][b])}, "
+                  f"{a} - {b} {fmt(e[f'{a}_minus_{b}'], signed=True)} points."]
     lines += ["", "## Verdicts", ""] + [f"- {claim}: **{v}**" for claim, v in result["verdicts"].items()]
     paths["md"].write_text("\n".join(lines) + "\n")
     paths["json"].write_text(json.dumps(result, indent=2, default=str))

@@ -166,7 +166,8 @@ def test_more_samples_draw_only_the_new_chunks_with_new_seeds(tmp_path, monkeypa
 
     def fake_counts(model, problems, n, max_tokens, seed):
         draws.append((n, seed))
-        return {"ids": [p["id"] for p in problems], "counts": [[n, (seed + i) % (n + 1)] for i, p in enumerate(problems)]}
+        counts = [[n, (seed + i) % (n + 1)] for i, _ in enumerate(problems)]
+        return {"ids": [p["id"] for p in problems], "counts": counts}
 
     monkeypatch.setattr(experiments, "sample_counts", fake_counts)
     problems = [{"id": f"p{i}"} for i in range(5)]
@@ -225,17 +226,22 @@ def test_experiment_results_are_leaderboard_records_with_paired_counts(tmp_path)
     assert {r["delta"] for r in paired_deltas([*records, other]) if r["method"] == "psr"} == {12.5}
 
 
-def test_engine_agreement_pairs_each_engines_samples_over_model_and_problem():
-    """Chunks drawn by two engines are compared per (model, problem); one engine alone gives no comparison."""
+def test_engine_agreement_pairs_each_engines_samples_clustered_by_problem():
+    """Chunks drawn by two engines are compared per problem (averaged over the models that evaluated it, so a
+    problem is one resampling unit); one engine alone gives no comparison."""
     from pns_hub.experiment_report import engine_agreement
 
-    def ev(compact, openvino):
-        return {"chunks": [{"backend": "compact", "counts": compact}, {"backend": "openvino", "counts": openvino}]}
+    def ev(ids, compact, openvino):
+        return {"ids": ids, "chunks": [{"backend": "compact", "counts": compact},
+                                       {"backend": "openvino", "counts": openvino}]}
 
-    report = engine_agreement([ev([[16, 8], [16, 0]], [[16, 12], [16, 0]]), ev([[16, 16]], [[16, 4]])], seed=0)
-    assert report["engines"] == ["compact", "openvino"] and report["pairs"] == 3
-    assert report["accuracy"]["compact"]["value"] == pytest.approx((0.5 + 0 + 1) / 3)
-    assert report["accuracy"]["openvino"]["value"] == pytest.approx((0.75 + 0 + 0.25) / 3)
-    assert report["compact_minus_openvino"]["value"] == pytest.approx((-0.25 + 0 + 0.75) / 3)
-    one = {"chunks": [{"backend": "compact", "counts": [[16, 3]]}, {"backend": "compact", "counts": [[16, 5]]}]}
+    report = engine_agreement([ev(["p1", "p2"], [[16, 8], [16, 0]], [[16, 12], [16, 0]]),
+                               ev(["p1"], [[16, 16]], [[16, 4]])], seed=0)
+    assert report["engines"] == ["compact", "openvino"] and report["problems"] == 2 and report["evaluations"] == 3
+    # p1: compact (0.5 + 1) / 2, openvino (0.75 + 0.25) / 2; p2: 0 and 0
+    assert report["accuracy"]["compact"]["value"] == pytest.approx((0.75 + 0) / 2)
+    assert report["accuracy"]["openvino"]["value"] == pytest.approx((0.5 + 0) / 2)
+    assert report["compact_minus_openvino"]["value"] == pytest.approx((0.25 + 0) / 2)
+    one = {"ids": ["p1"], "chunks": [{"backend": "compact", "counts": [[16, 3]]},
+                                     {"backend": "compact", "counts": [[16, 5]]}]}
     assert engine_agreement([one], seed=0) is None

@@ -34,7 +34,8 @@ def test_openvino_matches_the_torch_loop(embedded_model_path, monkeypatch):
     prompts = [generation.build_prompt(p) for p in PROBLEMS]
     greedy = generation.SamplingParams(num_samples=1, max_new_tokens=128, temperature=0.0)
     monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "compact")
-    model, tokenizer = models.load_model(embedded_model_path, dtype="float32"), models.load_tokenizer(embedded_model_path)
+    model = models.load_model(embedded_model_path, dtype="float32")
+    tokenizer = models.load_tokenizer(embedded_model_path)
     reference = generation.generate(model, tokenizer, prompts, greedy, progress=False)
     monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "openvino")
     ours = backends.generate_from_folder(embedded_model_path, prompts, greedy, progress=False)
