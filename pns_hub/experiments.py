@@ -169,8 +169,10 @@ def evaluate(runner, name: str, settings: dict, path: str, problems: list[dict],
     Why chunks: raising n (16 -> 32) then draws only the new samples instead of all of them again (the samples of a
     chunk are i.i.d. draws of the same sampling, so counts add up and the unbiased pass@k estimator holds), and an
     interrupted evaluation resumes at the last finished chunk. Each chunk has its own seed, so no two chunks repeat
-    the same draws. The engine that drew a chunk (``PNS_HUB_GENERATE_BACKEND``) is recorded, not keyed: the engines
-    sample the same distribution (f32, same sampling; tests/test_openvino_backend.py), so chunks mix."""
+    the same draws. The engine that drew a chunk (``PNS_HUB_GENERATE_BACKEND``) is recorded, not keyed, so an
+    evaluation can mix engines; they are not proven equal (the NSR run measured a 1.4-point gap, see
+    :mod:`pns_hub.backends`), so models compared with each other need the same mix: reports print the gap
+    (``experiment_report.engine_agreement``)."""
     merged = None
     for c, start in enumerate(range(0, n, EVAL_CHUNK)):
         k, chunk_seed = min(EVAL_CHUNK, n - start), seed + c * CHUNK_SEED_STRIDE

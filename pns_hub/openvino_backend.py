@@ -139,7 +139,7 @@ def generate(spec: str, prompts: list, params, batch_size: int = 256, progress: 
     from .generation import Completion, _eos_ids, _render
 
     folder = export(spec)
-    tokenizer = models.load_tokenizer(models.resolve_model_path(spec))
+    tokenizer = models.load_tokenizer(spec)  # resolves embedded specs itself
     encoded = [tokenizer(_render(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
     eos = _eos_ids(_GenerationConfigHolder(folder), tokenizer)
     longest = max((len(e) for e in encoded), default=0) + params.max_new_tokens
