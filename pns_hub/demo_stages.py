@@ -169,7 +169,7 @@ def stage_dpo(budget, seed: int, folder: Path, dataset: str, source: str, policy
 def stage_eval(model: str, problems: str, max_tokens: int, seed: int) -> dict:
     """Greedy accuracy on the test problems, per problem (0/1 by math-verify) and with its Wilson 95% interval."""
     from . import stats, verify
-    from .backends import generate_from_folder
+    from .backends import fixed_model_backend, generate_from_folder
     from .data import load_problems
     from .generation import SamplingParams, build_prompt
 
@@ -180,7 +180,7 @@ def stage_eval(model: str, problems: str, max_tokens: int, seed: int) -> dict:
     checks = verify.verify_batch([o[0].text for o in outs], [r["answer"] for r in rows], num_workers=0)
     correct = {r["id"]: int(c.is_correct) for r, c in zip(rows, checks)}
     return {"per_problem": correct, "accuracy": stats.accuracy(list(correct.values())).to_dict(),
-            "truncated": sum(o[0].truncated for o in outs)}
+            "truncated": sum(o[0].truncated for o in outs), "backend": fixed_model_backend("float32")}
 
 
 def compare(evals: dict[str, dict], seed: int) -> dict:
