@@ -29,11 +29,22 @@ def fixed_model_backend(dtype: str = "float32") -> str:
     return backend
 
 
+def resolve_dtype_name(dtype: str) -> str:
+    """``auto`` resolved to the dtype torch would load here: on a CPU without native bf16 it is float32, which the
+    OpenVINO engine serves; asking for OpenVINO with ``auto`` should not fail on the machines where they agree."""
+    if dtype not in (None, "auto"):
+        return dtype
+    from . import models
+
+    return str(models.resolve_dtype("auto", "cpu")).removeprefix("torch.")
+
+
 def generate_from_folder(spec: str, prompts: list, params: generation.SamplingParams, batch_size: int = 64,
                          dtype: str = "float32", progress: bool = True,
                          desc: str = "generate") -> list[list[generation.Completion]]:
     """Sample from a model that is read from a folder (or an embedded spec), not trained in this process: the one
     place where a backend other than torch can serve, because it can be exported (:mod:`pns_hub.openvino_backend`)."""
+    dtype = resolve_dtype_name(dtype)
     if fixed_model_backend(dtype) == "openvino":
         if dtype != "float32":
             raise ValueError(f"the openvino backend runs f32 (the reference's precision), not {dtype}")

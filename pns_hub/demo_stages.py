@@ -110,6 +110,7 @@ def stage_negatives(budget, seed: int, folder: Path, work: Path, generator: str,
     source, same problems and chosen side; the card shows PNS vs RS under both rules and the generator's before/after.
     """
     from . import dataset_card, fair_negatives, report
+    from .backends import fixed_model_backend
     from .data import load_problems
     from .synthesize import SynthesisConfig, synthesize_dataset
 
@@ -117,7 +118,8 @@ def stage_negatives(budget, seed: int, folder: Path, work: Path, generator: str,
         generator=generator, policy=policy, instruct_model=policy, reward_model=rm_folder, judge_model=judge,
         dataset=problems, limit=None, num_samples=budget.synth_samples, max_new_tokens=budget.max_tokens,
         output_dir=str(work / "negatives-all-candidates"), seed=seed, batch_size=64, rejected_choice="all",
-        hub_repo_id=hub_id, progress=False)
+        hub_repo_id=hub_id, progress=False,
+        backend="openvino" if fixed_model_backend("float32") == "openvino" else "transformers")
     every = synthesize_dataset(config)
     candidates = report.load_folder(every)
     if absent := [s for s in config.sources if s not in candidates]:  # an empty source is not among the configs

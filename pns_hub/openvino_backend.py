@@ -149,7 +149,8 @@ def generate(spec: str, prompts: list, params, batch_size: int = 256, progress: 
     configs = []
     for i in range(len(prompts)):
         config = openvino_genai.GenerationConfig()
-        config.max_new_tokens, config.num_return_sequences = params.max_new_tokens, params.num_samples
+        # Greedy rows of one prompt are one row repeated (OpenVINO refuses num_return_sequences > 1 for greedy).
+        config.max_new_tokens, config.num_return_sequences = params.max_new_tokens, params.num_samples if sample else 1
         config.stop_token_ids = set(eos)
         config.do_sample = sample
         if sample:
@@ -172,7 +173,7 @@ def generate(spec: str, prompts: list, params, batch_size: int = 256, progress: 
                 kept = tokens if length is None else tokens[:length]
                 truncated = length is None and len(tokens) >= params.max_new_tokens
                 rows.append(Completion(tokenizer.decode(kept, skip_special_tokens=True), len(kept), truncated))
-            results.append(rows)
+            results.append(rows if sample else rows * params.num_samples)
         if bar:
             bar.update(len(ids) * params.num_samples)
     if bar:

@@ -166,14 +166,16 @@ def build_preference_pairs(rows: Sequence[dict], samples: Sequence[Sequence[str]
 
 def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: generation.SamplingParams,
                             batch_size: int = 32, max_pairs_per_problem: int = 2, use_gold_fallback: bool = True,
-                            verify_workers: int | None = None) -> tuple[list[dict], dict]:
-    """Sample the policy, label every sample with the verifier, and pair correct with wrong per problem."""
+                            verify_workers: int | None = None, policy_dtype: str = "auto") -> tuple[list[dict], dict]:
+    """Sample the policy, label every sample with the verifier, and pair correct with wrong per problem. The policy is
+    a fixed model, so :func:`pns_hub.backends.generate_from_folder` picks the engine (``PNS_HUB_GENERATE_BACKEND``)."""
     from pns_hub import verify
 
-    model = models.load_model(policy_spec)
-    tokenizer = models.load_tokenizer(policy_spec)
+    from pns_hub.backends import resolve_dtype_name, fixed_model_backend, generate_from_folder
+
     prompts = [generation.build_prompt(r["problem"]) for r in rows]
-    outs = generation.generate(model, tokenizer, prompts, params, batch_size=batch_size, desc="rm pairs: sample")
+    outs = generate_from_folder(policy_spec, prompts, params, batch_size=batch_size, dtype=policy_dtype,
+                                desc="rm pairs: sample")
     flat = [(i, c.text) for i, group in enumerate(outs) for c in group]
     results = verify.verify_batch([t for _, t in flat], [rows[i]["answer"] for i, _ in flat],
                                   num_workers=verify_workers, progress=True)
@@ -187,7 +189,7 @@ def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: gene
     for result in results:
         counts[result.verdict] = counts.get(result.verdict, 0) + 1
     stats["sample_verdicts"] = counts
-    del model
+    stats["sample_backend"] = fixed_model_backend(resolve_dtype_name(policy_dtype))  # part of how the pairs were made
     return pairs, stats
 
 

@@ -55,7 +55,9 @@ class SynthesisConfig:
                                                        "every sampled source, so they meet the same filter; perturbed "
                                                        "negatives are edited gold text and keep the gold's format)."})
     chosen_from_policy: bool = field(default=True, metadata={"help": "Prefer a correct policy sample over the gold."})
-    backend: str = field(default="transformers", metadata={"help": "'transformers' or 'vllm' (vLLM untested here)."})
+    backend: str = field(default="transformers", metadata={
+        "help": "'transformers' (the reference), 'openvino' (CPU engine, f32, local folders; pip install "
+                "'pns-hub[openvino]') or 'vllm' (GPU; untested here)."})
     vllm_gpu_memory_utilization: float = field(default=0.9, metadata={
         "help": "vLLM backend: share of the GPU its engine takes (vLLM's default 0.9 leaves no room for the RM and "
                 "judge scorers that run beside it)."})
@@ -75,7 +77,8 @@ class SynthesisConfig:
         if unknown or not self.sources:
             raise ValueError(f"sources {unknown or self.sources} invalid; choose from {list(negatives.SOURCES)}")
         checks = {"rejected_choice": (self.rejected_choice, CHOICES), "plausibility": (self.plausibility, PLAUSIBILITY_KEYS),
-                  "seed_scope": (self.seed_scope, ("shard", "problem")), "backend": (self.backend, ("transformers", "vllm"))}
+                  "seed_scope": (self.seed_scope, ("shard", "problem")),
+                  "backend": (self.backend, ("transformers", "openvino", "vllm"))}
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"{name}={value!r}; choose from {list(allowed)}")

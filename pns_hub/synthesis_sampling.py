@@ -26,7 +26,12 @@ class Samplers:
     def _load(self, spec: str, revision: str | None):
         key = (spec, revision)
         if key not in self.loaded:
-            if self.config.backend == "vllm":
+            if self.config.backend == "openvino":  # exported from a folder: a pinned revision cannot be honoured
+                if revision:
+                    raise ValueError(f"backend 'openvino' exports a local folder or embedded spec; {spec!r} has "
+                                     f"revision {revision!r}: download it first, or use backend 'transformers'")
+                self.loaded[key] = ("openvino", spec, None)
+            elif self.config.backend == "vllm":
                 from vllm import LLM  # untested here: no GPU on the development machines
 
                 self.loaded[key] = ("vllm", LLM(model=models.resolve_model_path(spec), revision=revision,
@@ -53,6 +58,11 @@ class Samplers:
             params = dataclasses.replace(base, seed=seed)
             if backend == "vllm":
                 results = _vllm_generate(model, [prompts[i] for i in idx], params)
+            elif backend == "openvino":
+                from pns_hub import openvino_backend
+
+                results = openvino_backend.generate(model, [prompts[i] for i in idx], params,
+                                                    batch_size=self.config.batch_size, progress=False, desc=kind)
             else:
                 results = generation.generate(model, tokenizer, [prompts[i] for i in idx], params,
                                               batch_size=self.config.batch_size, progress=False, desc=kind)

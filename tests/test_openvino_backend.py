@@ -54,3 +54,44 @@ def test_openvino_matches_the_torch_loop(embedded_model_path, monkeypatch):
     assert [[c.text for c in per] for per in first] != [[c.text for c in per] for per in other]
     assert all(c.truncated == (c.num_tokens == 24) for per in first for c in per)
     assert any(len({c.text for c in per}) > 1 for per in first)  # it samples: a prompt's four rows are not one
+
+
+def test_synthesis_refuses_a_revision_it_cannot_export():
+    from pns_hub.synthesis_config import SynthesisConfig
+    from pns_hub.synthesis_sampling import Samplers
+
+    samplers = Samplers(SynthesisConfig(backend="openvino"))
+    with pytest.raises(ValueError, match="revision 'abc123'"):
+        samplers.sample("org/generator", "abc123", "policy", [{"id": "p0", "problem": "1+1?"}])
+    with pytest.raises(ValueError, match="openvino"):
+        SynthesisConfig(backend="onnx")
+
+
+@pytest.mark.slow  # the embedded model's export is cached by the test above (same session cache)
+def test_synthesis_and_rm_pairs_sample_the_same_through_openvino(embedded_model_path, monkeypatch):
+    """Two more stages that sample a fixed model (synthesis, the RM's pair sampling) give the reference's greedy
+    samples through the engine: the routing reaches it, and nothing between it and the rows changes them."""
+    from pns_hub import data, reward_model
+    from pns_hub.generation import SamplingParams
+    from pns_hub.synthesis_config import SynthesisConfig
+    from pns_hub.synthesis_sampling import Samplers
+
+    problems = [{"id": f"p{i}", "problem": p} for i, p in enumerate(PROBLEMS)]
+    greedy = dict(num_samples=2, max_new_tokens=96, temperature=0.0)
+    rows = {}
+    for backend in ("transformers", "openvino"):
+        config = SynthesisConfig(backend=backend, dtype="float32", seed_scope="problem", **greedy)
+        rows[backend] = Samplers(config).sample(embedded_model_path, None, "policy", problems)
+    assert [[c.text for c in r] for r in rows["openvino"]] == [[c.text for c in r] for r in rows["transformers"]]
+    assert all(len(r) == 2 for r in rows["openvino"])
+
+    tasks = data.load_problems("testbed", limit=6)
+    pairs = {}
+    for backend in ("compact", "openvino"):
+        monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", backend)
+        pairs[backend] = reward_model.sample_preference_pairs(embedded_model_path, tasks, SamplingParams(**greedy),
+                                                              verify_workers=0, policy_dtype="float32")
+    assert pairs["openvino"][0] == pairs["compact"][0]
+    assert pairs["openvino"][1].pop("sample_backend") == "openvino"
+    assert pairs["compact"][1].pop("sample_backend") == "compact"
+    assert pairs["openvino"][1] == pairs["compact"][1]
