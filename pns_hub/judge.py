@@ -28,7 +28,7 @@ import logging
 import re
 from typing import Sequence
 
-from pns_hub import models
+from pns_hub import memory, models
 
 
 logger = logging.getLogger(__name__)
@@ -237,3 +237,4 @@ class CoTJudge:
 
 
 _JUDGE_CACHE: dict[tuple, CoTJudge] = {}
+memory.on_release(_JUDGE_CACHE.clear)

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import models
+from . import memory, models
 
 
 logger = logging.getLogger(__name__)
@@ -125,6 +125,9 @@ def pipeline(folder: str, cache_gb: int, threads: int):
     scheduler.cache_size = cache_gb
     properties = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32", "INFERENCE_NUM_THREADS": threads}
     return openvino_genai.ContinuousBatchingPipeline(folder, scheduler, "CPU", properties)
+
+
+memory.on_release(pipeline.cache_clear)
 
 
 def generate(spec: str, prompts: list, params, batch_size: int = 256, progress: bool = True,

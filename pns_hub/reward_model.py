@@ -18,12 +18,13 @@ import math
 import random
 from typing import Sequence
 
-from pns_hub import generation, models
+from pns_hub import generation, memory, models
 
 
 logger = logging.getLogger(__name__)
 
 _SCORER_CACHE: dict[tuple, "RewardModelScorer"] = {}
+memory.on_release(_SCORER_CACHE.clear)
 
 
 def squash_scores(scores: Sequence[float], temperature: float = 1.0) -> list[float]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import models
-from .memory import PeakRSS
+from .memory import PeakRSS, release
 
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class StageRunner:
         # the load seen at the job's start is stale an hour later: oversubscribed OpenMP threads cost ~4x (an NSR step:
         # 264 s at 2 threads vs 51-63 s at 1 while other work held a core), so each stage picks its threads anew
         models.configure_threads()
+        release()  # the previous stage's leftovers must not count as this stage's memory (or stay resident)
         start = time.perf_counter()
         with PeakRSS() as memory:
             result = fn()
