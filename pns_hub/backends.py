@@ -15,7 +15,9 @@ def fixed_model_backend(dtype: str = "float32") -> str:
     of how they were made). OpenVINO is opt-in (``openvino`` or ``auto``), not the default: its greedy tokens equal
     our loop's and its single-token sampling distribution matches the reference rule, but in the NSR evaluation its
     samples were right 1.4 points more often than our loop's ([0.2, 2.4], 5 models x 100 problems, cause not
-    found), so models compared with each other should be sampled by the same engine (the results record which)."""
+    found), so models compared with each other should be sampled by the same engine (the results record which).
+    ``dtype="auto"`` means what torch would load here (:func:`_resolve_dtype_name`)."""
+    dtype = _resolve_dtype_name(dtype)
     backend = generation._backend()
     if backend == "auto":
         from . import openvino_backend
@@ -29,7 +31,7 @@ def fixed_model_backend(dtype: str = "float32") -> str:
     return backend
 
 
-def resolve_dtype_name(dtype: str) -> str:
+def _resolve_dtype_name(dtype: str) -> str:
     """``auto`` resolved to the dtype torch would load here: on a CPU without native bf16 it is float32, which the
     OpenVINO engine serves; asking for OpenVINO with ``auto`` should not fail on the machines where they agree."""
     if dtype not in (None, "auto"):
@@ -44,7 +46,7 @@ def generate_from_folder(spec: str, prompts: list, params: generation.SamplingPa
                          desc: str = "generate") -> list[list[generation.Completion]]:
     """Sample from a model that is read from a folder (or an embedded spec), not trained in this process: the one
     place where a backend other than torch can serve, because it can be exported (:mod:`pns_hub.openvino_backend`)."""
-    dtype = resolve_dtype_name(dtype)
+    dtype = _resolve_dtype_name(dtype)  # the f32 check below needs the resolved name too
     if fixed_model_backend(dtype) == "openvino":
         if dtype != "float32":
             raise ValueError(f"the openvino backend runs f32 (the reference's precision), not {dtype}")
