@@ -212,7 +212,9 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
                              [out / "config.json"])
             method = {"pns": "pns-dpo", "rejection_sampling": "rs-dpo"}.get(source, f"{source}-dpo")
             trained[name] = (dpo["folder"], f"{cfg.org}/{out.name}", method, source)
-    evals = {name: runner.run(f"eval_{name}", {"model": path, "test": sets.summary(), "tokens": budget.eval_max_tokens},
+    # keyed on the trained stage's key, not only the folder: a retrained model keeps its path (stale scores otherwise)
+    evals = {name: runner.run(f"eval_{name}", {"model": path, "trained": runner.keys.get(f"dpo_{name}", runner.keys.get("warmup", policy)),
+                                               "test": sets.summary(), "tokens": budget.eval_max_tokens},
                               lambda p=path: st.stage_eval(p, files["test"], budget.eval_max_tokens, cfg.seed))
              for name, (path, _, _, _) in trained.items()}
     comparisons = st.compare(evals, cfg.seed)

@@ -60,3 +60,52 @@ def test_experiment_pns_tiny(tiny_causal_lm_path, tmp_path, scripted_sampler):
     assert "random of k" in summary["plausibility"] and "most plausible of k" in summary["plausibility"]
     for ext in ("md", "png"):
         assert (out / f"experiment_pns.{ext}").stat().st_size > 0
+
+
+def test_retrained_dpo_models_are_reevaluated_not_served_stale_scores(tmp_path, monkeypatch):
+    """A retrained DPO model keeps its folder path, so an evaluation keyed on the path alone would serve the old
+    model's scores; the key includes the DPO stage's key. Stand-in stages, the real stage runner and keys."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from pns_hub import demo
+    from pns_hub import demo_stages as st
+
+    calls = []
+
+    def made(folder, name):
+        calls.append(name)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for marker in ("config.json", "README.md"):
+            (folder / marker).write_text("{}")
+        return {"folder": str(folder)}
+
+    def fake_eval(model, problems, max_tokens, seed):
+        calls.append(f"eval {Path(model).name}")
+        per = {f"p{i}": i % 2 for i in range(6)}
+        return {"per_problem": per, "accuracy": {"value": 0.5, "low": 0.2, "high": 0.8, "n": 6}, "truncated": 0}
+
+    monkeypatch.setattr(st, "stage_reward_model", lambda b, s, folder, *a: {**made(folder, "rm"), "metrics": {}})
+    monkeypatch.setattr(demo, "_generator", lambda cfg, b, folder, *a: made(folder, "generator"))
+    monkeypatch.setattr(st, "stage_negatives", lambda b, s, folder, *a: {
+        **made(folder, "negatives"), "generator": {}, "generator_md": "", "table_md": "", "selection": {}})
+    monkeypatch.setattr(st, "stage_dpo", lambda b, s, out, *a: made(out, f"dpo {Path(out).name}"))
+    monkeypatch.setattr(st, "stage_eval", fake_eval)
+    monkeypatch.setattr(st, "record", lambda *a, **k: None)
+    monkeypatch.setattr(demo, "_leaderboard", lambda folder, *a: {**made(folder, "board"), "markdown": "", "png": ""})
+    monkeypatch.setattr(demo, "final_table", lambda summary: "")
+    cfg = demo.DemoConfig(output_dir=str(tmp_path), warmup_model=str(tmp_path / "warm"))
+    budget = demo.Budget.preset("tiny")
+
+    def run(b):
+        calls.clear()
+        demo.run_demo(cfg, b)
+        return sorted(c for c in calls if c.startswith("eval"))
+
+    evaluations = run(budget)
+    assert len(evaluations) == 1 + len(budget.dpo_sources) * len(budget.dpo_seeds)
+    assert run(budget) == []  # nothing changed: every stage reused
+    # a DPO setting changed: every DPO model is retrained in the same folder and re-evaluated; the base is not
+    assert run(replace(budget, dpo_learning_rate=2 * budget.dpo_learning_rate)) == \
+        sorted(e for e in evaluations if "dpo" in e)
