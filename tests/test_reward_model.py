@@ -60,6 +60,15 @@ def test_build_preference_pairs_uses_only_verified_sides():
     assert pairs[0]["prompt"][-1]["role"] == "user" and PROBLEM in pairs[0]["prompt"][-1]["content"]
 
 
+def test_equal_batch_size_splits_eval_pairs_into_equal_batches():
+    """RewardTrainer averages per-batch accuracies, which is the share of pairs won only for equal batches."""
+    for n in range(1, 300):
+        b = reward_model.equal_batch_size(n)
+        assert 1 <= b <= 16 and n % b == 0
+        assert all(n % d for d in range(b + 1, min(16, n) + 1))  # the largest such size: fewest forward calls
+    assert [reward_model.equal_batch_size(n) for n in (94, 97, 100, 112)] == [2, 1, 10, 16]
+
+
 def _wrong_version(solution: str, answer: str) -> str:
     wrong = str(int(float(answer)) + 3)
     return solution.replace(f"\\boxed{{{answer}}}", f"\\boxed{{{wrong}}}").replace(f" {answer} ", f" {wrong} ")
