@@ -69,6 +69,7 @@ class Budget:
     eval_max_tokens: int
     dpo_sources: tuple[str, ...] = ("pns", "rejection_sampling")
     dpo_seeds: tuple[int, ...] = (0,)
+    rm_gold_fallback: bool = True  # gold as the chosen side where the policy never solved a problem (counted)
 
     @classmethod
     def for_scale(cls, scale: float) -> "Budget":
@@ -97,10 +98,12 @@ class Budget:
                        gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=6, synth_samples=4,
                        dpo_epochs=2, dpo_learning_rate=5e-6, test_problems=20, eval_max_tokens=192)
         if name == "full":
-            return cls(warmup_examples=400, rm_problems=100, rm_heldout=60, rm_samples=4, rm_epochs=2, gen_steps=6,
+            # RM: 650 problems x 4 samples give ~240 train and >= 100 held-out pairs of the policy's own samples
+            # (measured on another slice: 100 problems gave 61 train pairs, too few to learn from); no gold sides
+            return cls(warmup_examples=400, rm_problems=650, rm_heldout=200, rm_samples=4, rm_epochs=2, gen_steps=6,
                        gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=24, synth_samples=4,
                        dpo_epochs=2, dpo_learning_rate=5e-6, test_problems=500, eval_max_tokens=192,
-                       dpo_sources=SOURCES, dpo_seeds=(0, 1))
+                       dpo_sources=SOURCES, dpo_seeds=(0, 1), rm_gold_fallback=False)
         return cls.for_scale(float(name))
 
 

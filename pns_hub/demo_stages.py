@@ -73,6 +73,7 @@ def stage_reward_model(budget, seed: int, folder: Path, policy: str, problems: s
     script, training, model_args = parse((RewardModelScriptArguments, PNSRewardConfig, ModelConfig), flags({
         "model_name_or_path": policy, "dataset_name": problems, "dataset_limit": budget.rm_problems,
         "heldout_problems": budget.rm_heldout, "policy_model": policy, "num_samples": budget.rm_samples,
+        "use_gold_fallback": budget.rm_gold_fallback,
         "max_new_tokens": budget.max_tokens, "sample_batch_size": 64, "center_rewards_coefficient": 0.01,
         "learning_rate": 2e-5, "num_train_epochs": budget.rm_epochs, "per_device_train_batch_size": 8,
         "max_length": 512, "gradient_checkpointing": False, "save_strategy": "no", "report_to": "none",
