@@ -98,9 +98,10 @@ class Budget:
                        gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=6, synth_samples=4,
                        dpo_epochs=2, dpo_learning_rate=5e-6, test_problems=20, eval_max_tokens=192)
         if name == "full":
-            # RM: 650 problems x 4 samples give ~240 train and >= 100 held-out pairs of the policy's own samples
-            # (measured on another slice: 100 problems gave 61 train pairs, too few to learn from); no gold sides
-            return cls(warmup_examples=400, rm_problems=650, rm_heldout=200, rm_samples=4, rm_epochs=2, gen_steps=6,
+            # RM: ~0.47 pairs of the policy's own samples per problem at 4 samples (measured: 308 from 650), so 720
+            # problems with 260 held out give ~210 train and ~120 held-out pairs (200 held out gave 93, under the 100
+            # asked); 100 problems gave 61 train pairs, too few to learn from. No gold sides.
+            return cls(warmup_examples=400, rm_problems=720, rm_heldout=260, rm_samples=4, rm_epochs=2, gen_steps=6,
                        gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=24, synth_samples=4,
                        dpo_epochs=2, dpo_learning_rate=5e-6, test_problems=500, eval_max_tokens=192,
                        dpo_sources=SOURCES, dpo_seeds=(0, 1), rm_gold_fallback=False)
