@@ -205,6 +205,7 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
         budget, cfg.seed, folder["negatives"], work, gen["folder"], rm["folder"], policy, cfg.model,
         files["synthesis"], repo_id["negatives"]), [folder["negatives"] / "README.md"])
     trained = {"base": (policy, repo_id["warmup"], "base", None)}
+    trained_key = {"base": runner.keys.get("warmup", policy)}  # what each model's evaluation depends on
     for source in budget.dpo_sources:
         for seed in budget.dpo_seeds:
             name = source if len(budget.dpo_seeds) == 1 else f"{source}@seed{seed}"
@@ -216,9 +217,10 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
                              [out / "config.json"])
             method = {"pns": "pns-dpo", "rejection_sampling": "rs-dpo"}.get(source, f"{source}-dpo")
             trained[name] = (dpo["folder"], f"{cfg.org}/{out.name}", method, source)
+            trained_key[name] = runner.keys[key]
     # keyed on the trained stage's key, not only the folder: a retrained model keeps its path (stale scores otherwise)
-    evals = {name: runner.run(f"eval_{name}", {"model": path, "trained": runner.keys.get(f"dpo_{name}", runner.keys.get("warmup", policy)),
-                                               "test": sets.summary(), "tokens": budget.eval_max_tokens},
+    evals = {name: runner.run(f"eval_{name}", {"model": path, "trained": trained_key[name], "test": sets.summary(),
+                                               "tokens": budget.eval_max_tokens},
                               lambda p=path: st.stage_eval(p, files["test"], budget.eval_max_tokens, cfg.seed))
              for name, (path, _, _, _) in trained.items()}
     comparisons = st.compare(evals, cfg.seed)

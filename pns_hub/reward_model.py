@@ -228,7 +228,9 @@ def equal_batch_size(n: int, cap: int = 16) -> int:
     """The largest batch size <= ``cap`` that splits ``n`` pairs into equal batches. Why: RewardTrainer's eval accuracy
     is a mean of per-batch means, which is the share of pairs won only when every batch has the same size (batches
     of one were exact but scored 94 pairs in 435 s)."""
-    return max(d for d in range(1, max(1, min(cap, n)) + 1) if n % d == 0) if n > 0 else 1
+    if n <= 0:
+        return 1
+    return max(d for d in range(1, min(cap, n) + 1) if n % d == 0)
 
 
 def _count_over_length(scorer: RewardModelScorer, pairs: Sequence[dict]) -> int:
