@@ -244,7 +244,10 @@ def _count_over_length(scorer: RewardModelScorer, pairs: Sequence[dict]) -> int:
 
 
 def pairwise_accuracy(scorer: RewardModelScorer, pairs: Sequence[dict]) -> dict:
-    """Share of held-out pairs where the RM scores the correct side above the wrong side (chance = 0.5)."""
+    """Share of held-out pairs where the RM scores the correct side above the wrong side (chance = 0.5), with an
+    interval that resamples problems (pairs of one problem share its chosen side, so they are not independent)."""
+    from pns_hub import stats
+
     if not pairs:
         raise ValueError("no held-out pairs to evaluate: raise the number of problems or samples")
     problems = [p["problem"] for p in pairs]
@@ -252,10 +255,14 @@ def pairwise_accuracy(scorer: RewardModelScorer, pairs: Sequence[dict]) -> dict:
     rejected = scorer.score(problems, [p["rejected"][0]["content"] for p in pairs])
     wins = [c > r for c, r in zip(chosen, rejected)]
     by_source: dict[str, list[bool]] = {}
+    by_problem: dict[str, list[bool]] = {}
     for p, w in zip(pairs, wins):
         by_source.setdefault(p.get("chosen_source", "?"), []).append(w)
+        by_problem.setdefault(p.get("id", "?"), []).append(w)
+    clustered = stats.clustered_share([sum(v) for v in by_problem.values()], [len(v) for v in by_problem.values()])
     return {
         "pairwise_accuracy": sum(wins) / len(wins), "num_pairs": len(pairs),
+        "problem_bootstrap_ci": {"low": clustered.low, "high": clustered.high, "problems": len(by_problem)},
         "mean_chosen_score": sum(chosen) / len(chosen), "mean_rejected_score": sum(rejected) / len(rejected),
         "accuracy_by_chosen_source": {k: sum(v) / len(v) for k, v in by_source.items()},
     }
@@ -352,7 +359,7 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
     trainer.args.per_device_eval_batch_size = equal_batch_size(len(eval_pairs) - too_long)
     metrics.update(heldout_accuracy_with_intervals(trainer, eval_pairs, metrics, too_long,
                                                    Dataset.from_list([{k: p[k] for k in columns} for p in eval_pairs])))
-    train_metrics = pairwise_accuracy(scorer, train_pairs[:len(eval_pairs)] or train_pairs)
+    train_metrics = pairwise_accuracy(scorer, train_pairs[:min(len(eval_pairs), 128)])  # a memorisation check
     metrics.update({"train_pairwise_accuracy_subset": train_metrics["pairwise_accuracy"],
                     "num_train_pairs": len(train_pairs) - dropped, "num_train_pairs_dropped_too_long": dropped,
                     "num_eval_pairs_truncated": too_long, "pair_stats": stats})

@@ -117,6 +117,26 @@ def bootstrap_mean(values: Sequence[float], confidence: float = CONFIDENCE, n_bo
     return Estimate(float(array.mean()), low, high, int(array.size), "bootstrap", confidence)
 
 
+def clustered_share(successes: Sequence[int], trials: Sequence[int], confidence: float = CONFIDENCE,
+                    n_boot: int = N_BOOT, seed: int = 0) -> Estimate:
+    """``sum(successes) / sum(trials)`` with a percentile bootstrap that resamples *clusters* (e.g. problems, each
+    with several pairs). Why: pairs from one problem share a chosen side and a question, so they are not independent
+    and a Wilson interval over pairs would be too narrow; the problem is the unit that was sampled."""
+    wins, counts = _as_array(successes, "clustered_share successes"), _as_array(trials, "clustered_share trials")
+    if wins.size != counts.size:
+        raise ValueError(f"clustered_share: {wins.size} success counts but {counts.size} trial counts")
+    if (counts <= 0).any() or (wins < 0).any() or (wins > counts).any():
+        raise ValueError("clustered_share: every cluster needs 0 <= successes <= trials and trials >= 1")
+    _z(confidence)
+    rng, boot = np.random.default_rng(seed), np.empty(n_boot)
+    for start in range(0, n_boot, _CHUNK):
+        size = min(_CHUNK, n_boot - start)
+        idx = rng.integers(0, wins.size, size=(size, wins.size))
+        boot[start:start + size] = wins[idx].sum(axis=1) / counts[idx].sum(axis=1)
+    low, high = _percentiles(boot, confidence)
+    return Estimate(float(wins.sum() / counts.sum()), low, high, int(counts.sum()), "cluster bootstrap", confidence)
+
+
 def accuracy(values: Sequence[float], confidence: float = CONFIDENCE, n_boot: int = N_BOOT, seed: int = 0) -> Estimate:
     """Accuracy over problems: Wilson when every score is 0/1, else (means of several samples) bootstrap."""
     array = _as_array(values, "accuracy")

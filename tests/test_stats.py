@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from pns_hub import stats
 from pns_hub.stats import (accuracy, bootstrap_mean, pair_by_id, paired_bootstrap, passk_curve_intervals,
                            passk_interval, wilson_interval)
 
@@ -68,6 +69,25 @@ def test_bootstrap_is_seeded_and_exact_on_constants():
     assert bootstrap_mean(values, seed=3) == bootstrap_mean(values, seed=3)
     constant = bootstrap_mean([0.5] * 30)
     assert (constant.low, constant.value, constant.high) == (0.5, 0.5, 0.5)
+
+
+def test_clustered_share_resamples_clusters_not_pairs():
+    # hand case: two problems of two pairs, one won twice, one lost twice -> 2 of 4; a resample of two problems
+    # is both-won (1.0), both-lost (0.0) or one of each (0.5), so the 95% interval is [0, 1]
+    e = stats.clustered_share([2, 0], [2, 2])
+    assert (e.value, e.low, e.high, e.n, e.method) == (0.5, 0.0, 1.0, 4, "cluster bootstrap")
+    # clusters of one pair each: exactly the bootstrap over pairs (same seed, same draws)
+    wins = [1] * 30 + [0] * 20
+    single, plain = stats.clustered_share(wins, [1] * 50), stats.bootstrap_mean(wins)
+    assert (single.value, single.low, single.high) == (plain.value, plain.low, plain.high)
+    # 50 problems x 4 pairs that all go the same way: 50 independent outcomes, not 200, so the interval is about
+    # as wide as Wilson's on 50 and far wider than Wilson's on 200 pairs
+    e = stats.clustered_share([4] * 25 + [0] * 25, [4] * 50)
+    w200, w50 = stats.wilson_interval(100, 200), stats.wilson_interval(25, 50)
+    assert e.high - e.low > 1.7 * (w200[1] - w200[0])
+    assert abs((e.high - e.low) - (w50[1] - w50[0])) < 0.04
+    with pytest.raises(ValueError, match="successes <= trials"):
+        stats.clustered_share([3], [2])
 
 
 def test_pair_by_id():
