@@ -123,6 +123,9 @@ def pipeline(folder: str, cache_gb: int, threads: int):
 
     scheduler = openvino_genai.SchedulerConfig()
     scheduler.cache_size = cache_gb
+    # Every prompt starts with the same system + instruction text (about half of a testbed prompt), so its KV blocks
+    # are computed once and shared. Measured on 500 greedy testbed evaluations: 1.15x, all 500 outputs identical.
+    scheduler.enable_prefix_caching = True
     properties = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32", "INFERENCE_NUM_THREADS": threads}
     return openvino_genai.ContinuousBatchingPipeline(folder, scheduler, "CPU", properties)
 
