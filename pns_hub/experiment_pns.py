@@ -49,6 +49,24 @@ def pns_report(evals: dict[str, dict], seed: int) -> dict:
             "verdicts": {CLAIM: verdict(main, +1) if main else "not measured (pns or rejection_sampling missing)"}}
 
 
+def component_lines(result: dict) -> list[str]:
+    """The parts the verdict rests on, measured in the same run: the RM's held-out accuracy (a Wilson interval over
+    pairs and one resampling problems), the generator before vs after GRPO, and the plausibility table."""
+    rm, lines = result.get("rm_heldout") or {}, ["", "## Components (same run)", ""]
+    if rm.get("pairwise_accuracy") is not None:
+        clustered = rm.get("problem_bootstrap_ci") or {}
+        lines.append(f"- Reward model, held-out pairwise accuracy ({rm['accuracy_source']}): "
+                     f"{100 * rm['pairwise_accuracy']:.1f}% [{100 * rm['pairwise_accuracy_low']:.1f}, "
+                     f"{100 * rm['pairwise_accuracy_high']:.1f}] (Wilson, n={rm['num_pairs']} pairs)"
+                     + (f"; [{100 * clustered['low']:.1f}, {100 * clustered['high']:.1f}] resampling its "
+                        f"{clustered['problems']} problems" if clustered else "") + "; chance 50%.")
+    if result.get("generator_md"):
+        lines += ["", "Generator before vs after GRPO (held-out problems; 95% intervals):", "", result["generator_md"]]
+    if result.get("plausibility"):
+        lines += ["", "Plausibility of each source's negatives (fair protocol):", "", result["plausibility"]]
+    return lines
+
+
 def write_outputs(result: dict, root: Path) -> dict:
     """experiment_pns.json / .md / .png under ``root``."""
     import matplotlib
@@ -69,6 +87,7 @@ def write_outputs(result: dict, root: Path) -> dict:
     lines += ["", "Accuracy of a source: each problem's correctness averaged over the DPO seeds; intervals: Wilson "
               "(base) or bootstrap over problems; differences: paired bootstrap over problems.", "", "## Verdict", ""]
     lines += [f"- {claim}: **{v}**" for claim, v in result["verdicts"].items()]
+    lines += component_lines(result)
     paths["md"].write_text("\n".join(lines) + "\n")
     paths["json"].write_text(json.dumps(result, indent=2, default=str))
     names = list(result["table"])
@@ -111,7 +130,8 @@ def cli_main(argv: list[str]) -> int:
               "cpu": summary["cpu"], "wall_seconds": summary["wall_seconds"], "dpo_base": summary["dpo_base"],
               "budget": summary["budget"], "stage_seconds": summary["stage_seconds"],
               "stage_peak_rss_mb": summary["stage_peak_rss_mb"], "rm_heldout": summary["rm_heldout"],
-              "generator_report": summary["generator_report"], "plausibility": summary["plausibility"],
+              "generator_report": summary["generator_report"], "generator_md": summary["generator_md"],
+              "plausibility": summary["plausibility"],
               "problem_sets": summary["problem_sets"]}
     result["outputs"] = write_outputs(result, Path(args.output_dir))
     print(Path(result["outputs"]["md"]).read_text())

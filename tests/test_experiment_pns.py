@@ -60,6 +60,12 @@ def test_experiment_pns_tiny(tiny_causal_lm_path, tmp_path, scripted_sampler):
     assert "random of k" in summary["plausibility"] and "most plausible of k" in summary["plausibility"]
     for ext in ("md", "png"):
         assert (out / f"experiment_pns.{ext}").stat().st_size > 0
+    # the md carries what the verdict rests on: RM accuracy with both intervals, generator, plausibility
+    clustered = summary["rm_heldout"]["problem_bootstrap_ci"]
+    assert 0.0 <= clustered["low"] <= summary["rm_heldout"]["pairwise_accuracy"] <= clustered["high"] <= 1.0
+    md = (out / "experiment_pns.md").read_text()
+    assert f"resampling its {clustered['problems']} problems" in md and "most plausible of k" in md
+    assert "Generator before vs after GRPO" in md
 
 
 def test_retrained_dpo_models_are_reevaluated_not_served_stale_scores(tmp_path, monkeypatch):
