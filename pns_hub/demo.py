@@ -98,10 +98,11 @@ class Budget:
                        gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=6, synth_samples=4,
                        dpo_epochs=2, dpo_learning_rate=5e-6, test_problems=20, eval_max_tokens=192)
         if name == "full":
-            # RM: ~0.47 pairs of the policy's own samples per problem at 4 samples (measured: 308 from 650), so 720
-            # problems with 260 held out give ~210 train and ~120 held-out pairs (200 held out gave 93, under the 100
-            # asked); 100 problems gave 61 train pairs, too few to learn from. No gold sides.
-            return cls(warmup_examples=400, rm_problems=720, rm_heldout=260, rm_samples=4, rm_epochs=2, gen_steps=6,
+            # RM: ~0.48 pairs of the policy's own samples per problem at 4 samples (measured: 349 from 720), so 1000
+            # problems with 450 held out give ~265 train and ~215 held-out pairs. 720 with 260 held out gave 240 and
+            # 109: held-out 0.532 [0.439, 0.623], an interval too wide to tell 0.53 from the 0.707 [0.601, 0.795] the
+            # same recipe reached on a disjoint slice. 100 problems gave 61 train pairs, too few. No gold sides.
+            return cls(warmup_examples=400, rm_problems=1000, rm_heldout=450, rm_samples=4, rm_epochs=2, gen_steps=6,
                        gen_prompts_per_step=2, gen_generations=4, max_tokens=192, synth_problems=24, synth_samples=4,
                        dpo_epochs=2, dpo_learning_rate=5e-6, test_problems=500, eval_max_tokens=192,
                        dpo_sources=SOURCES, dpo_seeds=(0, 1), rm_gold_fallback=False)
@@ -243,7 +244,8 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
         "stage_peak_rss_mb": dict(runner.peak_rss_mb), "artifacts": {k: str(v) for k, v in folder.items()},
         "rm_heldout": {k: metrics.get(k) for k in ("pairwise_accuracy", "pairwise_accuracy_low",
                                                    "pairwise_accuracy_high", "num_pairs", "accuracy_source",
-                                                   "accuracy_by_chosen_source_ci", "pair_stats")},
+                                                   "accuracy_by_chosen_source_ci", "problem_bootstrap_ci",
+                                                   "pair_stats")},
         "reward_curve": gen.get("reward_curve"), "generator_report": neg["generator"],
         "generator_md": neg["generator_md"], "plausibility": neg["table_md"], "fair_selection": neg["selection"],
         "evals": {k: v["accuracy"] for k, v in evals.items()}, "comparisons": comparisons,
@@ -295,6 +297,10 @@ def print_summary(summary: dict) -> None:
     if rm.get("pairwise_accuracy") is not None:
         print(f"\nreward model, held-out pairwise accuracy ({rm['accuracy_source']}): {_pct({'value': rm['pairwise_accuracy'], 'low': rm['pairwise_accuracy_low'], 'high': rm['pairwise_accuracy_high']})} "
               f"n={rm['num_pairs']} pairs (chance 50%)")
+        clustered = rm.get("problem_bootstrap_ci")
+        if clustered:
+            print(f"  95% interval resampling problems (pairs of one problem are not independent): "
+                  f"[{100 * clustered['low']:.1f}, {100 * clustered['high']:.1f}], {clustered['problems']} problems")
         for source, e in (rm.get("accuracy_by_chosen_source_ci") or {}).items():
             print(f"  chosen side from {source}: {_pct(e)} n={e['n']}")
         print(f"  pairs: {rm.get('pair_stats')}")
