@@ -136,6 +136,21 @@ def test_lighteval_pipeline_embedded_model_all_seven(embedded_model_path, tmp_pa
     assert lighteval["config_tasks"]["pns_gsm8k|0"]["generation_size"] == 32
 
 
+def test_a_forced_generation_length_does_not_cut_the_prompt(tiny_causal_lm_path, tmp_path):
+    """lighteval 0.13's transformers backend, handed ``generation_parameters.max_new_tokens``, uses that number as the
+    whole context budget and left-truncates each prompt to it; ``--max-new-tokens`` must reach the model untruncated."""
+    import pandas as pd
+
+    from pns_hub.eval.run import run_eval
+
+    run_eval(tiny_causal_lm_path, benchmarks=["gsm8k"], limit=2, max_new_tokens=8, batch_size=2, output_dir=tmp_path)
+    rows = [r["model_response"] for p in (tmp_path / "details").rglob("*.parquet") for _, r in pd.read_parquet(p).iterrows()]
+    assert len(rows) == 2
+    for response in rows:  # (lighteval's truncated_tokens_count is characters minus tokens: not a truncation count)
+        prompt_tokens = len(response["input_tokens"]) - response["padded_tokens_count"]
+        assert prompt_tokens > 60  # the whole chat-templated problem (system + instruction + question), not 8 tokens
+
+
 def test_run_eval_gives_back_autograd_even_on_lightevals_first_import(tiny_causal_lm_path, tmp_path):
     """In a fresh process the first lighteval import itself disables autograd; run_eval must still restore it."""
     import subprocess

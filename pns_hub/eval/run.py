@@ -255,9 +255,10 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     dtype = {"auto": str(best_dtype()).replace("torch.", "")}.get(dtype, dtype)
     model_path = resolve_model_path(model)
     display = model_name or model
+    # The length goes through the tasks' generation_size only: lighteval 0.13's transformers backend, given
+    # generation_parameters max_new_tokens, takes that number as the whole context budget and left-truncates every
+    # prompt to it (measured: --max-new-tokens 16 fed the model the last 16 of 124 prompt tokens).
     generation = {"temperature": temperature, "top_p": top_p, "seed": seed}
-    if max_new_tokens:
-        generation["max_new_tokens"] = max_new_tokens
     output_dir = Path(output_dir)
 
     module = type(sys)("pns_hub_eval_tasks_runtime")  # a module object: lighteval's registry accepts one

@@ -160,9 +160,9 @@ def build_tasks(num_samples: int = 1, data_dir: str | Path | None = None, benchm
                 max_new_tokens: int | None = None) -> list[LightevalTaskConfig]:
     """One ``LightevalTaskConfig`` per benchmark, all with the same prompt and metric.
 
-    ``max_new_tokens`` replaces the per-task generation length. It has to be set here: lighteval 0.13's transformers
-    backend (padded generation) takes the length from the task's ``generation_size`` and ignores
-    ``generation_parameters={max_new_tokens:...}`` of the model arguments.
+    ``max_new_tokens`` replaces the per-task generation length. It has to be set here, never in the model's
+    ``generation_parameters``: lighteval 0.13's transformers backend takes a ``max_new_tokens`` found there as the
+    whole context budget and left-truncates every prompt to that many tokens.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
