@@ -95,3 +95,27 @@ def test_synthesis_and_rm_pairs_sample_the_same_through_openvino(embedded_model_
     assert pairs["openvino"][1].pop("sample_backend") == "openvino"
     assert pairs["compact"][1].pop("sample_backend") == "compact"
     assert pairs["openvino"][1] == pairs["compact"][1]
+
+
+@pytest.mark.slow  # the embedded model's export is cached by the first slow test (same session cache)
+def test_lighteval_through_openvino_gives_the_transformers_backends_completions(embedded_model_path, tmp_path):
+    """``pns-hub eval --backend openvino`` (lighteval's custom-model route onto the engine): on the same problems the
+    greedy completions equal the transformers backend's, text for text, so the scores do too."""
+    import pandas as pd
+
+    from pns_hub import openvino_backend
+    from pns_hub.eval.run import run_eval
+
+    if not openvino_backend.available():
+        pytest.skip("pip install 'pns-hub[openvino]'")
+    runs = {backend: run_eval(embedded_model_path, benchmarks=["gsm8k", "testbed"], limit=4, max_new_tokens=64,
+                              batch_size=4, dtype="float32", backend=backend, output_dir=tmp_path / backend)
+            for backend in ("accelerate", "openvino")}
+    texts = {}
+    for backend in runs:
+        frames = [pd.read_parquet(p) for p in sorted((tmp_path / backend / "details").rglob("*.parquet"))]
+        texts[backend] = [str(r["model_response"]["text"]) for f in frames for _, r in f.iterrows()]
+    assert len(texts["openvino"]) == 8 and all(t.strip("[]' ") for t in texts["openvino"])  # real completions
+    assert texts["openvino"] == texts["accelerate"]
+    assert runs["openvino"]["predictions"] == runs["accelerate"]["predictions"]
+    assert runs["openvino"]["per_problem"] == runs["accelerate"]["per_problem"]

@@ -5,8 +5,10 @@ the task table built by ``pns_hub.eval.tasks.build_tasks`` for the requested num
 ``--output-dir``: lighteval's own ``results/<model>/results_<time>.json`` (+ ``details/`` parquet with every
 completion), our schema file ``leaderboard/<model>_<time>.json``, and with n > 1 a ``passk_<model>_<time>.png``.
 
-Backends: ``accelerate`` (transformers; CPU or GPU, tested) and ``vllm`` (lighteval's vLLM model; needs a GPU and
-vllm 0.10.1.x, which lighteval 0.13.0 pins; NOT tested here: no GPU and no vllm in this environment).
+Backends: ``accelerate`` (transformers; CPU or GPU, tested; the reference), ``openvino`` (lighteval's custom-model
+route onto :mod:`pns_hub.openvino_backend`, CPU, f32; greedy tokens equal the reference's, tested) and ``vllm``
+(lighteval's vLLM model; needs a GPU and vllm 0.10.1.x, which lighteval 0.13.0 pins; NOT tested here: no GPU and no
+vllm in this environment).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pns_hub.data import BENCHMARK_NAMES, EVAL_NAMES
 
 
 logger = logging.getLogger(__name__)
+
+BACKENDS = ("accelerate", "openvino", "vllm")
 
 
 def ensure_offline_placeholders() -> None:
@@ -131,6 +135,11 @@ def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, ge
 
         return VLLMModelConfig(model_name=model_path, dtype=dtype, generation_parameters=generation,
                                cache_dir=cache_dir)
+    if backend == "openvino":
+        from pns_hub.eval.openvino_model import OpenVinoModelConfig
+
+        return OpenVinoModelConfig(model_name=model_path, batch_size=batch_size, generation_parameters=generation,
+                                   cache_dir=cache_dir)
     from lighteval.models.transformers.transformers_model import TransformersModelConfig
 
     return TransformersModelConfig(
@@ -214,7 +223,9 @@ def _run_pipeline(spec: str, params, tracker, output_dir: Path, temperature: flo
     ignored and n > 1 samples fail)."""
     from lighteval.pipeline import Pipeline
 
-    if backend == "vllm":
+    if backend in ("vllm", "openvino"):  # lighteval builds the model from its config (openvino: a custom model)
+        if backend == "openvino":
+            model_config.kv_budget_gb = kv_budget_gb
         pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
                             model_config=model_config)
     else:
@@ -242,8 +253,11 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     from pns_hub.eval.model import DEFAULT_KV_BUDGET_GB
     from pns_hub.models import best_dtype, display_name, is_embedded, resolve_model_path
 
-    if backend not in ("accelerate", "vllm"):
-        raise ValueError(f"backend must be 'accelerate' or 'vllm', got {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "openvino" and dtype not in ("auto", "float32"):
+        raise ValueError(f"the openvino backend runs f32 (the reference's precision), not {dtype}")
+    dtype = "float32" if backend == "openvino" else dtype
     ensure_offline_placeholders()
     benchmarks = parse_benchmarks(benchmarks)
     kv_budget_gb = DEFAULT_KV_BUDGET_GB if kv_budget_gb is None else kv_budget_gb
@@ -318,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kv-budget-gb", type=float, default=None, help="KV-cache memory one batch may use "
                         "(default 1.5); long generations run in smaller batches to stay within it")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float32")
-    parser.add_argument("--backend", choices=["accelerate", "vllm"], default="accelerate")
+    parser.add_argument("--backend", choices=BACKENDS, default="accelerate", help="accelerate (transformers, the "
+                        "reference), openvino (CPU, ~4x faster; pip install 'pns-hub[openvino]'), vllm (GPU)")
     parser.add_argument("--output-dir", default="eval_results")
     parser.add_argument("--method", default="base", help="leaderboard method label (base, pns-dpo, rs-dpo, ...)")
     parser.add_argument("--base", default=None, help="base model the evaluated one was trained from")
