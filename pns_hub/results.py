@@ -69,6 +69,7 @@ class ResultRecord:
     dtype: str | None = None
     top_p: float | None = None
     predictions: dict[str, str] = field(default_factory=dict)
+    engine: str | None = None  # what generated the completions (transformers, openvino, vllm): part of how it was made
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -92,7 +93,8 @@ class ResultRecord:
         for name in ("model", "method"):
             if not isinstance(data.get(name), str) or not data[name].strip():
                 raise ResultsError(path, name, "must be a non-empty string")
-        for name in ("base", "negative_source", "lighteval_version", "commit", "date", "lighteval_results", "dtype"):
+        for name in ("base", "negative_source", "lighteval_version", "commit", "date", "lighteval_results", "dtype",
+                     "engine"):
             if data.get(name) is not None and not isinstance(data[name], str):
                 raise ResultsError(path, name, f"must be a string or null, got {type(data[name]).__name__}")
         scores = data.get("scores")
@@ -163,7 +165,8 @@ def record_from_lighteval(results: dict, model: str, method: str = "base", base:
                           negative_source: str | None = None, num_samples: int = 1, limit: int | None = None,
                           commit: str | None = None, lighteval_results: str | None = None,
                           per_problem: dict[str, dict[str, int]] | None = None, dtype: str | None = None,
-                          top_p: float | None = None, predictions: dict[str, str] | None = None) -> ResultRecord:
+                          top_p: float | None = None, predictions: dict[str, str] | None = None,
+                          engine: str | None = None) -> ResultRecord:
     """Read ``pass@k`` entries of ``pns_<bench>|<fewshot>`` tasks (see ``pns_hub.eval.tasks``) out of a lighteval
     results dict; the date is the time of conversion, i.e. the end of the run. ``per_problem`` (correct samples per
     problem id, from lighteval's details) gives each score its n and 95% interval."""
@@ -196,7 +199,7 @@ def record_from_lighteval(results: dict, model: str, method: str = "base", base:
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         lighteval_results=lighteval_results, per_problem=dict(per_problem or {}),
         intervals=intervals_from_counts(per_problem or {}, num_samples),
-        dtype=dtype, top_p=top_p, predictions=dict(predictions or {}),
+        dtype=dtype, top_p=top_p, predictions=dict(predictions or {}), engine=engine,
     )
 
 

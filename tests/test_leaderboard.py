@@ -38,7 +38,8 @@ def test_load_fixture_folder_recursively_and_skip_lighteval_files():
 def test_validation_names_file_and_field(tmp_path):
     good = json.loads((FIXTURE / "smollm2-base.json").read_text())
     for field, value, match in [("scores", {"gsm8k": 1.5}, "scores.gsm8k"), ("method", "", "'method'"),
-                                ("schema_version", 9, "schema_version"), ("extra", 1, "unknown field")]:
+                                ("schema_version", 9, "schema_version"), ("extra", 1, "unknown field"),
+                                ("engine", 3, "engine.*string or null")]:
         bad = {**good, field: value}
         with pytest.raises(ResultsError, match=match):
             ResultRecord.from_dict(bad, "x.json")

@@ -119,3 +119,4 @@ def test_lighteval_through_openvino_gives_the_transformers_backends_completions(
     assert texts["openvino"] == texts["accelerate"]
     assert runs["openvino"]["predictions"] == runs["accelerate"]["predictions"]
     assert runs["openvino"]["per_problem"] == runs["accelerate"]["per_problem"]
+    assert (runs["openvino"]["engine"], runs["accelerate"]["engine"]) == ("openvino", "transformers")  # recorded

@@ -301,6 +301,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
         lighteval_results=str(lighteval_json), dtype=dtype, top_p=top_p,
         per_problem=per_problem_counts(tracker.details_logger.details, num_samples),
         predictions=prediction_digests(tracker.details_logger.details),
+        engine={"accelerate": "transformers"}.get(backend, backend),
     )
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     record_path = leaderboard.write_record(
