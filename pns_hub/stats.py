@@ -90,15 +90,21 @@ def _as_array(values: Iterable[float], name: str) -> np.ndarray:
     return array
 
 
-def _bootstrap_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """Means of ``n_boot`` resamples (with replacement) of ``values``."""
+def _resamples(size: int, n_boot: int, seed: int):
+    """``(start, indices)`` blocks of ``n_boot`` resamples (with replacement) of ``size`` items, ``_CHUNK`` rows at a
+    time: the one resampling loop, so every bootstrap here draws the same indices for the same seed."""
     if n_boot < 100:
         raise ValueError(f"n_boot must be >= 100 for a 95% interval, got {n_boot}")
     rng = np.random.default_rng(seed)
-    out = np.empty(n_boot)
     for start in range(0, n_boot, _CHUNK):
-        size = min(_CHUNK, n_boot - start)
-        out[start:start + size] = values[rng.integers(0, values.size, size=(size, values.size))].mean(axis=1)
+        yield start, rng.integers(0, size, size=(min(_CHUNK, n_boot - start), size))
+
+
+def _bootstrap_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Means of ``n_boot`` resamples (with replacement) of ``values``."""
+    out = np.empty(n_boot)
+    for start, idx in _resamples(values.size, n_boot, seed):
+        out[start:start + len(idx)] = values[idx].mean(axis=1)
     return out
 
 
@@ -128,11 +134,9 @@ def clustered_share(successes: Sequence[int], trials: Sequence[int], confidence:
     if (counts <= 0).any() or (wins < 0).any() or (wins > counts).any():
         raise ValueError("clustered_share: every cluster needs 0 <= successes <= trials and trials >= 1")
     _z(confidence)
-    rng, boot = np.random.default_rng(seed), np.empty(n_boot)
-    for start in range(0, n_boot, _CHUNK):
-        size = min(_CHUNK, n_boot - start)
-        idx = rng.integers(0, wins.size, size=(size, wins.size))
-        boot[start:start + size] = wins[idx].sum(axis=1) / counts[idx].sum(axis=1)
+    boot = np.empty(n_boot)
+    for start, idx in _resamples(wins.size, n_boot, seed):
+        boot[start:start + len(idx)] = wins[idx].sum(axis=1) / counts[idx].sum(axis=1)
     low, high = _percentiles(boot, confidence)
     return Estimate(float(wins.sum() / counts.sum()), low, high, int(counts.sum()), "cluster bootstrap", confidence)
 
