@@ -1,5 +1,5 @@
 """lighteval's custom-model route onto the OpenVINO engine (:mod:`pns_hub.openvino_backend`): ``pns-hub eval --backend
-openvino`` scores the same lighteval tasks with the same prompts as the transformers backend, ~4x faster on CPU.
+openvino`` scores the same lighteval tasks with the same prompts as the transformers backend, on the CPU engine.
 
 Why lighteval's ``CustomModelConfig`` and not a model object handed to the pipeline: it is lighteval's documented way
 to plug in an engine it does not ship, so ``lighteval custom ... pns_hub/eval/openvino_model.py`` works too, and the
@@ -84,9 +84,9 @@ class OpenVinoModel(LightevalModel):
             outs = openvino_backend.generate(self.spec, [prompts[i] for i in idx], params,
                                              batch_size=max(samples, min(self.config.batch_size, rows)),
                                              desc="lighteval (openvino)")
-            for i, rows in zip(idx, outs):
-                responses[i] = ModelResponse(input=prompts[i], text=[r.text for r in rows],
-                                             output_tokens=[[] for _ in rows])
+            for i, completions in zip(idx, outs):
+                responses[i] = ModelResponse(input=prompts[i], text=[c.text for c in completions],
+                                             output_tokens=[[] for _ in completions])
         return responses
 
     def loglikelihood(self, docs: list) -> list[ModelResponse]:

@@ -126,7 +126,8 @@ def _unique_path(path: Path) -> Path:
     return candidate
 
 
-def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, generation: dict, cache_dir: str):
+def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, generation: dict, cache_dir: str,
+                  kv_budget_gb: float):
     """lighteval's model config; ``cache_dir`` is a fresh folder per run (see :func:`_disable_sample_cache`)."""
     import torch
 
@@ -138,8 +139,8 @@ def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, ge
     if backend == "openvino":
         from pns_hub.eval.openvino_model import OpenVinoModelConfig
 
-        return OpenVinoModelConfig(model_name=model_path, batch_size=batch_size, generation_parameters=generation,
-                                   cache_dir=cache_dir)
+        return OpenVinoModelConfig(model_name=model_path, batch_size=batch_size, kv_budget_gb=kv_budget_gb,
+                                   generation_parameters=generation, cache_dir=cache_dir)
     from lighteval.models.transformers.transformers_model import TransformersModelConfig
 
     return TransformersModelConfig(
@@ -224,8 +225,6 @@ def _run_pipeline(spec: str, params, tracker, output_dir: Path, temperature: flo
     from lighteval.pipeline import Pipeline
 
     if backend in ("vllm", "openvino"):  # lighteval builds the model from its config (openvino: a custom model)
-        if backend == "openvino":
-            model_config.kv_budget_gb = kv_budget_gb
         pipeline = Pipeline(tasks=spec, pipeline_parameters=params, evaluation_tracker=tracker,
                             model_config=model_config)
     else:
@@ -287,7 +286,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     folders_before = _folders(model_path)
     sample_cache = tempfile.mkdtemp(prefix="lighteval-cache-")  # never another run's samples: _disable_sample_cache
     try:
-        config = _model_config(backend, model_path, batch_size, dtype, generation, sample_cache)
+        config = _model_config(backend, model_path, batch_size, dtype, generation, sample_cache, kv_budget_gb)
         lighteval_json = _run_pipeline(spec, params, tracker, output_dir, temperature, backend, config,
                                        kv_budget_gb, num_samples)
     finally:
@@ -334,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 1.5); long generations run in smaller batches to stay within it")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float32")
     parser.add_argument("--backend", choices=BACKENDS, default="accelerate", help="accelerate (transformers, the "
-                        "reference), openvino (CPU, ~4x faster; pip install 'pns-hub[openvino]'), vllm (GPU)")
+                        "reference), openvino (CPU; pip install 'pns-hub[openvino]'), vllm (GPU)")
     parser.add_argument("--output-dir", default="eval_results")
     parser.add_argument("--method", default="base", help="leaderboard method label (base, pns-dpo, rs-dpo, ...)")
     parser.add_argument("--base", default=None, help="base model the evaluated one was trained from")
