@@ -194,78 +194,88 @@ def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: gene
     return pairs, stats
 
 
-def heldout_accuracy_with_intervals(trainer, eval_pairs: Sequence[dict], per_pair: dict, too_long: int,
-                                    eval_dataset) -> dict:
-    """Held-out pairwise accuracy as TRL's ``RewardTrainer.evaluate`` measures it (``eval_accuracy``, the overall
-    figure, issue #16), with a Wilson 95% interval, plus the split by where the chosen side came from (policy / gold).
+def trainer_pair_rewards(trainer, dataset) -> tuple[list[float], list[float]]:
+    """(chosen, rejected) rewards per pair of a dataset RewardTrainer has prepared, in one pass.
 
-    Why the split still needs our per-pair pass (:func:`pairwise_accuracy`): RewardTrainer logs only the mean over
-    the whole eval set, never which pair was won, so it cannot group pairs by ``chosen_source``. ``too_long`` pairs
-    are filtered out by RewardTrainer before it evaluates, so its n is the rest.
+    Why not ``evaluate``: it logs only the mean over the eval set (a mean of per-batch means), never which pair was
+    won, so the split by chosen source and the problem-resampled interval needed a second scoring pass. Why not
+    ``predict``: Trainer truncates the gathered predictions to ``len(dataset)`` rows, and RewardTrainer's batches have
+    2 rows per pair, so it returns the first half only. So: TRL's own eval dataloader (its tokenisation, its collator,
+    which stacks ``[chosen rows; rejected rows]``) and the forward pass its ``compute_loss`` makes.
     """
-    from pns_hub import stats
+    import torch
+    from tqdm.auto import tqdm
 
-    trl_metrics = trainer.evaluate(eval_dataset=eval_dataset)
-    n = len(eval_pairs) - too_long
-    accuracy = float(trl_metrics["eval_accuracy"])
-    wins = round(accuracy * n)
-    low, high = stats.wilson_interval(wins, n)
-    if abs(accuracy - per_pair["pairwise_accuracy"]) > 1e-6 and not too_long:
-        logger.warning("RewardTrainer eval accuracy %.4f differs from the per-pair pass %.4f (ties count as losses in "
-                       "both; a difference means the two scored different texts)", accuracy, per_pair["pairwise_accuracy"])
-    by_source = {}
-    for source, share in per_pair["accuracy_by_chosen_source"].items():
-        k = sum(p.get("chosen_source", "?") == source for p in eval_pairs)
-        lo, hi = stats.wilson_interval(round(share * k), k)
-        by_source[source] = {"value": share, "low": lo, "high": hi, "n": k}
-    return {"pairwise_accuracy": accuracy, "pairwise_accuracy_low": low, "pairwise_accuracy_high": high,
-            "num_pairs": n, "accuracy_source": "trl.RewardTrainer.evaluate (eval_accuracy)",
-            "per_pair_pass_accuracy": per_pair["pairwise_accuracy"], "accuracy_by_chosen_source_ci": by_source,
-            "trl_eval_metrics": {k: v for k, v in trl_metrics.items() if isinstance(v, (int, float))}}
+    model = trainer.model.eval()
+    chosen: list[float] = []
+    rejected: list[float] = []
+    with torch.no_grad():
+        for batch in tqdm(trainer.get_eval_dataloader(dataset), desc="RM rewards", leave=False):
+            logits = model(input_ids=batch["input_ids"].to(model.device), use_cache=False,
+                           attention_mask=batch["attention_mask"].to(model.device)).logits.squeeze(-1)
+            c, r = torch.chunk(logits.float(), chunks=2)
+            chosen += c.tolist()
+            rejected += r.tolist()
+    if len(chosen) != len(dataset):
+        raise RuntimeError(f"RewardTrainer's eval dataloader gave {len(chosen)} pairs for {len(dataset)}")
+    return chosen, rejected
 
 
-def equal_batch_size(n: int, cap: int = 16) -> int:
-    """The largest batch size <= ``cap`` that splits ``n`` pairs into equal batches. Why: RewardTrainer's eval accuracy
-    is a mean of per-batch means, which is the share of pairs won only when every batch has the same size (batches
-    of one were exact but scored 94 pairs in 435 s)."""
-    if n <= 0:
-        return 1
-    return max(d for d in range(1, min(cap, n) + 1) if n % d == 0)
+def heldout_accuracy_with_intervals(trainer, eval_pairs: Sequence[dict]) -> dict:
+    """Held-out pairwise accuracy from RewardTrainer's own rewards (TRL's accuracy: chosen reward > rejected reward,
+    ties lost), scored once, with the intervals of :func:`summarise_pair_scores`.
+
+    ``trainer.eval_dataset`` is what RewardTrainer prepared from ``eval_pairs`` (it carries a ``pair_index``
+    column): pairs with a side longer than ``max_length`` are not in it, and n counts the rest.
+    """
+    prepared = trainer.eval_dataset
+    if len(prepared) == 0:
+        raise ValueError(f"every held-out pair is longer than max_length={trainer.args.max_length} tokens")
+    chosen, rejected = trainer_pair_rewards(trainer, prepared)
+    summary = summarise_pair_scores([eval_pairs[i] for i in prepared["pair_index"]], chosen, rejected)
+    summary.update({"num_eval_pairs_too_long": len(eval_pairs) - len(prepared),
+                    "accuracy_source": "trl.RewardTrainer eval dataloader (chosen reward > rejected reward, per pair)"})
+    return summary
 
 
-def _count_over_length(scorer: RewardModelScorer, pairs: Sequence[dict]) -> int:
-    """Pairs with a side longer than the scorer's ``max_length``: scored on their last tokens only (left truncation)."""
-    over = 0
-    for p in pairs:
-        texts = scorer.texts([p["problem"]] * 2, [p["chosen"][0]["content"], p["rejected"][0]["content"]])
-        lengths = [len(ids) for ids in scorer.tokenizer(texts, add_special_tokens=False)["input_ids"]]
-        over += max(lengths) > scorer.max_length
-    return over
-
-
-def pairwise_accuracy(scorer: RewardModelScorer, pairs: Sequence[dict]) -> dict:
-    """Share of held-out pairs where the RM scores the correct side above the wrong side (chance = 0.5), with an
-    interval that resamples problems (pairs of one problem share its chosen side, so they are not independent)."""
+def summarise_pair_scores(pairs: Sequence[dict], chosen: Sequence[float], rejected: Sequence[float]) -> dict:
+    """Share of pairs where the correct side scores above the wrong side (chance = 0.5; ties lost), with a Wilson 95%
+    interval over pairs, an interval that resamples problems (pairs of one problem share its chosen side, so they
+    are not independent), mean scores, and the split by where the chosen side came from (policy / gold)."""
     from pns_hub import stats
 
     if not pairs:
         raise ValueError("no held-out pairs to evaluate: raise the number of problems or samples")
-    problems = [p["problem"] for p in pairs]
-    chosen = scorer.score(problems, [p["chosen"][0]["content"] for p in pairs])
-    rejected = scorer.score(problems, [p["rejected"][0]["content"] for p in pairs])
-    wins = [c > r for c, r in zip(chosen, rejected)]
+    wins = [c > r for c, r in zip(chosen, rejected, strict=True)]
     by_source: dict[str, list[bool]] = {}
     by_problem: dict[str, list[bool]] = {}
     for p, w in zip(pairs, wins):
         by_source.setdefault(p.get("chosen_source", "?"), []).append(w)
         by_problem.setdefault(p.get("id", "?"), []).append(w)
     clustered = stats.clustered_share([sum(v) for v in by_problem.values()], [len(v) for v in by_problem.values()])
-    return {
-        "pairwise_accuracy": sum(wins) / len(wins), "num_pairs": len(pairs),
-        "problem_bootstrap_ci": {"low": clustered.low, "high": clustered.high, "problems": len(by_problem)},
-        "mean_chosen_score": sum(chosen) / len(chosen), "mean_rejected_score": sum(rejected) / len(rejected),
-        "accuracy_by_chosen_source": {k: sum(v) / len(v) for k, v in by_source.items()},
-    }
+    by_source_ci = {}
+    for source, ws in by_source.items():
+        lo, hi = stats.wilson_interval(sum(ws), len(ws))
+        by_source_ci[source] = {"value": sum(ws) / len(ws), "low": lo, "high": hi, "n": len(ws)}
+    n = len(wins)
+    low, high = stats.wilson_interval(sum(wins), n)
+    return {"pairwise_accuracy": sum(wins) / n, "pairwise_accuracy_low": low, "pairwise_accuracy_high": high,
+            "num_pairs": n,
+            "problem_bootstrap_ci": {"low": clustered.low, "high": clustered.high, "problems": len(by_problem)},
+            "mean_chosen_score": sum(chosen) / n, "mean_rejected_score": sum(rejected) / n,
+            "accuracy_by_chosen_source": {k: v["value"] for k, v in by_source_ci.items()},
+            "accuracy_by_chosen_source_ci": by_source_ci}
+
+
+def pairwise_accuracy(scorer: RewardModelScorer, pairs: Sequence[dict]) -> dict:
+    """:func:`summarise_pair_scores` of a saved RM through :class:`RewardModelScorer` (the scorer the synthesis and
+    the generator's reward use; it truncates over-long texts on the left instead of dropping them)."""
+    if not pairs:
+        raise ValueError("no held-out pairs to evaluate: raise the number of problems or samples")
+    problems = [p["problem"] for p in pairs]
+    chosen = scorer.score(problems, [p["chosen"][0]["content"] for p in pairs])
+    rejected = scorer.score(problems, [p["rejected"][0]["content"] for p in pairs])
+    return summarise_pair_scores(pairs, chosen, rejected)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -337,7 +347,10 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
     model.config.pad_token_id = tokenizer.pad_token_id
     model.train()
     columns = ["prompt", "chosen", "rejected"]
-    trainer = RewardTrainer(model=model, args=training_args, processing_class=tokenizer,
+    # The held-out pairs go in at construction so RewardTrainer prepares them as it prepares the train set (same
+    # tokenisation, same length filter); ``pair_index`` survives its preparation and maps rewards back to pairs.
+    held = Dataset.from_list([{**{k: p[k] for k in columns}, "pair_index": i} for i, p in enumerate(eval_pairs)])
+    trainer = RewardTrainer(model=model, args=training_args, processing_class=tokenizer, eval_dataset=held,
                             train_dataset=Dataset.from_list([{k: p[k] for k in columns} for p in train_pairs]))
     # RewardTrainer filters out pairs with a side longer than max_length without a word: count what it kept.
     dropped = len(train_pairs) - len(trainer.train_dataset)
@@ -347,22 +360,13 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
     if dropped == len(train_pairs):
         raise ValueError(f"every train pair is longer than max_length={training_args.max_length} tokens")
     trainer.train()
-    model = trainer.model.eval()
 
-    scorer = RewardModelScorer.__new__(RewardModelScorer)  # reuse the trained weights in memory
-    scorer.model_spec, scorer.batch_size, scorer.max_length = str(out), 16, training_args.max_length or 1024
-    scorer.squash_temperature, scorer.device = 1.0, str(model.device)
-    scorer.tokenizer, scorer.model = tokenizer, model
-    tokenizer.truncation_side = "left"
-    metrics = pairwise_accuracy(scorer, eval_pairs)
-    too_long = _count_over_length(scorer, eval_pairs)
-    trainer.args.per_device_eval_batch_size = equal_batch_size(len(eval_pairs) - too_long)
-    metrics.update(heldout_accuracy_with_intervals(trainer, eval_pairs, metrics, too_long,
-                                                   Dataset.from_list([{k: p[k] for k in columns} for p in eval_pairs])))
-    train_metrics = pairwise_accuracy(scorer, train_pairs[:min(len(eval_pairs), 128)])  # a memorisation check
-    metrics.update({"train_pairwise_accuracy_subset": train_metrics["pairwise_accuracy"],
+    metrics = heldout_accuracy_with_intervals(trainer, eval_pairs)
+    subset = trainer.train_dataset.select(range(min(len(trainer.train_dataset), len(eval_pairs), 128)))
+    chosen, rejected = trainer_pair_rewards(trainer, subset)  # a memorisation check
+    metrics.update({"train_pairwise_accuracy_subset": sum(c > r for c, r in zip(chosen, rejected)) / len(subset),
                     "num_train_pairs": len(train_pairs) - dropped, "num_train_pairs_dropped_too_long": dropped,
-                    "num_eval_pairs_truncated": too_long, "pair_stats": stats})
+                    "pair_stats": stats})
     (out / "eval_results.json").write_text(json.dumps(metrics, indent=2))
     chosen_sources: dict[str, int] = {}
     for p in train_pairs:

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import yaml
 
-from pns_hub import data, reward_model
+from pns_hub import data, generation, reward_model
 from tests.hub_fake import metadata_errors
 
 
@@ -60,15 +60,6 @@ def test_build_preference_pairs_uses_only_verified_sides():
     assert pairs[0]["prompt"][-1]["role"] == "user" and PROBLEM in pairs[0]["prompt"][-1]["content"]
 
 
-def test_equal_batch_size_splits_eval_pairs_into_equal_batches():
-    """RewardTrainer averages per-batch accuracies, which is the share of pairs won only for equal batches."""
-    for n in range(1, 300):
-        b = reward_model.equal_batch_size(n)
-        assert 1 <= b <= 16 and n % b == 0
-        assert all(n % d for d in range(b + 1, min(16, n) + 1))  # the largest such size: fewest forward calls
-    assert [reward_model.equal_batch_size(n) for n in (94, 97, 100, 112)] == [2, 1, 10, 16]
-
-
 def _wrong_version(solution: str, answer: str) -> str:
     wrong = str(int(float(answer)) + 3)
     return solution.replace(f"\\boxed{{{answer}}}", f"\\boxed{{{wrong}}}").replace(f" {answer} ", f" {wrong} ")
@@ -82,7 +73,7 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
 
     rows = data.load_problems("gsm8k_train", limit=12)
-    pairs = [{"id": r["id"], "prompt": [{"role": "user", "content": r["problem"]}], "problem": r["problem"],
+    pairs = [{"id": r["id"], "prompt": generation.build_prompt(r["problem"]), "problem": r["problem"],
               "answer": r["answer"], "chosen": [{"role": "assistant", "content": r["solution"]}],
               "rejected": [{"role": "assistant", "content": _wrong_version(r["solution"], r["answer"])}],
               "chosen_source": "gold"} for r in rows]
@@ -99,10 +90,8 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     metrics = reward_model.train_reward_model(script_args, training_args, ModelConfig(model_name_or_path=str(base)))
     assert metrics["num_pairs"] == 4 and metrics["num_train_pairs"] == 8
     assert 0.0 <= metrics["pairwise_accuracy"] <= 1.0
-    # the overall figure is RewardTrainer's own eval accuracy, with a Wilson interval; it agrees with our per-pair pass
+    # the figure comes from RewardTrainer's own rewards, with a Wilson interval (the saved RM agrees, below)
     assert metrics["accuracy_source"].startswith("trl.RewardTrainer")
-    assert metrics["pairwise_accuracy"] == pytest.approx(metrics["trl_eval_metrics"]["eval_accuracy"])
-    assert metrics["pairwise_accuracy"] == pytest.approx(metrics["per_pair_pass_accuracy"])
     from pns_hub.stats import wilson_interval
 
     assert (metrics["pairwise_accuracy_low"], metrics["pairwise_accuracy_high"]) == pytest.approx(
@@ -124,6 +113,39 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     again = reward_model.pairwise_accuracy(reloaded, held_pairs)
     assert again["pairwise_accuracy"] == metrics["pairwise_accuracy"]  # the saved folder is the evaluated RM
     assert again["mean_chosen_score"] == pytest.approx(metrics["mean_chosen_score"], abs=1e-3)
+    assert again["problem_bootstrap_ci"] == metrics["problem_bootstrap_ci"]
+
+
+def test_trainer_pair_rewards_unstack_trl_batches_pair_by_pair(tiny_causal_lm_path):
+    """RewardTrainer's collator stacks each batch as [chosen rows; rejected rows]: unstacked with a batch size that does
+    not divide n (batches 2, 2, 1), every reward equals the model's own score of that side's text."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardTrainer
+
+    from pns_hub.pns_configs import PNSRewardConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_causal_lm_path)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_causal_lm_path, num_labels=1).eval()
+    rows = data.load_problems("gsm8k_train", limit=5)
+    pairs = [{"prompt": [{"role": "user", "content": r["problem"]}],
+              "chosen": [{"role": "assistant", "content": r["solution"]}],
+              "rejected": [{"role": "assistant", "content": "I think " * (3 * i + 1) + r["answer"]}]}
+             for i, r in enumerate(rows)]
+    args = PNSRewardConfig(output_dir="unused", per_device_eval_batch_size=2, report_to="none", max_length=512,
+                           gradient_checkpointing=False)
+    trainer = RewardTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(pairs),
+                            eval_dataset=Dataset.from_list(pairs))
+    chosen, rejected = reward_model.trainer_pair_rewards(trainer, trainer.eval_dataset)
+
+    def score(messages):
+        ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
+        with torch.no_grad():
+            return model(input_ids=torch.tensor([ids])).logits[0, 0].item()
+
+    assert chosen == pytest.approx([score(p["prompt"] + p["chosen"]) for p in pairs], abs=1e-4)
+    assert rejected == pytest.approx([score(p["prompt"] + p["rejected"]) for p in pairs], abs=1e-4)
 
 
 def test_pairs_longer_than_max_length_are_counted_in_metrics_and_card(tmp_path, tiny_causal_lm_path):
@@ -151,6 +173,6 @@ def test_pairs_longer_than_max_length_are_counted_in_metrics_and_card(tmp_path, 
     metrics = reward_model.train_reward_model(script_args, training_args,
                                               ModelConfig(model_name_or_path=tiny_causal_lm_path))
     assert metrics["num_train_pairs_dropped_too_long"] == 3 and metrics["num_train_pairs"] == 5
-    assert metrics["num_eval_pairs_truncated"] == 0
+    assert metrics["num_eval_pairs_too_long"] == 0
     card = (tmp_path / "rm" / "README.md").read_text()
     assert "Pairs: 5 train" in card and "3 train pair(s) with a\n  longer side were dropped" in card
