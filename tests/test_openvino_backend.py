@@ -56,6 +56,33 @@ def test_openvino_matches_the_torch_loop(embedded_model_path, monkeypatch):
     assert any(len({c.text for c in per}) > 1 for per in first)  # it samples: a prompt's four rows are not one
 
 
+@pytest.mark.slow  # the embedded model's export is cached by the first slow test (same session cache)
+def test_kv_cache_is_the_blocks_asked_for(embedded_model_path):
+    """The memory bound rests on two facts about the engine: a block holds KV_BLOCK_TOKENS tokens, and a token costs
+    kv_bytes_per_token. The engine's own report of the cache it allocated checks both (a GB-sized cache would not
+    match; nor would a wrong block size)."""
+    from pns_hub import generation, models, openvino_backend
+
+    if not openvino_backend.available():
+        pytest.skip("pip install 'pns-hub[openvino]'")
+    folder = openvino_backend.export(embedded_model_path)
+    blocks = openvino_backend.kv_blocks(3, 100)
+    assert blocks == 3 * 4
+    pipe = openvino_backend.pipeline(str(folder), blocks, models.configure_threads())
+    import numpy as np
+    import openvino
+    import openvino_genai
+
+    tokenizer = models.load_tokenizer(embedded_model_path)
+    ids = tokenizer(generation._render(tokenizer, generation.build_prompt(PROBLEMS[0])),
+                    add_special_tokens=False)["input_ids"]
+    config = openvino_genai.GenerationConfig()
+    config.max_new_tokens = 8
+    pipe.generate([openvino.Tensor(np.array([ids], dtype=np.int64))], [config])
+    allocated = pipe.get_metrics().kv_cache_size_in_bytes
+    assert allocated == blocks * openvino_backend.KV_BLOCK_TOKENS * openvino_backend.kv_bytes_per_token(folder)
+
+
 def test_synthesis_refuses_a_revision_it_cannot_export():
     from pns_hub.synthesis_config import SynthesisConfig
     from pns_hub.synthesis_sampling import Samplers
