@@ -239,7 +239,7 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
     metrics = rm.get("metrics") or {}
     summary = {
         "output_dir": str(root), "wall_seconds": round(time.perf_counter() - start, 1), "budget": asdict(budget),
-        "cpu": _cpu(), "dpo_base": f"warm-up SFT model ({policy})", "problem_sets": sets.summary(),
+        "cpu": _cpu(), "dpo_base": f"warm-up SFT model ({models.display_name(policy)})", "problem_sets": sets.summary(),
         "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
         "stage_peak_rss_mb": dict(runner.peak_rss_mb), "artifacts": {k: str(v) for k, v in folder.items()},
         "rm_heldout": {k: metrics.get(k) for k in ("pairwise_accuracy", "pairwise_accuracy_low",
@@ -250,6 +250,7 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
         "generator_md": neg["generator_md"], "plausibility": neg["table_md"], "fair_selection": neg["selection"],
         "evals": {k: v["accuracy"] for k, v in evals.items()}, "comparisons": comparisons,
         "per_problem": {k: {"per_problem": v["per_problem"]} for k, v in evals.items()},
+        "models": {name: str(path) for name, (path, _, _, _) in trained.items()}, "model_keys": trained_key,
         "leaderboard": board["markdown"], "leaderboard_png": board["png"], "pushed": pushed,
     }
     summary["final_table"] = final_table(summary)

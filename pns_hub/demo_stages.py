@@ -169,21 +169,48 @@ def stage_dpo(budget, seed: int, folder: Path, dataset: str, source: str, policy
     return {"folder": train_dpo(script, training, model_args)}
 
 
-def stage_eval(model: str, problems: str, max_tokens: int, seed: int) -> dict:
-    """Greedy accuracy on the test problems, per problem (0/1 by math-verify) and with its Wilson 95% interval."""
-    from . import stats, verify
-    from .backends import fixed_model_backend, generate_from_folder
-    from .data import load_problems
+def _greedy_correct(model: str, rows: list[dict], max_tokens: int, seed: int) -> tuple[list[int], int]:
+    """0/1 per row (math-verify on the greedy completion) and how many completions hit ``max_tokens``."""
+    from . import verify
+    from .backends import generate_from_folder
     from .generation import SamplingParams, build_prompt
 
-    rows = load_problems(problems)
     params = SamplingParams(num_samples=1, max_new_tokens=max_tokens, temperature=0.0, seed=seed)
     outs = generate_from_folder(model, [build_prompt(r["problem"]) for r in rows], params, batch_size=64,
                                 dtype="float32", progress=False)
     checks = verify.verify_batch([o[0].text for o in outs], [r["answer"] for r in rows], num_workers=0)
-    correct = {r["id"]: int(c.is_correct) for r, c in zip(rows, checks)}
+    return [int(c.is_correct) for c in checks], sum(o[0].truncated for o in outs)
+
+
+def stage_eval(model: str, problems: str, max_tokens: int, seed: int) -> dict:
+    """Greedy accuracy on the test problems, per problem (0/1 by math-verify) and with its Wilson 95% interval."""
+    from . import stats
+    from .backends import fixed_model_backend
+    from .data import load_problems
+
+    rows = load_problems(problems)
+    scores, truncated = _greedy_correct(model, rows, max_tokens, seed)
+    correct = {r["id"]: c for r, c in zip(rows, scores)}
     return {"per_problem": correct, "accuracy": stats.accuracy(list(correct.values())).to_dict(),
-            "truncated": sum(o[0].truncated for o in outs), "backend": fixed_model_backend("float32")}
+            "truncated": truncated, "backend": fixed_model_backend("float32")}
+
+
+def stage_benchmarks(model: str, limit: int, max_tokens: int, seed: int) -> dict:
+    """Greedy accuracy on the first ``limit`` problems of each of the seven benchmarks, in one engine call: per
+    benchmark (Wilson 95%) and pooled, per problem by id so the pool can be paired across models."""
+    from . import stats
+    from .backends import fixed_model_backend
+    from .data import BENCHMARK_NAMES, load_problems
+
+    rows = [(name, r) for name in BENCHMARK_NAMES for r in load_problems(name, limit=limit)]
+    scores, truncated = _greedy_correct(model, [r for _, r in rows], max_tokens, seed)
+    correct = {r["id"]: c for (_, r), c in zip(rows, scores)}  # ids carry their benchmark ("gsm8k/0", ...)
+    if len(correct) != len(rows):
+        raise ValueError("benchmark problem ids are not unique across the seven benchmarks: the pool cannot be paired")
+    by_benchmark = {name: stats.accuracy([c for (b, _), c in zip(rows, scores) if b == name]).to_dict()
+                    for name in BENCHMARK_NAMES}
+    return {"per_problem": correct, "accuracy": stats.accuracy(scores).to_dict(), "by_benchmark": by_benchmark,
+            "truncated": truncated, "backend": fixed_model_backend("float32")}
 
 
 def compare(evals: dict[str, dict], seed: int) -> dict:

@@ -49,6 +49,44 @@ def pns_report(evals: dict[str, dict], seed: int) -> dict:
             "verdicts": {CLAIM: verdict(main, +1) if main else "not measured (pns or rejection_sampling missing)"}}
 
 
+def seven_benchmarks(summary: dict, root: Path, limit: int, max_tokens: int, seed: int) -> dict:
+    """The base and every DPO model on the first ``limit`` problems of each of the seven benchmarks (greedy, the
+    testbed's token budget), cached per model like the testbed evaluations; the PNS - RS comparison and its verdict
+    on the pooled problems, by the same rule as the testbed's."""
+    from . import demo_stages as st
+    from .stages import StageRunner
+
+    runner = StageRunner(root)
+    evals = {name: runner.run(f"benchmarks_{name}", {"model": path, "trained": summary["model_keys"][name],
+                                                     "limit": limit, "tokens": max_tokens, "seed": seed},
+                              lambda p=path: st.stage_benchmarks(p, limit, max_tokens, seed))
+             for name, path in summary["models"].items()}
+    report = pns_report(evals, seed)
+    report["verdicts"] = {CLAIM.replace("testbed accuracy", f"seven benchmarks, first {limit} each, pooled"): v
+                          for v in report["verdicts"].values()}
+    return {**report, "limit": limit, "max_new_tokens": max_tokens,
+            "by_benchmark": {name: e["by_benchmark"] for name, e in evals.items()},
+            "truncated": {name: e["truncated"] for name, e in evals.items()},
+            "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused}
+
+
+def benchmark_lines(bench: dict) -> list[str]:
+    """The seven-benchmark table: accuracy per benchmark (Wilson 95%, n each) and pooled, per model."""
+    names = list(next(iter(bench["by_benchmark"].values())))
+    lines = ["", f"## The seven benchmarks (first {bench['limit']} problems each, greedy, {bench['max_new_tokens']} "
+             "new tokens; one row per model and seed)", "",
+             "| model | " + " | ".join(names) + " | pooled | truncated |", "|---|" + "---:|" * (len(names) + 2)]
+    for model, per in bench["by_benchmark"].items():
+        pooled = sum(e["value"] * e["n"] for e in per.values()) / max(1, sum(e["n"] for e in per.values()))
+        lines.append(f"| {model} | " + " | ".join(fmt(per[n]) for n in names)
+                     + f" | {100 * pooled:.1f} | {bench['truncated'][model]} |")
+    d = bench["differences"]
+    lines += ["", "Seed-averaged, pooled over the seven benchmarks (paired bootstrap over problems):", ""]
+    lines += [f"- {k.replace('_minus_', ' - ')}: {fmt(v, True)} pts" for k, v in d.items()]
+    lines += [f"- {claim}: **{v}**" for claim, v in bench["verdicts"].items()]
+    return lines
+
+
 def component_lines(result: dict) -> list[str]:
     """The parts the verdict rests on, measured in the same run: the RM's held-out accuracy (a Wilson interval over
     pairs and one resampling problems), the generator before vs after GRPO, and the plausibility table."""
@@ -67,6 +105,15 @@ def component_lines(result: dict) -> list[str]:
     return lines
 
 
+def _reused_note(result: dict) -> str:
+    """A resumed run's wall time is this invocation's only: say which stages it reused and what they took then."""
+    reused = result.get("reused_stages") or []
+    if not reused:
+        return ""
+    then = sum(result["stage_seconds"].get(name, 0.0) for name in reused)
+    return f" (this invocation; {len(reused)} stages reused from an earlier run, where they took {then:.0f} s)"
+
+
 def write_outputs(result: dict, root: Path) -> dict:
     """experiment_pns.json / .md / .png under ``root``."""
     import matplotlib
@@ -77,7 +124,7 @@ def write_outputs(result: dict, root: Path) -> dict:
     paths = {ext: root / f"experiment_pns.{ext}" for ext in ("json", "md", "png")}
     d = result["differences"]
     lines = [f"# pns-hub experiment pns", "", f"command: `{result['command']}`  ", f"CPU: {result['cpu']}; "
-             f"wall {result['wall_seconds']:.0f} s; DPO base: {result['dpo_base']}", "",
+             f"wall {result['wall_seconds']:.0f} s{_reused_note(result)}; DPO base: {result['dpo_base']}", "",
              "| DPO negatives | accuracy % [95% CI] | problems | vs base (pts) | vs rejection sampling (pts) |",
              "|---|---:|---:|---:|---:|"]
     for name, e in result["table"].items():
@@ -88,6 +135,8 @@ def write_outputs(result: dict, root: Path) -> dict:
               "(base) or bootstrap over problems; differences: paired bootstrap over problems.", "", "## Verdict", ""]
     lines += [f"- {claim}: **{v}**" for claim, v in result["verdicts"].items()]
     lines += component_lines(result)
+    if result.get("benchmarks"):
+        lines += benchmark_lines(result["benchmarks"])
     paths["md"].write_text("\n".join(lines) + "\n")
     paths["json"].write_text(json.dumps(result, indent=2, default=str))
     names = list(result["table"])
@@ -119,6 +168,9 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-problems", "--test_problems", type=int,
                         help="override the budget's number of held-out test problems (full: 500; 300 saves ~9 x 200 evaluations)")
+    parser.add_argument("--benchmark-problems", "--benchmark_problems", type=int, default=0,
+                        help="also evaluate every model on the first N problems of each of the seven benchmarks "
+                             "(greedy, the testbed's token budget; 0 = off; ~9 x 30 s at N = 10 here)")
     args = parser.parse_args(argv)
     budget = Budget.preset(args.budget)
     if args.test_problems:
@@ -130,9 +182,17 @@ def cli_main(argv: list[str]) -> int:
               "cpu": summary["cpu"], "wall_seconds": summary["wall_seconds"], "dpo_base": summary["dpo_base"],
               "budget": summary["budget"], "stage_seconds": summary["stage_seconds"],
               "stage_peak_rss_mb": summary["stage_peak_rss_mb"], "rm_heldout": summary["rm_heldout"],
+              "reused_stages": summary["reused_stages"],
               "generator_report": summary["generator_report"], "generator_md": summary["generator_md"],
               "plausibility": summary["plausibility"],
               "problem_sets": summary["problem_sets"]}
+    if args.benchmark_problems > 0:
+        result["benchmarks"] = bench = seven_benchmarks(summary, Path(args.output_dir), args.benchmark_problems,
+                                                        budget.eval_max_tokens, args.seed)
+        for name, seconds in bench["stage_seconds"].items():  # the benchmark stages are part of this run's work
+            result["stage_seconds"][name] = seconds
+            result["wall_seconds"] += 0.0 if name in bench["reused_stages"] else seconds
+        result["reused_stages"] = result["reused_stages"] + bench["reused_stages"]
     result["outputs"] = write_outputs(result, Path(args.output_dir))
     print(Path(result["outputs"]["md"]).read_text())
     return 0

@@ -33,7 +33,8 @@ def _scripted(problems_by_text):
 def scripted_sampler(monkeypatch):
     from pns_hub.data import load_problems
 
-    rows = load_problems("testbed_train")[:200] + load_problems("testbed")[:50]
+    # gsm8k/0 (answer 18) scripted right, gsm8k/1 (answer 3) not: "7" is wrong, so every model scores 1 of 2 there
+    rows = load_problems("testbed_train")[:200] + load_problems("testbed")[:50] + load_problems("gsm8k", limit=1)
     monkeypatch.setattr(generation, "generate", _scripted({r["problem"]: r["answer"] for r in rows}))
 
 
@@ -42,7 +43,8 @@ def test_experiment_pns_tiny(tiny_causal_lm_path, tmp_path, scripted_sampler):
     from pns_hub.cli import main
 
     out = tmp_path / "exp"
-    assert main(["experiment", "pns", "--budget", "tiny", "--output-dir", str(out), "--model", tiny_causal_lm_path]) == 0
+    assert main(["experiment", "pns", "--budget", "tiny", "--output-dir", str(out), "--model", tiny_causal_lm_path,
+                 "--benchmark-problems", "2"]) == 0
     result = json.loads((out / "experiment_pns.json").read_text())
     # one DPO model per source and seed, every one evaluated on the same test problems
     summary = json.loads((out / "summary.json").read_text())
@@ -66,6 +68,14 @@ def test_experiment_pns_tiny(tiny_causal_lm_path, tmp_path, scripted_sampler):
     md = (out / "experiment_pns.md").read_text()
     assert f"resampling its {clustered['problems']} problems" in md and "most plausible of k" in md
     assert "Generator before vs after GRPO" in md
+    # the seven benchmarks: every model, the first 2 problems of each, per benchmark and pooled, paired PNS - RS
+    bench = result["benchmarks"]
+    assert set(bench["by_benchmark"]) == set(summary["evals"])
+    for per in bench["by_benchmark"].values():
+        assert len(per) == 7 and all(e["n"] == 2 for e in per.values())
+        assert per["gsm8k"]["value"] == 0.5
+    assert bench["table"]["base"]["n"] == 14 and "pns_minus_rejection_sampling" in bench["differences"]
+    assert "## The seven benchmarks" in md and "seven benchmarks, first 2 each, pooled" in md
 
 
 def test_retrained_dpo_models_are_reevaluated_not_served_stale_scores(tmp_path, monkeypatch):
