@@ -65,6 +65,17 @@ def _wrong_version(solution: str, answer: str) -> str:
     return solution.replace(f"\\boxed{{{answer}}}", f"\\boxed{{{wrong}}}").replace(f" {answer} ", f" {wrong} ")
 
 
+def _gold_pairs_file(rows, tmp_path):
+    """Gold solution vs the same solution with its answer shifted, in the recipe's pair schema, written as JSONL."""
+    pairs = [{"id": r["id"], "prompt": generation.build_prompt(r["problem"]), "problem": r["problem"],
+              "answer": r["answer"], "chosen": [{"role": "assistant", "content": r["solution"]}],
+              "rejected": [{"role": "assistant", "content": _wrong_version(r["solution"], r["answer"])}],
+              "chosen_source": "gold"} for r in rows]
+    pairs_path = tmp_path / "pairs.jsonl"
+    pairs_path.write_text("\n".join(json.dumps(p) for p in pairs))
+    return pairs, pairs_path
+
+
 def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     """Real RewardTrainer (centred BT) on hand-built pairs: writes metrics JSON, card, and a loadable RM."""
     from transformers import AutoModelForSequenceClassification
@@ -73,12 +84,7 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
     from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
 
     rows = data.load_problems("gsm8k_train", limit=12)
-    pairs = [{"id": r["id"], "prompt": generation.build_prompt(r["problem"]), "problem": r["problem"],
-              "answer": r["answer"], "chosen": [{"role": "assistant", "content": r["solution"]}],
-              "rejected": [{"role": "assistant", "content": _wrong_version(r["solution"], r["answer"])}],
-              "chosen_source": "gold"} for r in rows]
-    pairs_path = tmp_path / "pairs.jsonl"
-    pairs_path.write_text("\n".join(json.dumps(p) for p in pairs))
+    pairs, pairs_path = _gold_pairs_file(rows, tmp_path)
     script_args = RewardModelScriptArguments(dataset_limit=12, heldout_problems=4, pairs_path=str(pairs_path))
     training_args = PNSRewardConfig(output_dir=str(tmp_path / "rm"), center_rewards_coefficient=0.01, max_steps=2,
                                     per_device_train_batch_size=4, learning_rate=1e-4, gradient_checkpointing=False,
@@ -187,13 +193,7 @@ def test_the_same_pairs_and_seed_give_the_same_reward_model(tmp_path, tiny_causa
 
     from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
 
-    rows = data.load_problems("gsm8k_train", limit=8)
-    pairs = [{"id": r["id"], "prompt": generation.build_prompt(r["problem"]), "problem": r["problem"],
-              "answer": r["answer"], "chosen": [{"role": "assistant", "content": r["solution"]}],
-              "rejected": [{"role": "assistant", "content": _wrong_version(r["solution"], r["answer"])}],
-              "chosen_source": "gold"} for r in rows]
-    pairs_path = tmp_path / "pairs.jsonl"
-    pairs_path.write_text("\n".join(json.dumps(p) for p in pairs))
+    _, pairs_path = _gold_pairs_file(data.load_problems("gsm8k_train", limit=8), tmp_path)
     runs = []
     for run, state in enumerate((1, 2)):
         torch.manual_seed(state)  # a different RNG state left behind by whatever ran before
