@@ -66,6 +66,7 @@ def seven_benchmarks(summary: dict, root: Path, limit: int, max_tokens: int, see
                           for v in report["verdicts"].values()}
     return {**report, "limit": limit, "max_new_tokens": max_tokens,
             "by_benchmark": {name: e["by_benchmark"] for name, e in evals.items()},
+            "pooled": {name: e["accuracy"] for name, e in evals.items()},
             "truncated": {name: e["truncated"] for name, e in evals.items()},
             "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused}
 
@@ -77,9 +78,8 @@ def benchmark_lines(bench: dict) -> list[str]:
              "new tokens; one row per model and seed)", "",
              "| model | " + " | ".join(names) + " | pooled | truncated |", "|---|" + "---:|" * (len(names) + 2)]
     for model, per in bench["by_benchmark"].items():
-        pooled = sum(e["value"] * e["n"] for e in per.values()) / max(1, sum(e["n"] for e in per.values()))
         lines.append(f"| {model} | " + " | ".join(fmt(per[n]) for n in names)
-                     + f" | {100 * pooled:.1f} | {bench['truncated'][model]} |")
+                     + f" | {fmt(bench['pooled'][model])} | {bench['truncated'][model]} |")
     d = bench["differences"]
     lines += ["", "Seed-averaged, pooled over the seven benchmarks (paired bootstrap over problems):", ""]
     lines += [f"- {k.replace('_minus_', ' - ')}: {fmt(v, True)} pts" for k, v in d.items()]
@@ -170,7 +170,7 @@ def cli_main(argv: list[str]) -> int:
                         help="override the budget's number of held-out test problems (full: 500; 300 saves ~9 x 200 evaluations)")
     parser.add_argument("--benchmark-problems", "--benchmark_problems", type=int, default=0,
                         help="also evaluate every model on the first N problems of each of the seven benchmarks "
-                             "(greedy, the testbed's token budget; 0 = off; ~9 x 30 s at N = 10 here)")
+                             "(greedy, the testbed's token budget; 0 = off; measured ~40 s per model at N = 10, 2-core CPU)")
     args = parser.parse_args(argv)
     budget = Budget.preset(args.budget)
     if args.test_problems:

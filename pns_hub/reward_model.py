@@ -270,8 +270,6 @@ def summarise_pair_scores(pairs: Sequence[dict], chosen: Sequence[float], reject
 def pairwise_accuracy(scorer: RewardModelScorer, pairs: Sequence[dict]) -> dict:
     """:func:`summarise_pair_scores` of a saved RM through :class:`RewardModelScorer` (the scorer the synthesis and
     the generator's reward use; it truncates over-long texts on the left instead of dropping them)."""
-    if not pairs:
-        raise ValueError("no held-out pairs to evaluate: raise the number of problems or samples")
     problems = [p["problem"] for p in pairs]
     chosen = scorer.score(problems, [p["chosen"][0]["content"] for p in pairs])
     rejected = scorer.score(problems, [p["rejected"][0]["content"] for p in pairs])

@@ -75,6 +75,7 @@ def test_experiment_pns_tiny(tiny_causal_lm_path, tmp_path, scripted_sampler):
         assert len(per) == 7 and all(e["n"] == 2 for e in per.values())
         assert per["gsm8k"]["value"] == 0.5
     assert bench["table"]["base"]["n"] == 14 and "pns_minus_rejection_sampling" in bench["differences"]
+    assert all(e["n"] == 14 and e["low"] <= e["value"] <= e["high"] for e in bench["pooled"].values())
     assert "## The seven benchmarks" in md and "seven benchmarks, first 2 each, pooled" in md
 
 
