@@ -70,6 +70,9 @@ class Budget:
     dpo_sources: tuple[str, ...] = ("pns", "rejection_sampling")
     dpo_seeds: tuple[int, ...] = (0,)
     rm_gold_fallback: bool = True  # gold as the chosen side where the policy never solved a problem (counted)
+    # examples per forward/backward in every training stage; optimizer steps still see 8 (gradient accumulation), so
+    # activation and logits memory (batch x length x the 49,152-token vocabulary) scale with this, not with 8 (#14)
+    micro_batch: int = 2
 
     @classmethod
     def for_scale(cls, scale: float) -> "Budget":
@@ -193,7 +196,7 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
         policy = cfg.warmup_model
     else:
         policy = runner.run("warmup", base, lambda: st.stage_warmup(
-            cfg.model, budget.warmup_examples, cfg.seed, folder["warmup"], repo_id["warmup"]),
+            cfg.model, budget.warmup_examples, budget.micro_batch, cfg.seed, folder["warmup"], repo_id["warmup"]),
             [folder["warmup"] / "config.json"])["folder"]
     base["policy"] = policy
     rm = runner.run("reward_model", base, lambda: st.stage_reward_model(

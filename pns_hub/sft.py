@@ -79,6 +79,7 @@ def train_sft_warmup(script_args: SFTWarmupArguments, training_args: trl.SFTConf
         "pns-hub prompt format, so the model ends its answers with `\\boxed{}`. It is the starting policy of the "
         "pns-hub demo (reverse-RL generator, rejection sampling, DPO).\n\n"
         f"Training: {training_args.num_train_epochs} epoch(s), learning rate {training_args.learning_rate}, "
-        f"batch {training_args.per_device_train_batch_size}, loss on the completion only.\n")
+        f"batch {training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps} per optimizer "
+        f"step ({training_args.per_device_train_batch_size} per forward pass), loss on the completion only.\n")
     tokenizer.padding_side = "left"
     return str(hub.save_model_folder(trainer, tokenizer, training_args.output_dir, card))
