@@ -12,17 +12,21 @@ from . import generation
 
 def fixed_model_backend(dtype: str = "float32") -> str:
     """The engine :func:`generate_from_folder` uses now for a model in ``dtype`` (recorded beside results: it is part
-    of how they were made). OpenVINO is opt-in (``openvino`` or ``auto``), not the default: its greedy tokens equal
-    our loop's and its single-token sampling distribution matches the reference rule, but in the NSR evaluation its
-    samples were right 1.4 points more often than our loop's ([0.2, 2.4], 5 models x 100 problems, cause not
-    found), so models compared with each other should be sampled by the same engine (the results record which).
+    of how they were made). The default, ``auto``, is OpenVINO for f32 models on a CPU where its runtime is installed
+    (#14: the fastest engine measured here, a well-kept library), else our loop. Greedy tokens equal our loop's and
+    its single-token sampling distribution matches the reference rule, but in the NSR evaluation its samples were right
+    1.4 points more often than our loop's ([0.2, 2.4] paired, 5 models x 100 problems, inside each model's own
+    interval; cause not found), so models compared with each other are sampled by one engine (results record which).
     ``dtype="auto"`` means what torch would load here (:func:`_resolve_dtype_name`)."""
     dtype = _resolve_dtype_name(dtype)
     backend = generation._backend()
     if backend == "auto":
+        import torch
+
         from . import openvino_backend
 
-        return "openvino" if dtype == "float32" and openvino_backend.available() else "compact"
+        on_cpu = not torch.cuda.is_available()  # GPU users keep torch (or vLLM where a stage offers it)
+        return "openvino" if dtype == "float32" and on_cpu and openvino_backend.available() else "compact"
     if backend == "openvino":
         from . import openvino_backend
 

@@ -77,10 +77,11 @@ BACKENDS = ("auto", "compact", "hf", "openvino")
 
 
 def _backend() -> str:
-    """``compact`` (default): our decode loop; ``hf``: ``model.generate`` (the reference path, kept for checks);
-    ``openvino``: OpenVINO GenAI for fixed models; ``auto``: OpenVINO for fixed f32 models where it is installed, else
-    our loop (:mod:`pns_hub.backends`). A model held in memory (being trained) always runs in torch."""
-    value = os.environ.get("PNS_HUB_GENERATE_BACKEND", "compact").strip().lower()
+    """``auto`` (default): OpenVINO for fixed f32 models on a CPU where it is installed, else our loop
+    (:mod:`pns_hub.backends`); ``compact``: our decode loop; ``hf``: ``model.generate`` (the reference path, kept for
+    checks); ``openvino``: OpenVINO GenAI for fixed models. A model held in memory (being trained) always runs in
+    torch (our loop, or ``model.generate`` under ``hf``)."""
+    value = os.environ.get("PNS_HUB_GENERATE_BACKEND", "auto").strip().lower()
     if value not in BACKENDS:
         raise ValueError(f"PNS_HUB_GENERATE_BACKEND must be one of {BACKENDS}, not {value!r}")
     return value

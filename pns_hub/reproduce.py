@@ -34,7 +34,8 @@ def resolve_repo(repo_id: str, local_root: str | Path | None, repo_type: str = "
     return Path(snapshot_download(repo_id, repo_type=repo_type))
 
 
-SETTINGS_COMPARED = ("dtype", "top_p", "lighteval_version", "commit")
+SETTINGS_COMPARED = ("dtype", "top_p", "lighteval_version", "commit", "engine")
+_BACKEND_OF_ENGINE = {"transformers": "accelerate", "openvino": "openvino", "vllm": "vllm"}
 
 
 def diff_records(published: list[leaderboard.ResultRecord], reproduced: list[leaderboard.ResultRecord | None],
@@ -108,6 +109,7 @@ def reproduce(org: str, output_dir: str | Path, local_root: str | Path | None = 
             max_new_tokens=settings.get("max_new_tokens"), temperature=settings.get("temperature"),
             seed=settings.get("seed", 0), batch_size=settings.get("batch_size", 32),
             dtype=record.dtype or "auto", top_p=record.top_p if record.top_p is not None else 0.95,
+            backend=_BACKEND_OF_ENGINE.get(record.engine or "", "auto"),  # the engine that made it, where recorded
             output_dir=output_dir / "eval" / str(index), method=record.method, base=record.base,
             negative_source=record.negative_source, model_name=record.model,
         )

@@ -25,6 +25,26 @@ def test_backend_choice_is_checked(monkeypatch):
         backends.generate_from_folder("unused", ["x"], generation.SamplingParams(), dtype="bfloat16")
 
 
+def test_auto_is_the_default_and_one_switch_for_every_fixed_model_engine(monkeypatch):
+    import torch
+
+    from pns_hub import backends, generation, openvino_backend
+    from pns_hub.eval.run import resolve_backend
+
+    monkeypatch.delenv("PNS_HUB_GENERATE_BACKEND")  # conftest pins our loop for the suite; a user's shell has none
+    assert generation._backend() == "auto"
+    installed = openvino_backend.available()
+    assert resolve_backend("auto", "auto") == ("openvino" if installed else "accelerate")
+    assert resolve_backend("auto", "bfloat16") == "accelerate"  # the engine runs f32 only
+    assert resolve_backend("vllm", "auto") == "vllm"  # an explicit choice stays
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert backends.fixed_model_backend("float32") == "compact"  # GPU users keep torch
+    assert resolve_backend("auto", "float32") == "accelerate"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "compact")  # naming a torch engine turns OpenVINO off everywhere
+    assert resolve_backend("auto", "float32") == "accelerate"
+
+
 @pytest.mark.slow  # exporter install (~25 s, once per cache) + export of the 135M model (~45 s) + generation
 def test_openvino_matches_the_torch_loop(embedded_model_path, monkeypatch):
     from pns_hub import backends, generation, models, openvino_backend

@@ -1,5 +1,5 @@
 """``pns-hub reproduce``: it must fail for the wrong model even when every score is 0.0, keep two records of one
-model apart, and report settings that differ (dtype, top_p, lighteval version, commit)."""
+model apart, and report settings that differ (dtype, top_p, lighteval version, commit, engine)."""
 
 import json
 import shutil
@@ -12,7 +12,7 @@ from pns_hub import leaderboard, reproduce
 
 def _record(model="local/m", limit=1, digest="a", **kw) -> leaderboard.ResultRecord:
     fields = dict(model=model, method="base", scores={"gsm8k": 0.0}, limit=limit, predictions={"gsm8k": digest},
-                  dtype="float32", top_p=0.95, lighteval_version="0.13.0", commit="c0ffee")
+                  dtype="float32", top_p=0.95, lighteval_version="0.13.0", commit="c0ffee", engine="openvino")
     fields.update(kw)
     return leaderboard.ResultRecord(**fields)
 
@@ -31,7 +31,7 @@ def test_diff_zero_scores_different_text_is_a_mismatch():
 
 
 @pytest.mark.parametrize("field,value", [("dtype", "bfloat16"), ("top_p", 1.0), ("lighteval_version", "0.12.0"),
-                                         ("commit", "deadbeef")])
+                                         ("commit", "deadbeef"), ("engine", "transformers")])
 def test_diff_reports_each_setting_that_differs(field, value):
     rows, mismatches = reproduce.diff_records([_record()], [_record(**{field: value})], tolerance=0.0)
     assert mismatches == 1
@@ -52,7 +52,7 @@ def test_two_records_of_one_model_are_reproduced_apart(tmp_path, monkeypatch):
     calls = []
 
     def fake_run_eval(model, limit=None, output_dir=None, model_name=None, dtype=None, top_p=None, **kw):
-        calls.append((Path(model).name, limit, dtype, top_p))
+        calls.append((Path(model).name, limit, dtype, top_p, kw.get("backend")))
         record = _record(model=model_name, limit=limit, digest=f"{Path(model).name}-{limit}")
         path = leaderboard.write_record(record, Path(output_dir) / "leaderboard" / "m_20260101T000000.json")
         return {**record.to_dict(), "paths": {"record": str(path)}, "elapsed_s": 0.0}
@@ -60,7 +60,8 @@ def test_two_records_of_one_model_are_reproduced_apart(tmp_path, monkeypatch):
     monkeypatch.setattr(eval_run, "run_eval", fake_run_eval)
     monkeypatch.setattr(leaderboard, "git_commit", lambda *a: "c0ffee")
     result = reproduce.reproduce("local", tmp_path / "out", local_root=tmp_path)
-    assert sorted(calls) == [("m", 1, "float32", 0.95), ("m", 2, "float32", 0.95)]
+    # each re-run on the engine that made the record (openvino here), not on whatever "auto" picks on this machine
+    assert sorted(calls) == [("m", 1, "float32", 0.95, "openvino"), ("m", 2, "float32", 0.95, "openvino")]
     assert result["mismatches"] == 0, reproduce.diff_markdown(result["rows"])
     assert len(list((tmp_path / "out" / "results").glob("*.json"))) == 2
     assert result["leaderboard"]["records"] == 2

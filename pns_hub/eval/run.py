@@ -5,7 +5,9 @@ the task table built by ``pns_hub.eval.tasks.build_tasks`` for the requested num
 ``--output-dir``: lighteval's own ``results/<model>/results_<time>.json`` (+ ``details/`` parquet with every
 completion), our schema file ``leaderboard/<model>_<time>.json``, and with n > 1 a ``passk_<model>_<time>.png``.
 
-Backends: ``accelerate`` (transformers; CPU or GPU, tested; the reference), ``openvino`` (lighteval's custom-model
+Backends: ``auto`` (the default: ``openvino`` where the fixed-model engine switch picks it, see
+:func:`pns_hub.backends.fixed_model_backend`, else ``accelerate``), ``accelerate`` (transformers; CPU or GPU, tested;
+the reference), ``openvino`` (lighteval's custom-model
 route onto :mod:`pns_hub.openvino_backend`, CPU, f32; greedy tokens equal the reference's, tested) and ``vllm``
 (lighteval's vLLM model; needs a GPU and vllm 0.10.1.x, which lighteval 0.13.0 pins; NOT tested here: no GPU and no
 vllm in this environment).
@@ -30,7 +32,19 @@ from pns_hub.data import BENCHMARK_NAMES, EVAL_NAMES
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("accelerate", "openvino", "vllm")
+BACKENDS = ("auto", "accelerate", "openvino", "vllm")
+
+
+def resolve_backend(backend: str, dtype: str) -> str:
+    """``auto`` as the engine that runs: OpenVINO where :func:`pns_hub.backends.fixed_model_backend` picks it for an
+    f32 model (CPU, runtime installed, ``PNS_HUB_GENERATE_BACKEND`` not set to a torch engine) and ``dtype`` allows
+    f32, else transformers. One switch for every fixed-model engine, so an evaluation and the demo agree."""
+    if backend != "auto":
+        return backend
+    from pns_hub.backends import fixed_model_backend
+
+    fits = dtype in ("auto", "float32")
+    return "openvino" if fits and fixed_model_backend("float32") == "openvino" else "accelerate"
 
 
 def ensure_offline_placeholders() -> None:
@@ -151,7 +165,7 @@ def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, ge
 
 def run_eval(model: str, benchmarks: list[str] | None = None, limit: int | None = None, num_samples: int = 1,
              max_new_tokens: int | None = None, temperature: float | None = None, top_p: float = 0.95,
-             seed: int = 0, batch_size: int = 32, dtype: str = "auto", backend: str = "accelerate",
+             seed: int = 0, batch_size: int = 32, dtype: str = "auto", backend: str = "auto",
              output_dir: str | Path = "eval_results", method: str = "base", base: str | None = None,
              negative_source: str | None = None, model_name: str | None = None, save_details: bool = True,
              kv_budget_gb: float | None = None) -> dict:
@@ -254,6 +268,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    backend = resolve_backend(backend, dtype)
     if backend == "openvino" and dtype not in ("auto", "float32"):
         raise ValueError(f"the openvino backend runs f32 (the reference's precision), not {dtype}")
     dtype = "float32" if backend == "openvino" else dtype
@@ -332,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kv-budget-gb", type=float, default=None, help="KV-cache memory one batch may use "
                         "(default 1.5); long generations run in smaller batches to stay within it")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float32")
-    parser.add_argument("--backend", choices=BACKENDS, default="accelerate", help="accelerate (transformers, the "
-                        "reference), openvino (CPU; pip install 'pns-hub[openvino]'), vllm (GPU)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="auto (openvino where installed and no GPU, "
+                        "unless PNS_HUB_GENERATE_BACKEND names a torch engine; else accelerate), accelerate "
+                        "(transformers, the reference), openvino (CPU, f32; pip install 'pns-hub[openvino]'), vllm (GPU)")
     parser.add_argument("--output-dir", default="eval_results")
     parser.add_argument("--method", default="base", help="leaderboard method label (base, pns-dpo, rs-dpo, ...)")
     parser.add_argument("--base", default=None, help="base model the evaluated one was trained from")
@@ -343,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cli_main(argv: list[str] | None = None) -> int:
-    """``pns-hub eval MODEL --benchmarks ... [--limit N] [--num-samples N] [--backend accelerate|vllm]``."""
+    """``pns-hub eval MODEL --benchmarks ... [--limit N] [--num-samples N] [--backend auto|accelerate|openvino|vllm]``."""
     args = build_parser().parse_args(argv)
     try:
         out = run_eval(args.model, args.benchmarks, args.limit, args.num_samples, args.max_new_tokens,
