@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pns-hub: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from pns_hub.memory import fix_mmap_threshold
+
+    fix_mmap_threshold()  # memory that long runs free goes back to the OS (see its docstring)
     if name == "experiment" and rest[:1] == ["pns"]:  # the demo's chain at the experiment's size
         name, rest = "experiment_pns", rest[1:]
     module = importlib.import_module(COMMANDS.get(name, ("pns_hub.experiment_pns",))[0])

@@ -72,7 +72,7 @@ class Budget:
     rm_gold_fallback: bool = True  # gold as the chosen side where the policy never solved a problem (counted)
     # examples per forward/backward in every training stage; optimizer steps still see 8 (gradient accumulation), so
     # activation and logits memory (batch x length x the 49,152-token vocabulary) scale with this, not with 8 (#14)
-    micro_batch: int = 2
+    micro_batch: int = 1
 
     @classmethod
     def for_scale(cls, scale: float) -> "Budget":
@@ -244,7 +244,8 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
         "output_dir": str(root), "wall_seconds": round(time.perf_counter() - start, 1), "budget": asdict(budget),
         "cpu": _cpu(), "dpo_base": f"warm-up SFT model ({models.display_name(policy)})", "problem_sets": sets.summary(),
         "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
-        "stage_peak_rss_mb": dict(runner.peak_rss_mb), "artifacts": {k: str(v) for k, v in folder.items()},
+        "stage_peak_rss_mb": dict(runner.peak_rss_mb),
+        "stage_start_rss_mb": dict(runner.start_rss_mb), "artifacts": {k: str(v) for k, v in folder.items()},
         "rm_heldout": {k: metrics.get(k) for k in ("pairwise_accuracy", "pairwise_accuracy_low",
                                                    "pairwise_accuracy_high", "num_pairs", "accuracy_source",
                                                    "accuracy_by_chosen_source_ci", "problem_bootstrap_ci",
@@ -292,11 +293,12 @@ def print_summary(summary: dict) -> None:
     print(f"pns-hub demo finished in {summary['wall_seconds']:.0f}s on {summary['cpu']} "
           f"(stages reused from an earlier run: {', '.join(summary['reused_stages']) or 'none'})")
     total = sum(summary["stage_seconds"].values()) or 1.0
-    peaks = summary.get("stage_peak_rss_mb") or {}
-    print(f"  {'stage':<36} {'seconds':>9}  {'share':>6}  peak RSS (this process, MB)")
+    peaks, starts = summary.get("stage_peak_rss_mb") or {}, summary.get("stage_start_rss_mb") or {}
+    mb = lambda v: "-" if v is None else f"{v:,.0f}"  # noqa: E731
+    print(f"  {'stage':<36} {'seconds':>9}  {'share':>6}  RSS at start -> peak (this process, MB)")
     for name, seconds in summary["stage_seconds"].items():
-        peak = peaks.get(name)
-        print(f"  {name:<36} {seconds:8.1f}s  {100 * seconds / total:5.1f}%  {'-' if peak is None else f'{peak:,.0f}'}")
+        print(f"  {name:<36} {seconds:8.1f}s  {100 * seconds / total:5.1f}%  {mb(starts.get(name))} -> "
+              f"{mb(peaks.get(name))}")
     rm = summary["rm_heldout"]
     if rm.get("pairwise_accuracy") is not None:
         print(f"\nreward model, held-out pairwise accuracy ({rm['accuracy_source']}): {_pct({'value': rm['pairwise_accuracy'], 'low': rm['pairwise_accuracy_low'], 'high': rm['pairwise_accuracy_high']})} "

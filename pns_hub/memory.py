@@ -17,6 +17,7 @@ import ctypes.util
 import gc
 import re
 import resource
+import sys
 import threading
 from pathlib import Path
 from typing import Callable
@@ -108,6 +109,26 @@ class PeakRSS:
                 "method": self.method}
 
 
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Serve every allocation of ``threshold`` bytes or more from its own mapping, returned to the OS on ``free``.
+
+    Why: glibc raises its mmap threshold each time a large mapped block is freed (up to 32 MB), after which
+    tensor-sized blocks come from the heap, where blocks of ever-changing sizes (a batch per sequence length) leave
+    holes the heap cannot return. Measured on the demo's warm-up SFT (160 examples, micro-batch 2, 2-core EPYC): RSS
+    crept from 3.7 to 4.35 GB over 20 steps and peaked at 4.54 GB; with the threshold fixed at 1 MiB it stayed at
+    3.4-3.6 GB, peak 3.82 GB, 4% slower (77 vs 74 s). Setting it explicitly turns glibc's adjustment off; a no-op
+    (False) where the C library has no ``mallopt``. Called by the ``pns-hub`` command line before any work."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
+    except (OSError, AttributeError):
+        return False
+
+
 def on_release(hook: Callable[[], None]) -> Callable[[], None]:
     """Register a cache-clearing function for :func:`release` (modules that keep loaded models per process)."""
     _RELEASE_HOOKS.append(hook)
@@ -126,6 +147,8 @@ def release() -> float | None:
     for hook in _RELEASE_HOOKS:
         hook()
     gc.collect()
+    if "pyarrow" in sys.modules:  # datasets' Arrow buffers come from Arrow's own pool, which keeps freed memory
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
     try:
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):

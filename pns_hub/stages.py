@@ -33,6 +33,7 @@ class StageRunner:
     root: Path
     timings: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float | None] = field(default_factory=dict)
+    start_rss_mb: dict[str, float | None] = field(default_factory=dict)  # after release(): what earlier stages left
     reused: list[str] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)  # stage -> settings hash, for stages that depend on it
 
@@ -45,6 +46,7 @@ class StageRunner:
                 logger.info("stage %s: reusing the result of an earlier run (%s)", name, marker)
                 self.timings[name] = saved.get("seconds", 0.0)
                 self.peak_rss_mb[name] = saved.get("peak_rss_mb")
+                self.start_rss_mb[name] = saved.get("start_rss_mb")
                 self.reused.append(name)
                 return saved["result"]
         logger.info("stage %s: running", name)
@@ -58,10 +60,12 @@ class StageRunner:
         seconds = time.perf_counter() - start
         self.timings[name] = seconds
         self.peak_rss_mb[name] = round(memory.peak_mb, 1) if memory.peak_mb is not None else None
+        self.start_rss_mb[name] = round(memory.start_mb, 1) if memory.start_mb is not None else None
         marker.parent.mkdir(parents=True, exist_ok=True)
         tmp = marker.with_suffix(".tmp")
         tmp.write_text(json.dumps({"key": key, "settings": settings, "seconds": seconds,
-                                   "peak_rss_mb": self.peak_rss_mb[name], "result": result,
+                                   "peak_rss_mb": self.peak_rss_mb[name],
+                                   "start_rss_mb": self.start_rss_mb[name], "result": result,
                                    "outputs": [str(p) for p in (outputs or [])]}, indent=2, default=str))
         tmp.replace(marker)  # a stage is done only once its marker is complete
         return result

@@ -38,4 +38,5 @@ def test_micro_batch_must_divide_the_batch(batch, micro):
 
 
 def test_accumulation_flags():
-    assert st.accumulate(8, 2) == {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 4}
+    assert st.accumulate(8, 2) == {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 4,
+                                   "pad_to_multiple_of": st.PAD_MULTIPLE}
