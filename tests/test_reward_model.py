@@ -76,12 +76,18 @@ def _gold_pairs_file(rows, tmp_path):
     return pairs, pairs_path
 
 
-def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path):
-    """Real RewardTrainer (centred BT) on hand-built pairs: writes metrics JSON, card, and a loadable RM."""
+def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path, monkeypatch):
+    """Real RewardTrainer (centred BT) on hand-built pairs: writes metrics JSON, card, and a loadable RM.
+
+    In f32 throughout: on a CPU with native bf16 the trainer would score under bf16 autocast while the reloaded
+    scorer below runs f32, and a tiny random RM's near-tied scores flip between the two (seen on an EPYC Zen 5: 0.5
+    in the trainer, 1.0 reloaded), which says nothing about whether the saved folder is the evaluated RM."""
     from transformers import AutoModelForSequenceClassification
     from trl import ModelConfig
 
     from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
+
+    monkeypatch.setenv("PNS_HUB_BF16", "0")
 
     rows = data.load_problems("gsm8k_train", limit=12)
     pairs, pairs_path = _gold_pairs_file(rows, tmp_path)
