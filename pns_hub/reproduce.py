@@ -35,7 +35,6 @@ def resolve_repo(repo_id: str, local_root: str | Path | None, repo_type: str = "
 
 
 SETTINGS_COMPARED = ("dtype", "top_p", "lighteval_version", "commit", "engine")
-_BACKEND_OF_ENGINE = {"transformers": "accelerate", "openvino": "openvino", "vllm": "vllm"}
 
 
 def diff_records(published: list[leaderboard.ResultRecord], reproduced: list[leaderboard.ResultRecord | None],
@@ -86,7 +85,9 @@ def diff_markdown(rows: list[dict]) -> str:
 def reproduce(org: str, output_dir: str | Path, local_root: str | Path | None = None, tolerance: float = 0.0,
               limit: int | None = None) -> dict:
     """Re-evaluate every model of ``ORG``'s published results with the published settings; rebuild and diff."""
-    from .eval.run import run_eval
+    from .eval.run import ENGINE_OF_BACKEND, run_eval
+
+    backend_of_engine = {engine: backend for backend, engine in ENGINE_OF_BACKEND.items()}
 
     output_dir = Path(output_dir)
     results_folder = resolve_repo(f"{org}/{RESULTS_REPO}", local_root, repo_type="dataset")
@@ -109,7 +110,7 @@ def reproduce(org: str, output_dir: str | Path, local_root: str | Path | None = 
             max_new_tokens=settings.get("max_new_tokens"), temperature=settings.get("temperature"),
             seed=settings.get("seed", 0), batch_size=settings.get("batch_size", 32),
             dtype=record.dtype or "auto", top_p=record.top_p if record.top_p is not None else 0.95,
-            backend=_BACKEND_OF_ENGINE.get(record.engine or "", "auto"),  # the engine that made it, where recorded
+            backend=backend_of_engine.get(record.engine or "", "auto"),  # the engine that made it, where recorded
             output_dir=output_dir / "eval" / str(index), method=record.method, base=record.base,
             negative_source=record.negative_source, model_name=record.model,
         )

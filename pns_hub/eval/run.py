@@ -33,6 +33,7 @@ from pns_hub.data import BENCHMARK_NAMES, EVAL_NAMES
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "accelerate", "openvino", "vllm")
+ENGINE_OF_BACKEND = {"accelerate": "transformers", "openvino": "openvino", "vllm": "vllm"}  # as records name it
 
 
 def resolve_backend(backend: str, dtype: str) -> str:
@@ -315,7 +316,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
         lighteval_results=str(lighteval_json), dtype=dtype, top_p=top_p,
         per_problem=per_problem_counts(tracker.details_logger.details, num_samples),
         predictions=prediction_digests(tracker.details_logger.details),
-        engine={"accelerate": "transformers"}.get(backend, backend),
+        engine=ENGINE_OF_BACKEND[backend],
     )
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     record_path = leaderboard.write_record(
