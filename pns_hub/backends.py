@@ -10,15 +10,25 @@ from __future__ import annotations
 from . import generation
 
 
+def openvino_serves(dtype: str) -> bool:
+    """OpenVINO runs a model in ``dtype`` here: f32 anywhere, bf16 only on a CPU with native bf16 (elsewhere the
+    plugin would compute f32 while the record said bf16)."""
+    from . import models
+
+    return dtype == "float32" or (dtype == "bfloat16" and models.cpu_supports_bf16())
+
+
 def fixed_model_backend(dtype: str = "float32") -> str:
     """The engine :func:`generate_from_folder` uses now for a model in ``dtype`` (recorded beside results: it is part
-    of how they were made). The default, ``auto``, is OpenVINO for f32 models on a CPU where its runtime is installed
-    (#14: the fastest engine measured here, a well-kept library), else our loop. Greedy tokens equal our loop's and
-    its single-token sampling distribution matches the reference rule, but in the NSR evaluation its samples were right
-    1.4 points more often than our loop's ([0.2, 2.4] paired, 5 models x 100 problems, inside each model's own
-    interval; cause not found), so models compared with each other are sampled by one engine (results record which).
-    ``dtype="auto"`` means what torch would load here (:func:`_resolve_dtype_name`)."""
-    dtype = _resolve_dtype_name(dtype)
+    of how they were made). The default, ``auto``, is OpenVINO on a CPU where its runtime is installed and it serves
+    ``dtype`` (:func:`openvino_serves`; #14: the fastest engine measured here, a well-kept library), else our loop.
+    In f32 its greedy tokens equal our loop's and its single-token sampling distribution matches the reference rule,
+    but in the NSR evaluation its samples were right 1.4 points more often than our loop's ([0.2, 2.4] paired, 5
+    models x 100 problems, inside each model's own interval; cause not found), so models compared with each other are
+    sampled by one engine (results record which). In bf16 its greedy tokens stay on the f32 argmax at >= 97% of
+    positions (tested) and its testbed accuracy matches f32's (``benchmarks/engine_precision.py``).
+    ``dtype="auto"`` means what torch would load here (:func:`resolve_dtype_name`)."""
+    dtype = resolve_dtype_name(dtype)
     backend = generation._backend()
     if backend == "auto":
         import torch
@@ -26,7 +36,7 @@ def fixed_model_backend(dtype: str = "float32") -> str:
         from . import openvino_backend
 
         on_cpu = not torch.cuda.is_available()  # GPU users keep torch (or vLLM where a stage offers it)
-        return "openvino" if dtype == "float32" and on_cpu and openvino_backend.available() else "compact"
+        return "openvino" if openvino_serves(dtype) and on_cpu and openvino_backend.available() else "compact"
     if backend == "openvino":
         from . import openvino_backend
 
@@ -35,7 +45,7 @@ def fixed_model_backend(dtype: str = "float32") -> str:
     return backend
 
 
-def _resolve_dtype_name(dtype: str) -> str:
+def resolve_dtype_name(dtype: str) -> str:
     """``auto`` resolved to the dtype torch would load here: on a CPU without native bf16 it is float32, which the
     OpenVINO engine serves; asking for OpenVINO with ``auto`` should not fail on the machines where they agree."""
     if dtype not in (None, "auto"):
@@ -50,13 +60,12 @@ def generate_from_folder(spec: str, prompts: list, params: generation.SamplingPa
                          desc: str = "generate") -> list[list[generation.Completion]]:
     """Sample from a model that is read from a folder (or an embedded spec), not trained in this process: the one
     place where a backend other than torch can serve, because it can be exported (:mod:`pns_hub.openvino_backend`)."""
-    dtype = _resolve_dtype_name(dtype)  # the f32 check below needs the resolved name too
+    dtype = resolve_dtype_name(dtype)  # the engine's precision follows the resolved name
     if fixed_model_backend(dtype) == "openvino":
-        if dtype != "float32":
-            raise ValueError(f"the openvino backend runs f32 (the reference's precision), not {dtype}")
         from . import openvino_backend
 
-        return openvino_backend.generate(spec, prompts, params, batch_size=batch_size, progress=progress, desc=desc)
+        return openvino_backend.generate(spec, prompts, params, batch_size=batch_size, progress=progress, desc=desc,
+                                         dtype=dtype)  # a dtype it cannot serve here raises there
     from . import models
 
     model, tokenizer = models.load_model(spec, dtype=dtype), models.load_tokenizer(spec)

@@ -105,14 +105,32 @@ def _save_tokenizer(source: str, folder: Path) -> None:
     openvino.save_model(detokenizer, str(folder / "openvino_detokenizer.xml"))
 
 
-def kv_bytes_per_token(folder: Path) -> int:
-    """f32 K and V for every layer: what one cached token costs (the memory bound is sequences x length x this)."""
+# The engine's precision per model dtype: weights' compute (INFERENCE_PRECISION_HINT) and KV cache in the same one
+# (the CPU plugin's bf16 attention refuses an f32 cache). bf16 only where the CPU runs it natively
+# (:func:`precision`): elsewhere the plugin would quietly compute f32 and the record would say bf16.
+PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
+_BYTES = {"f32": 4, "bf16": 2}
+
+
+def precision(dtype: str) -> str:
+    """The engine precision that serves a model in ``dtype``; a clear error for the dtypes it cannot serve here."""
+    if dtype not in PRECISIONS:
+        raise ValueError(f"the openvino backend runs float32 or bfloat16 models, not {dtype}")
+    if dtype == "bfloat16" and not models.cpu_supports_bf16():
+        raise ValueError("the openvino backend runs bfloat16 only on a CPU with native bf16 (AVX512-BF16 or AMX); "
+                         "this one has neither: use float32")
+    return PRECISIONS[dtype]
+
+
+def kv_bytes_per_token(folder: Path, dtype: str = "float32") -> int:
+    """K and V for every layer in the engine's precision: what one cached token costs (the memory bound is
+    sequences x length x this)."""
     import json
 
     config = json.loads((folder / "config.json").read_text())
     heads = config.get("num_key_value_heads") or config["num_attention_heads"]
     head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
-    return 2 * config["num_hidden_layers"] * heads * head_dim * 4
+    return 2 * config["num_hidden_layers"] * heads * head_dim * _BYTES[PRECISIONS[dtype]]
 
 
 # Tokens per KV-cache block of OpenVINO's CPU plugin (the scheduler allocates whole blocks per sequence). A test
@@ -128,10 +146,10 @@ def kv_blocks(sequences: int, longest: int) -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def pipeline(folder: str, num_blocks: int, threads: int):
+def pipeline(folder: str, num_blocks: int, threads: int, engine_precision: str = "f32"):
     """The last compiled pipeline is kept (compiling costs seconds); only one: with two kept, an evaluation of five
     models in one process held the previous model's pipeline too (stage peaks 5.1-6.3 GB vs 2.8 GB for the first).
-    ``num_blocks`` bounds its KV cache (:func:`kv_blocks`)."""
+    ``num_blocks`` bounds its KV cache (:func:`kv_blocks`); ``engine_precision`` is :func:`precision`'s answer."""
     import openvino_genai
 
     scheduler = openvino_genai.SchedulerConfig()
@@ -139,7 +157,8 @@ def pipeline(folder: str, num_blocks: int, threads: int):
     # Every prompt starts with the same system + instruction text (about half of a testbed prompt), so its KV blocks
     # are computed once and shared. Measured on 500 greedy testbed evaluations: 1.15x, all 500 outputs identical.
     scheduler.enable_prefix_caching = True
-    properties = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32", "INFERENCE_NUM_THREADS": threads}
+    properties = {"INFERENCE_PRECISION_HINT": engine_precision, "KV_CACHE_PRECISION": engine_precision,
+                  "INFERENCE_NUM_THREADS": threads}
     return openvino_genai.ContinuousBatchingPipeline(folder, scheduler, "CPU", properties)
 
 
@@ -147,22 +166,24 @@ memory.on_release(pipeline.cache_clear)
 
 
 def generate(spec: str, prompts: list, params, batch_size: int = 256, progress: bool = True,
-             desc: str = "generate (openvino)") -> list:
+             desc: str = "generate (openvino)", dtype: str = "float32") -> list:
     """``pns_hub.generation.generate``'s contract (same prompt rendering, ``Completion`` rows in input order) on the
-    exported model: f32 weights and KV cache (the reference's precision), one request per prompt with its own seed
-    (``params.seed`` + prompt index), at most ``batch_size`` sequences' KV cache resident (the memory bound)."""
+    exported model: compute and KV cache in ``dtype`` (f32, the reference's precision, unless bf16 is asked for), one
+    request per prompt with its own seed (``params.seed`` + prompt index), at most ``batch_size`` sequences' KV cache
+    resident (the memory bound)."""
     import numpy as np
     import openvino
     import openvino_genai
 
     from .generation import Completion, _eos_ids, _render
 
+    engine_precision = precision(dtype)  # before the export: a dtype it cannot serve fails at once
     folder = export(spec)
     tokenizer = models.load_tokenizer(spec)  # resolves embedded specs itself
     encoded = [tokenizer(_render(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
     eos = _eos_ids(_GenerationConfigHolder(folder), tokenizer)
     longest = max((len(e) for e in encoded), default=0) + params.max_new_tokens
-    pipe = pipeline(str(folder), kv_blocks(batch_size, longest), models.configure_threads())
+    pipe = pipeline(str(folder), kv_blocks(batch_size, longest), models.configure_threads(), engine_precision)
     sample = params.temperature > 0
     configs = []
     for i in range(len(prompts)):

@@ -172,7 +172,7 @@ def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: gene
     a fixed model, so :func:`pns_hub.backends.generate_from_folder` picks the engine (``PNS_HUB_GENERATE_BACKEND``)."""
     from pns_hub import verify
 
-    from pns_hub.backends import fixed_model_backend, generate_from_folder
+    from pns_hub.backends import resolve_dtype_name, fixed_model_backend, generate_from_folder
 
     prompts = [generation.build_prompt(r["problem"]) for r in rows]
     outs = generate_from_folder(policy_spec, prompts, params, batch_size=batch_size, dtype=policy_dtype,
@@ -190,7 +190,8 @@ def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: gene
     for result in results:
         counts[result.verdict] = counts.get(result.verdict, 0) + 1
     stats["sample_verdicts"] = counts
-    stats["sample_backend"] = fixed_model_backend(policy_dtype)  # part of how the pairs were made
+    stats["sample_backend"] = fixed_model_backend(policy_dtype)  # part of how the pairs were made, with the dtype
+    stats["sample_dtype"] = resolve_dtype_name(policy_dtype)
     return pairs, stats
 
 

@@ -30,6 +30,7 @@ class OpenVinoModelConfig(CustomModelConfig):
     model_definition_file_path: str = __file__
     batch_size: int = 64  # sequences resident at once, fewer where their KV cache would exceed kv_budget_gb
     kv_budget_gb: float = 1.5
+    dtype: str = "float32"  # the engine's precision (openvino_backend.precision): float32, or bfloat16 where native
 
 
 class OpenVinoModel(LightevalModel):
@@ -73,7 +74,7 @@ class OpenVinoModel(LightevalModel):
             new_tokens = max(1, min(wanted, self._max_length - lengths[i]))
             groups.setdefault((new_tokens, max(1, doc.num_samples)), []).append(i)
         responses: list[ModelResponse | None] = [None] * len(docs)
-        per_token = openvino_backend.kv_bytes_per_token(openvino_backend.export(self.spec))
+        per_token = openvino_backend.kv_bytes_per_token(openvino_backend.export(self.spec), self.config.dtype)
         for (new_tokens, samples), idx in groups.items():
             rows = rows_within_budget(self.config.kv_budget_gb * 2**30, max(lengths[i] for i in idx) + new_tokens,
                                       per_token)
@@ -83,7 +84,7 @@ class OpenVinoModel(LightevalModel):
                                                seed=gen.seed or 0)
             outs = openvino_backend.generate(self.spec, [prompts[i] for i in idx], params,
                                              batch_size=max(samples, min(self.config.batch_size, rows)),
-                                             desc="lighteval (openvino)")
+                                             desc="lighteval (openvino)", dtype=self.config.dtype)
             for i, completions in zip(idx, outs):
                 responses[i] = ModelResponse(input=prompts[i], text=[c.text for c in completions],
                                              output_tokens=[[] for _ in completions])

@@ -8,7 +8,8 @@ completion), our schema file ``leaderboard/<model>_<time>.json``, and with n > 1
 Backends: ``auto`` (the default: ``openvino`` where the fixed-model engine switch picks it, see
 :func:`pns_hub.backends.fixed_model_backend`, else ``accelerate``), ``accelerate`` (transformers; CPU or GPU, tested;
 the reference), ``openvino`` (lighteval's custom-model
-route onto :mod:`pns_hub.openvino_backend`, CPU, f32; greedy tokens equal the reference's, tested) and ``vllm``
+route onto :mod:`pns_hub.openvino_backend`, CPU; f32 unless ``--dtype bfloat16`` on a CPU with native bf16; f32
+greedy tokens equal the reference's, tested) and ``vllm``
 (lighteval's vLLM model; needs a GPU and vllm 0.10.1.x, which lighteval 0.13.0 pins; NOT tested here: no GPU and no
 vllm in this environment).
 """
@@ -37,15 +38,22 @@ ENGINE_OF_BACKEND = {"accelerate": "transformers", "openvino": "openvino", "vllm
 
 
 def resolve_backend(backend: str, dtype: str) -> str:
-    """``auto`` as the engine that runs: OpenVINO where :func:`pns_hub.backends.fixed_model_backend` picks it for an
-    f32 model (CPU, runtime installed, ``PNS_HUB_GENERATE_BACKEND`` not set to a torch engine) and ``dtype`` allows
-    f32, else transformers. One switch for every fixed-model engine, so an evaluation and the demo agree."""
+    """``auto`` as the engine that runs: OpenVINO where :func:`pns_hub.backends.fixed_model_backend` picks it for
+    the model's dtype (CPU, runtime installed, ``PNS_HUB_GENERATE_BACKEND`` not set to a torch engine), else
+    transformers. One switch for every fixed-model engine, so an evaluation and the demo agree. On OpenVINO
+    ``dtype="auto"`` is f32 (:func:`openvino_dtype`)."""
     if backend != "auto":
         return backend
     from pns_hub.backends import fixed_model_backend
 
-    fits = dtype in ("auto", "float32")
-    return "openvino" if fits and fixed_model_backend("float32") == "openvino" else "accelerate"
+    return "openvino" if fixed_model_backend(openvino_dtype(dtype)) == "openvino" else "accelerate"
+
+
+def openvino_dtype(dtype: str) -> str:
+    """An evaluation's dtype on OpenVINO: ``auto`` is f32 there, the reference's precision, so that a default
+    evaluation scores the same on every CPU (the engine serves bf16 where native, when asked: #14, bf16 changes
+    greedy tokens)."""
+    return "float32" if dtype == "auto" else dtype
 
 
 def ensure_offline_placeholders() -> None:
@@ -155,7 +163,7 @@ def _model_config(backend: str, model_path: str, batch_size: int, dtype: str, ge
         from pns_hub.eval.openvino_model import OpenVinoModelConfig
 
         return OpenVinoModelConfig(model_name=model_path, batch_size=batch_size, kv_budget_gb=kv_budget_gb,
-                                   generation_parameters=generation, cache_dir=cache_dir)
+                                   generation_parameters=generation, cache_dir=cache_dir, dtype=dtype)
     from lighteval.models.transformers.transformers_model import TransformersModelConfig
 
     return TransformersModelConfig(
@@ -270,9 +278,11 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     backend = resolve_backend(backend, dtype)
-    if backend == "openvino" and dtype not in ("auto", "float32"):
-        raise ValueError(f"the openvino backend runs f32 (the reference's precision), not {dtype}")
-    dtype = "float32" if backend == "openvino" else dtype
+    if backend == "openvino":
+        from pns_hub.openvino_backend import precision
+
+        dtype = openvino_dtype(dtype)
+        precision(dtype)  # a dtype it cannot serve here fails before lighteval starts
     ensure_offline_placeholders()
     benchmarks = parse_benchmarks(benchmarks)
     kv_budget_gb = DEFAULT_KV_BUDGET_GB if kv_budget_gb is None else kv_budget_gb
@@ -347,10 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "requires)")
     parser.add_argument("--kv-budget-gb", type=float, default=None, help="KV-cache memory one batch may use "
                         "(default 1.5); long generations run in smaller batches to stay within it")
-    parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it), bfloat16, float32")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 where the hardware has it; f32 on "
+                        "openvino), bfloat16, float32")
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="auto (openvino where installed and no GPU, "
                         "unless PNS_HUB_GENERATE_BACKEND names a torch engine; else accelerate), accelerate "
-                        "(transformers, the reference), openvino (CPU, f32; pip install 'pns-hub[openvino]'), vllm (GPU)")
+                        "(transformers, the reference), openvino (CPU; f32, or bf16 where native with --dtype "
+                        "bfloat16; pip install 'pns-hub[openvino]'), vllm (GPU)")
     parser.add_argument("--output-dir", default="eval_results")
     parser.add_argument("--method", default="base", help="leaderboard method label (base, pns-dpo, rs-dpo, ...)")
     parser.add_argument("--base", default=None, help="base model the evaluated one was trained from")
