@@ -4,7 +4,8 @@ Work: the first P GSM8K prompts x S samples x N new tokens (T 0.7, top_p 0.95, s
 through (a) ``model.generate`` fp32, (b) ``model.generate`` bf16, (c) our compacting loop
 (``pns_hub.generation``) in fp32 and bf16, (d) transformers' continuous batching (``generate_batch``), and
 (e) ``openvino_genai.ContinuousBatchingPipeline`` through :mod:`pns_hub.openvino_backend` (f32, the ``[openvino]``
-extra; its exporter runs in a pinned environment of its own). Each row: generated tokens/s (tokens up to and
+extra; its exporter runs in a pinned environment of its own) and (f) the same engine in bf16 (compute and KV cache;
+only where the CPU has native bf16). Each row: generated tokens/s (tokens up to and
 including EOS), the peak RSS of that path (``pns_hub.memory.PeakRSS``), and the share of the roofline-implied rate, measured bf16 matmul
 peak / (2 x parameters) tokens/s (the rate if every weight were used once per token at the bf16 peak); where fp32
 matmuls are faster than bf16 (no native bf16), the fp32 peak, and the bf16 paths are skipped with the two peaks
@@ -17,7 +18,8 @@ first divergence (bf16 rounding may flip a near-tie; this is reported, not requi
 Which dtype is faster is measured, not assumed: without AVX512-BF16/AMX, bf16 matmuls are emulated (this script
 names the CPU's bf16 flags); the summary row takes the faster of our loop's dtypes, against ``model.generate``
 in that dtype. ``--shape P,S,N`` changes the
-work (default 64,4,128, the synthesis shape of issue 14; ``--quick`` 8,2,32).
+work (default 64,4,128, the synthesis shape of issue 14; ``--quick`` 8,2,32); ``--paths a,b,e`` runs those paths only
+(the (c) key runs both of our loop's rows).
 """
 
 from __future__ import annotations
@@ -89,15 +91,17 @@ def continuous(model, tokenizer, prompts, samples: int, new_tokens: int, tempera
             for r in results.values()]
 
 
-def openvino_path(model, tokenizer, prompts, samples: int, new_tokens: int, temperature: float):
-    """``pns_hub.openvino_backend`` on the embedded model's export (f32 weights and KV cache); ``model`` is unused: the
-    engine runs the exported twin of the same weights. One call, all rows resident (as the other paths)."""
+def openvino_path(model, tokenizer, prompts, samples: int, new_tokens: int, temperature: float,
+                  dtype: str = "float32"):
+    """``pns_hub.openvino_backend`` on the embedded model's export (weights' compute and KV cache in ``dtype``);
+    ``model`` is unused: the engine runs the exported twin of the same weights. One call, all rows resident (as the
+    other paths)."""
     from pns_hub import models, openvino_backend
     from pns_hub.generation import SamplingParams
 
     params = SamplingParams(samples, new_tokens, temperature, SAMPLING["top_p"], SAMPLING["seed"])
     out = openvino_backend.generate(models.EMBEDDED_DEFAULT, prompts, params, batch_size=len(prompts) * samples,
-                                    progress=False)
+                                    progress=False, dtype=dtype)
     return [(c.text, c.num_tokens + (0 if c.truncated else 1)) for o in out for c in o]
 
 
@@ -140,6 +144,13 @@ def _shape(argv, quick: bool) -> tuple[int, int, int]:
     return (8, 2, 32) if quick else (64, 4, 128)
 
 
+def _paths(argv) -> set[str] | None:
+    for arg in argv:
+        if arg.startswith("--paths"):
+            return set(arg.split("=", 1)[1].split(","))
+    return None
+
+
 def run(quick: bool = False, shape: tuple[int, int, int] | None = None) -> list[dict]:
     import torch
 
@@ -171,8 +182,13 @@ def run(quick: bool = False, shape: tuple[int, int, int] | None = None) -> list[
     if openvino_backend.available():
         openvino_backend.export(models.EMBEDDED_DEFAULT)  # once, untimed: the export is cached by content
         paths.append(("e", "openvino-genai ContinuousBatchingPipeline f32", torch.float32, openvino_path))
-    reference = {dt: greedy_texts(paths[i][3], weights[dt], tokenizer, prompts)
-                 for i, dt in ((0, torch.float32), (1, torch.bfloat16)) if dt in weights}
+        if models.cpu_supports_bf16():  # the engine runs bf16 only natively (pns_hub.openvino_backend.precision)
+            paths.append(("f", "openvino-genai ContinuousBatchingPipeline bf16", torch.bfloat16,
+                          lambda *a: openvino_path(*a, dtype="bfloat16")))
+    chosen = _paths(sys.argv[1:])
+    paths = [p for p in paths if chosen is None or p[0] in chosen]
+    # the quality reference is model.generate in each dtype, whichever paths run
+    reference = {dt: greedy_texts(lambda *a: ours("hf", *a), weights[dt], tokenizer, prompts) for dt in weights}
     load0, rows, rates = _common.load_avg(), [], {}
     for key, name, dtype, fn in paths:
         if dtype not in weights:
@@ -210,6 +226,10 @@ def run(quick: bool = False, shape: tuple[int, int, int] | None = None) -> list[
     if engine and reference:
         rows.append(_common.row("generation: openvino-genai f32 vs model.generate fp32", round(reference, 1),
                                 round(engine, 1), "tok/s", notes="same work, rows and dtype"))
+    engine_bf16 = rates.get("openvino-genai ContinuousBatchingPipeline bf16")
+    if engine and engine_bf16:
+        rows.append(_common.row("generation: openvino-genai bf16 vs f32", round(engine, 1), round(engine_bf16, 1),
+                                "tok/s", notes="same work and engine; only the precision differs"))
     fastest = max(rates, key=rates.get, default=None)
     generate_bf16 = rates.get("model.generate bf16")
     if fastest and generate_bf16:  # issue 14's goal: >= 2x model.generate bf16 at the same batch

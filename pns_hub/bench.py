@@ -127,7 +127,11 @@ def cli_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="run only these scripts (names without .py)")
     parser.add_argument("--name", default=None, help="results file stem (default: quick or full)")
     parser.add_argument("--subprocess-timeout", type=float, default=1800.0)
-    args = parser.parse_args(argv)
+    # a script's own options (generation_throughput's --shape=P,S,N and --paths=a,e) stay in sys.argv, where it reads
+    # them; only the --name=value form, so that a value is never taken for a script name
+    args, script_args = parser.parse_known_args(argv)
+    if any("=" not in a or not a.startswith("--") for a in script_args):
+        parser.error(f"unrecognised arguments: {' '.join(script_args)} (script options take the form --option=value)")
     result = run_suite(quick=args.quick, only=args.only, name=args.name, subprocess_timeout=args.subprocess_timeout)
     failed = [r["stage"] for r in result["rows"] if str(r.get("notes", "")).startswith("FAILED")]
     return 1 if failed else 0

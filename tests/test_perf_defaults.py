@@ -207,6 +207,20 @@ def test_suite_writes_json_and_markdown_for_fast_stages(tmp_path):
     assert all(r["peak_rss_mb"] > 0 for r in payload["rows"])  # every row says what memory its stage needed
 
 
+def test_suite_passes_script_options_through_but_refuses_stray_words(monkeypatch):
+    """``--paths=e,f`` and ``--shape=P,S,N`` belong to generation_throughput (read from sys.argv there), so the suite's
+    parser lets ``--option=value`` words through; a bare word (a mistyped script name after ``--only``'s list) fails."""
+    from pns_hub import bench
+
+    ran = []
+    monkeypatch.setattr(bench, "run_suite", lambda **kw: ran.append(kw) or {"rows": []})
+    assert bench.cli_main(["--only", "generation_throughput", "--paths=e,f", "--name", "x"]) == 0
+    assert ran[0]["only"] == ["generation_throughput"] and ran[0]["name"] == "x"
+    with pytest.raises(SystemExit):
+        bench.cli_main(["--quick", "--shape", "8,2,32"])  # the value would be lost: only --shape=8,2,32 is read
+    assert len(ran) == 1
+
+
 def test_suite_keeps_the_figures_a_subprocess_script_emits(tmp_path):
     """Scripts without run(quick) run in their own process; their rows must reach the table, not just a wall time."""
     from benchmarks import _common
