@@ -9,8 +9,8 @@ head was 8.6 s of a 13.5 s step.
 
 Here the head projects only positions whose label is not -100, as one matmul in the model's dtype (the matmul
 accumulates in fp32 internally and rounds once; TRL's concern, rounding each vocabulary chunk's partial product
-before summing, does not arise with a single product), and computes log-softmax, entropy and the metrics in fp32 with
-autograd. Memory is ``scored_tokens x vocab`` fp32 per tensor (~0.3 GB for 1,600 tokens and a 49k vocabulary), fine
+before summing, does not arise with a single product), and computes log-softmax and whichever of entropy and the
+metrics TRL asked for, in fp32 with autograd. Memory is ``scored_tokens x vocab`` fp32 per tensor (~0.3 GB for 1,600 tokens and a 49k vocabulary), fine
 for CPU-sized batches. The output is TRL's ``FusedCausalLMOutput`` with the same fields, so the trainers are unchanged.
 ``tests/test_lm_head.py`` checks log-probs, entropy, metrics and gradients against TRL's own head.
 """
@@ -30,16 +30,36 @@ def _supported(model) -> bool:
         not getattr(config, "output_router_logits", False)
 
 
+ALL_OUTPUTS = ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1")
+
+
+def _requested_outputs(trl_forward) -> tuple[str, ...]:
+    """The per-token outputs TRL asked its fused head for (``add_fused_lm_head(..., outputs=...)``: a DPO reference
+    model only ``log_probs``; the policy adds its metrics, and ``log_sum_sq_probs`` only for WPO weighting). Read from
+    the patched forward's closure; every output when it cannot be read (another TRL version), as before."""
+    import inspect
+
+    try:
+        outputs = inspect.getclosurevars(trl_forward).nonlocals.get("outputs")
+    except TypeError:
+        outputs = None
+    if isinstance(outputs, tuple) and "log_probs" in outputs and set(outputs) <= set(ALL_OUTPUTS):
+        return outputs
+    return ALL_OUTPUTS
+
+
 def use_dense_lm_head(model, temperature: float = 1.0) -> bool:
     """Patch a model TRL already gave a fused head so that, on CPU, ``fused_lm_head=True`` uses the dense head here.
 
     Call it after the trainer is built (the trainer adds its fused head in ``__init__``), on the same object TRL
     patched (the PEFT base model when there is one). Calls on other devices, with ``shift_labels`` (context
-    parallelism) or without ``fused_lm_head`` go to the previous forward. Returns whether the model was patched.
+    parallelism) or without ``fused_lm_head`` go to the previous forward. The outputs TRL asked for are the ones
+    computed (:func:`_requested_outputs`). Returns whether the model was patched.
     """
     if not _supported(model):
         return False
     trl_forward = model.forward
+    outputs = _requested_outputs(trl_forward)
 
     @functools.wraps(type(model).forward)
     def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
@@ -51,14 +71,23 @@ def use_dense_lm_head(model, temperature: float = 1.0) -> bool:
         hidden = self.base_model(*args, **kwargs).last_hidden_state[:, :-1]
         labels = labels[:, 1:].to(head.weight.device)
         return dense_log_probs(hidden.to(head.weight.device), head.weight, head.bias, labels, temperature,
-                               num_items_in_batch)
+                               num_items_in_batch, outputs)
 
     model.forward = types.MethodType(forward, model)
     return True
 
 
-def dense_log_probs(hidden, weight, bias, labels, temperature: float = 1.0, num_items_in_batch=None):
-    """Per-token log-probabilities (and TRL's extra fields) of ``labels`` under ``hidden @ weight.T``; -100 = skip."""
+def dense_log_probs(hidden, weight, bias, labels, temperature: float = 1.0, num_items_in_batch=None,
+                    outputs: tuple[str, ...] = ALL_OUTPUTS):
+    """Per-token log-probabilities (and those of TRL's extra fields named in ``outputs``; the others are None, as TRL
+    leaves them) of ``labels`` under ``hidden @ weight.T``; -100 = skip.
+
+    Why this shape: every elementwise pass over the ``scored x vocab`` fp32 logits costs about as much as a tenth of
+    the step's matmuls (torch.profiler on the 8-pair DPO step: sub, exp, mul, div and logsumexp over them took 5.5 s
+    of 12.9 s). So one fused ``log_softmax`` (forward and backward are single kernels, where ``logsumexp`` and the
+    subtraction were several passes), no division by a temperature of 1, ``probs`` reused for entropy and
+    ``log_sum_sq_probs``, and nothing computed that TRL did not ask for (a reference model asks only log-probs).
+    """
     import torch
     from trl.trainer.utils import FusedCausalLMOutput
 
@@ -66,18 +95,18 @@ def dense_log_probs(hidden, weight, bias, labels, temperature: float = 1.0, num_
     targets = labels[mask]
     logits = torch.nn.functional.linear(hidden[mask], weight.to(hidden.dtype),
                                         None if bias is None else bias.to(hidden.dtype))
-    z = logits.float() / temperature
-    log_z = z.logsumexp(dim=-1)
-    log_probs = z.gather(-1, targets[:, None]).squeeze(-1) - log_z
-    probs = (z - log_z[:, None]).exp()
-    entropy = log_z - (probs * z).sum(dim=-1)
+    z = logits.float() if temperature == 1.0 else logits.float() / temperature
+    log_softmax = torch.log_softmax(z, dim=-1)
+    log_probs = log_softmax.gather(-1, targets[:, None]).squeeze(-1)
+    probs = log_softmax.exp() if {"entropy", "log_sum_sq_probs"} & set(outputs) else None
+    entropy = -(probs * log_softmax).sum(dim=-1) if "entropy" in outputs else None
     with torch.no_grad():
-        log_sum_sq_probs = (2 * (z - log_z[:, None])).logsumexp(dim=-1)
-        mean_logits = z.mean(dim=-1)
-        is_top1 = z.argmax(dim=-1) == targets
+        log_sum_sq_probs = probs.square().sum(dim=-1).log() if "log_sum_sq_probs" in outputs else None
+        mean_logits = z.mean(dim=-1) if "mean_logits" in outputs else None
+        is_top1 = z.argmax(dim=-1) == targets if "is_top1" in outputs else None
 
     def spread(x):
-        return x.new_zeros(mask.shape).masked_scatter(mask, x)
+        return None if x is None else x.new_zeros(mask.shape).masked_scatter(mask, x)
 
     log_probs = spread(log_probs)
     loss = -log_probs.sum() / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch)

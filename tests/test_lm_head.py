@@ -3,7 +3,7 @@
 import pytest
 
 
-def _pair(path):
+def _pair(path, outputs=("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1"), temperature=0.7):
     import torch
     from transformers import AutoModelForCausalLM
     from trl.trainer.utils import add_fused_lm_head
@@ -12,10 +12,9 @@ def _pair(path):
 
     ref = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     ours = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    outputs = ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1")
     for model in (ref, ours):
-        add_fused_lm_head(model, temperature=0.7, outputs=outputs)
-    assert lm_head.use_dense_lm_head(ours, temperature=0.7)
+        add_fused_lm_head(model, temperature=temperature, outputs=outputs)
+    assert lm_head.use_dense_lm_head(ours, temperature=temperature)
     return ref, ours
 
 
@@ -44,6 +43,34 @@ def test_dense_head_matches_trl_fused_head(tiny_causal_lm_path, num_items_in_bat
     assert torch.equal(b.is_top1, a.is_top1) and torch.equal(b.label_mask, a.label_mask)
     assert (b.log_probs[~b.label_mask] == 0).all()
     assert grads_a.keys() == grads_b.keys() and grads_a
+    for name in grads_a:
+        torch.testing.assert_close(grads_b[name], grads_a[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("outputs", [("log_probs",), ("log_probs", "entropy", "mean_logits", "is_top1")])
+def test_dense_head_computes_what_trl_asked_for(tiny_causal_lm_path, outputs):
+    """A DPO reference model asks TRL's head for log-probs only, a DPO policy for its metrics too (not WPO's
+    log_sum_sq_probs): the dense head leaves the same fields None as TRL's, and the rest (temperature 1, the path
+    without a division) and the gradients still match."""
+    import torch
+
+    from pns_hub import lm_head
+
+    ref, ours = _pair(tiny_causal_lm_path, outputs=outputs, temperature=1.0)
+    torch.manual_seed(1)
+    input_ids = torch.randint(0, ref.config.vocab_size, (2, 10))
+    labels = input_ids.clone()
+    labels[:, :4] = -100
+    results = []
+    for model in (ref, ours):
+        out = model(input_ids=input_ids, labels=labels, fused_lm_head=True)
+        out.loss.backward()
+        results.append((out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (a, grads_a), (b, grads_b) = results
+    for field in lm_head.ALL_OUTPUTS:
+        assert (getattr(b, field) is None) == (getattr(a, field) is None) == (field not in outputs), field
+        if field in outputs and field != "is_top1":
+            torch.testing.assert_close(getattr(b, field), getattr(a, field), atol=1e-5, rtol=1e-4, msg=field)
     for name in grads_a:
         torch.testing.assert_close(grads_b[name], grads_a[name], atol=1e-5, rtol=1e-4, msg=name)
 
