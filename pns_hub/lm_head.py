@@ -10,8 +10,9 @@ head was 8.6 s of a 13.5 s step.
 Here the head projects only positions whose label is not -100, as one matmul in the model's dtype (the matmul
 accumulates in fp32 internally and rounds once; TRL's concern, rounding each vocabulary chunk's partial product
 before summing, does not arise with a single product), and computes log-softmax and whichever of entropy and the
-metrics TRL asked for, in fp32 with autograd. Memory is ``scored_tokens x vocab`` fp32 per tensor (~0.3 GB for 1,600 tokens and a 49k vocabulary), fine
-for CPU-sized batches. The output is TRL's ``FusedCausalLMOutput`` with the same fields, so the trainers are unchanged.
+metrics TRL asked for, in fp32 with autograd. Memory is ``scored_tokens x vocab`` fp32 per tensor (~0.3 GB for 1,600
+tokens and a 49k vocabulary), fine for CPU-sized batches. The output is TRL's ``FusedCausalLMOutput`` with the same
+fields, so the trainers are unchanged.
 ``tests/test_lm_head.py`` checks log-probs, entropy, metrics and gradients against TRL's own head.
 """
 
