@@ -38,6 +38,19 @@ def script_main(run, argv=None) -> None:
     print_rows(run(quick))
 
 
+def with_generate_backend(backend: str, fn):
+    """``fn()`` with ``PNS_HUB_GENERATE_BACKEND`` (the fixed-model engine switch) set to ``backend``, then restored."""
+    previous = os.environ.get("PNS_HUB_GENERATE_BACKEND")
+    os.environ["PNS_HUB_GENERATE_BACKEND"] = backend
+    try:
+        return fn()
+    finally:
+        if previous is None:
+            os.environ.pop("PNS_HUB_GENERATE_BACKEND", None)
+        else:
+            os.environ["PNS_HUB_GENERATE_BACKEND"] = previous
+
+
 def load_avg() -> float:
     return round(os.getloadavg()[0], 2)
 

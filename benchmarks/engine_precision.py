@@ -35,18 +35,11 @@ def _greedy(model: str, engine: str, dtype: str, prompts: list[str], max_tokens:
     """Completions through one engine in one dtype (the fixed-model switch, forced), and the seconds they took."""
     from pns_hub import backends, generation
 
-    previous = os.environ.get("PNS_HUB_GENERATE_BACKEND")
-    os.environ["PNS_HUB_GENERATE_BACKEND"] = engine
-    try:
-        params = generation.SamplingParams(num_samples=1, max_new_tokens=max_tokens, temperature=0.0, seed=0)
-        start = time.perf_counter()
-        outs = backends.generate_from_folder(model, prompts, params, batch_size=BATCH, dtype=dtype, progress=False)
-        return [o[0] for o in outs], time.perf_counter() - start
-    finally:
-        if previous is None:
-            os.environ.pop("PNS_HUB_GENERATE_BACKEND", None)
-        else:
-            os.environ["PNS_HUB_GENERATE_BACKEND"] = previous
+    params = generation.SamplingParams(num_samples=1, max_new_tokens=max_tokens, temperature=0.0, seed=0)
+    start = time.perf_counter()
+    outs = _common.with_generate_backend(engine, lambda: backends.generate_from_folder(
+        model, prompts, params, batch_size=BATCH, dtype=dtype, progress=False))
+    return [o[0] for o in outs], time.perf_counter() - start
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -80,15 +73,16 @@ def run(quick: bool = False) -> list[dict]:
                                notes=f"testbed greedy, n={acc.n}, {max_tokens} tokens: {acc.value:.1%} "
                                      f"[{acc.low:.1%}, {acc.high:.1%}]; {tokens / seconds:.0f} tok/s (batch {BATCH})"))
     reference = "our loop float32"
-    for label in results:
-        for other in ([reference] if label != reference else []) + \
-                     (["our loop bfloat16"] if label == "openvino bfloat16" else []):
-            diff = stats.paired_bootstrap(results[label][0], results[other][0])
-            same = sum(a == b for a, b in zip(results[label][1], results[other][1]))
-            out.append(_common.row(f"engine precision: {label} - {other}", None, round(diff.value, 4),
-                                   "accuracy difference", paired=diff.to_dict(), identical_texts=same,
-                                   notes=f"paired bootstrap {diff.value:+.1%} [{diff.low:+.1%}, {diff.high:+.1%}], "
-                                         f"n={diff.n}; identical completions {same}/{len(rows)}"))
+    pairs = [(label, reference) for label in results if label != reference]
+    if {"openvino bfloat16", "our loop bfloat16"} <= set(results):
+        pairs.append(("openvino bfloat16", "our loop bfloat16"))  # the two bf16 engines with each other
+    for label, other in pairs:
+        diff = stats.paired_bootstrap(results[label][0], results[other][0])
+        same = sum(a == b for a, b in zip(results[label][1], results[other][1]))
+        out.append(_common.row(f"engine precision: {label} - {other}", None, round(diff.value, 4),
+                               "accuracy difference", paired=diff.to_dict(), identical_texts=same,
+                               notes=f"paired bootstrap {diff.value:+.1%} [{diff.low:+.1%}, {diff.high:+.1%}], "
+                                     f"n={diff.n}; identical completions {same}/{len(rows)}"))
     for r in out:
         r["notes"] += f"; model {model}"
     return out

@@ -40,18 +40,6 @@ BF16_MIN_SHARE = 0.5  # run bf16 paths only where bf16 matmuls reach this share 
 GREEDY_PROMPTS, GREEDY_TOKENS = 4, 32
 
 
-def _with_backend(backend: str, fn):
-    previous = os.environ.get("PNS_HUB_GENERATE_BACKEND")
-    os.environ["PNS_HUB_GENERATE_BACKEND"] = backend
-    try:
-        return fn()
-    finally:
-        if previous is None:
-            os.environ.pop("PNS_HUB_GENERATE_BACKEND", None)
-        else:
-            os.environ["PNS_HUB_GENERATE_BACKEND"] = previous
-
-
 def ours(backend: str, model, tokenizer, prompts, samples: int, new_tokens: int, temperature: float):
     """(text, generated tokens incl. EOS) per row via ``pns_hub.generation.generate``: ``hf`` = model.generate,
     ``compact`` = our loop; one batch of all rows."""
@@ -59,7 +47,7 @@ def ours(backend: str, model, tokenizer, prompts, samples: int, new_tokens: int,
     from pns_hub.generation import SamplingParams
 
     params = SamplingParams(samples, new_tokens, temperature, SAMPLING["top_p"], SAMPLING["seed"])
-    out = _with_backend(backend, lambda: generation.generate(model, tokenizer, prompts, params,
+    out = _common.with_generate_backend(backend, lambda: generation.generate(model, tokenizer, prompts, params,
                                                               batch_size=len(prompts) * samples, progress=False))
     return [(c.text, c.num_tokens + (0 if c.truncated else 1)) for o in out for c in o]
 

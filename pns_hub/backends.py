@@ -10,18 +10,11 @@ from __future__ import annotations
 from . import generation
 
 
-def openvino_serves(dtype: str) -> bool:
-    """OpenVINO runs a model in ``dtype`` here: f32 anywhere, bf16 only on a CPU with native bf16 (elsewhere the
-    plugin would compute f32 while the record said bf16)."""
-    from . import models
-
-    return dtype == "float32" or (dtype == "bfloat16" and models.cpu_supports_bf16())
-
-
 def fixed_model_backend(dtype: str = "float32") -> str:
     """The engine :func:`generate_from_folder` uses now for a model in ``dtype`` (recorded beside results: it is part
     of how they were made). The default, ``auto``, is OpenVINO on a CPU where its runtime is installed and it serves
-    ``dtype`` (:func:`openvino_serves`; #14: the fastest engine measured here, a well-kept library), else our loop.
+    ``dtype`` (:func:`pns_hub.openvino_backend.serves`; #14: the fastest engine measured here, a well-kept library),
+    else our loop.
     In f32 its greedy tokens equal our loop's and its single-token sampling distribution matches the reference rule,
     but in the NSR evaluation its samples were right 1.4 points more often than our loop's ([0.2, 2.4] paired, 5
     models x 100 problems, inside each model's own interval; cause not found), so models compared with each other are
@@ -36,7 +29,8 @@ def fixed_model_backend(dtype: str = "float32") -> str:
         from . import openvino_backend
 
         on_cpu = not torch.cuda.is_available()  # GPU users keep torch (or vLLM where a stage offers it)
-        return "openvino" if openvino_serves(dtype) and on_cpu and openvino_backend.available() else "compact"
+        serves = openvino_backend.serves(dtype) and openvino_backend.available()
+        return "openvino" if serves and on_cpu else "compact"
     if backend == "openvino":
         from . import openvino_backend
 

@@ -77,10 +77,10 @@ BACKENDS = ("auto", "compact", "hf", "openvino")
 
 
 def _backend() -> str:
-    """``auto`` (default): OpenVINO for fixed f32 models on a CPU where it is installed, else our loop
-    (:mod:`pns_hub.backends`); ``compact``: our decode loop; ``hf``: ``model.generate`` (the reference path, kept for
-    checks); ``openvino``: OpenVINO GenAI for fixed models. A model held in memory (being trained) always runs in
-    torch (our loop, or ``model.generate`` under ``hf``)."""
+    """``auto`` (default): OpenVINO for fixed models on a CPU where it is installed and serves their dtype (f32, or
+    bf16 where native), else our loop (:mod:`pns_hub.backends`); ``compact``: our decode loop; ``hf``:
+    ``model.generate`` (the reference path, kept for checks); ``openvino``: OpenVINO GenAI for fixed models. A model
+    held in memory (being trained) always runs in torch (our loop, or ``model.generate`` under ``hf``)."""
     value = os.environ.get("PNS_HUB_GENERATE_BACKEND", "auto").strip().lower()
     if value not in BACKENDS:
         raise ValueError(f"PNS_HUB_GENERATE_BACKEND must be one of {BACKENDS}, not {value!r}")

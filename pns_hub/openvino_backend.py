@@ -112,11 +112,16 @@ PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
 _BYTES = {"f32": 4, "bf16": 2}
 
 
+def serves(dtype: str) -> bool:
+    """The engine runs a model in ``dtype`` here: f32 anywhere, bf16 only on a CPU with native bf16."""
+    return dtype in PRECISIONS and (dtype != "bfloat16" or models.cpu_supports_bf16())
+
+
 def precision(dtype: str) -> str:
     """The engine precision that serves a model in ``dtype``; a clear error for the dtypes it cannot serve here."""
     if dtype not in PRECISIONS:
         raise ValueError(f"the openvino backend runs float32 or bfloat16 models, not {dtype}")
-    if dtype == "bfloat16" and not models.cpu_supports_bf16():
+    if not serves(dtype):
         raise ValueError("the openvino backend runs bfloat16 only on a CPU with native bf16 (AVX512-BF16 or AMX); "
                          "this one has neither: use float32")
     return PRECISIONS[dtype]

@@ -172,7 +172,7 @@ def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: gene
     a fixed model, so :func:`pns_hub.backends.generate_from_folder` picks the engine (``PNS_HUB_GENERATE_BACKEND``)."""
     from pns_hub import verify
 
-    from pns_hub.backends import resolve_dtype_name, fixed_model_backend, generate_from_folder
+    from pns_hub.backends import fixed_model_backend, generate_from_folder, resolve_dtype_name
 
     prompts = [generation.build_prompt(r["problem"]) for r in rows]
     outs = generate_from_folder(policy_spec, prompts, params, batch_size=batch_size, dtype=policy_dtype,
