@@ -201,6 +201,13 @@ def read_jsonl(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
                 raise DataError(path, number, None, f"invalid JSON ({err.msg} at column {err.colno})") from None
 
 
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """One JSON object per line, UTF-8 as is (what :func:`read_jsonl` reads back)."""
+    with Path(path).open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 def load_jsonl_problems(
     path: str | os.PathLike, spec: BenchmarkSpec | str | None = None, on_error: str = "raise"
 ) -> tuple[list[dict], list[dict]]:

@@ -15,6 +15,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from . import data
+
 
 def parse(types, argv: list[str]):
     from trl import TrlParser
@@ -61,7 +63,7 @@ def write_problem_files(sets, folder: Path) -> dict[str, str]:
     paths = {}
     for role, rows in sets.sets.items():
         path = folder / f"{role}.jsonl"
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        data.write_jsonl(path, rows)
         paths[role] = str(path)
     return paths
 
@@ -115,6 +117,8 @@ def stage_generator(budget, seed: int, folder: Path, rm_folder: str, policy: str
         "dataset_limit": budget.gen_steps * budget.gen_prompts_per_step, "holdout": 0,
         "reward_funcs": ["pns_composite"], "reward_weights": [1.0], "reward_model_path": rm_folder,
         "judge_model": judge, "learning_rate": 1e-5, "beta": 0.0, "num_generations": budget.gen_generations,
+        # RM and judge loaded for each round's scoring only, not through the policy's backward (the stage's peak)
+        "reward_models_resident": False,
         # one generation round of prompts x generations completions per optimizer step, trained micro_batch at a time
         **accumulate(budget.gen_generations * budget.gen_prompts_per_step, budget.micro_batch),
         "max_completion_length": budget.max_tokens, "temperature": 0.8, "max_steps": budget.gen_steps,

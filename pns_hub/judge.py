@@ -149,12 +149,13 @@ class CoTJudge:
         mode: ``"overall"`` (one rubric question) or ``"per_criterion"`` (one question per criterion, averaged).
         criteria: subset of :data:`CRITERIA` keys to use.
         injection_penalty: fraction of the score removed when a judge-directed instruction is detected.
+        resident: False loads the model for each :meth:`score` call and frees it after (:class:`memory.ModelSlot`).
     """
 
     def __init__(self, model_spec: str = models.EMBEDDED_DEFAULT, batch_size: int = 16, max_solution_tokens: int = 768,
                  device: str | None = None, dtype="auto", mode: str = "overall",
                  criteria: Sequence[str] = tuple(CRITERIA), injection_penalty: float = 1.0,
-                 revision: str | None = None):
+                 revision: str | None = None, resident: bool = True):
         import torch
 
         if mode not in ("overall", "per_criterion"):
@@ -169,13 +170,18 @@ class CoTJudge:
         self.max_solution_tokens = max_solution_tokens
         self.device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.tokenizer = models.load_tokenizer(model_spec, revision=revision, padding_side="left")
-        self.model = models.load_model(model_spec, dtype=dtype, device=self.device, revision=revision)
+        self._slot = memory.ModelSlot(lambda: models.load_model(model_spec, dtype=dtype, device=self.device,
+                                                                revision=revision), resident)
         self.digit_ids = []
         for d in range(10):
             ids = self.tokenizer.encode(str(d), add_special_tokens=False)
             if len(ids) != 1:
                 raise ValueError(f"{model_spec}: digit {d} is not a single token ({ids}); pick another judge model")
             self.digit_ids.append(ids[0])
+
+    @property
+    def model(self):
+        return self._slot.model
 
     @classmethod
     def cached(cls, model_spec: str = models.EMBEDDED_DEFAULT, **kwargs) -> "CoTJudge":
@@ -230,7 +236,8 @@ class CoTJudge:
         cleaned = [neutralise(c) for c in completions]
         groups = [self.criteria] if self.mode == "overall" else [[c] for c in self.criteria]
         texts = [self.prompt_text(p, text, g) for g in groups for p, (text, _) in zip(problems, cleaned)]
-        flat = self._digit_expectations(texts)
+        with self._slot.use():  # loaded for this call only unless resident
+            flat = self._digit_expectations(texts)
         n = len(problems)
         scores = [sum(flat[g * n + i] for g in range(len(groups))) / len(groups) for i in range(n)]
         return [s * (1.0 - self.injection_penalty) if found else s for s, (_, found) in zip(scores, cleaned)]

@@ -12,6 +12,7 @@ pool) are not included.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -21,7 +22,7 @@ import resource
 import sys
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 
 _STATUS = Path("/proc/self/status")
@@ -152,11 +153,50 @@ def release() -> float | None:
     """
     for hook in _RELEASE_HOOKS:
         hook()
-    gc.collect()
+    free_heap()
     if "pyarrow" in sys.modules:  # datasets' Arrow buffers come from Arrow's own pool, which keeps freed memory
         sys.modules["pyarrow"].default_memory_pool().release_unused()
+    return current_rss_mb()
+
+
+def free_heap() -> None:
+    """Collect reference cycles, then hand glibc's free heap pages back to the OS (``malloc_trim(0)``)."""
+    gc.collect()
     try:
         _libc().malloc_trim(0)
     except (OSError, AttributeError):
         pass
-    return current_rss_mb()
+
+
+class ModelSlot:
+    """Holds the model ``load()`` makes; with ``resident=False`` it is loaded for each :meth:`use` and freed after.
+
+    Why: a GRPO run's reward model and judge work for a moment per generation round, then sit in memory through the
+    policy's forward and backward, where the process peaks; the demo's generator stage loads its two on use (its
+    stage peak with and without: README, "Memory"). Resident is the default: a large judge loaded every round costs
+    more time than its memory is worth.
+    The first load happens here either way, so a bad spec fails at construction, not at the first step.
+    """
+
+    def __init__(self, load: Callable[[], Any], resident: bool = True):
+        self._load, self.resident = load, resident
+        self._model = load()
+        if not resident:
+            self._model = None
+            free_heap()
+
+    @property
+    def model(self) -> Any:
+        """The model, loaded if it is not (and then kept until the end of the next :meth:`use`)."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[Any]:
+        try:
+            yield self.model
+        finally:
+            if not self.resident and self._model is not None:
+                self._model = None
+                free_heap()

@@ -377,11 +377,13 @@ def load_model(spec: str, dtype="auto", device: str | None = None, revision: str
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     cls = AutoModelForSequenceClassification if task == "sequence-classification" else AutoModelForCausalLM
-    model = cls.from_pretrained(
+    loaded = cls.from_pretrained(
         resolve_model_path(spec), dtype=resolve_dtype(dtype, device), revision=revision,
         trust_remote_code=trust_remote_code, **kwargs,
     )
-    return model.to(device).eval()
+    if kwargs.get("output_loading_info"):  # (model, {"missing_keys": ...}) as from_pretrained gives it
+        return loaded[0].to(device).eval(), loaded[1]
+    return loaded.to(device).eval()
 
 
 def apply_model_config(training_args, model_args) -> None:

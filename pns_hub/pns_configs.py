@@ -49,6 +49,10 @@ class PNSGeneratorScriptArguments(trl.ScriptArguments):
                                                                  "'per_criterion' (four, averaged)."})
     judge_injection_penalty: float = field(
         default=1.0, metadata={"help": "Fraction of the judge score removed when a completion addresses the judge."})
+    reward_models_resident: bool = field(
+        default=True, metadata={"help": "Keep the RM and judge loaded between generation rounds. False loads them for "
+                                        "each round's scoring and frees them before the policy's forward and backward "
+                                        "(less memory at the training peak, a load per round; the demo uses False)."})
     composite_base: float = field(default=0.5, metadata={"help": "[OUR DEFAULT] Reward of a well-formed wrong answer."})
     composite_rm_weight: float = field(default=0.25, metadata={"help": "[OUR DEFAULT] Weight of sigmoid(RM)."})
     composite_judge_weight: float = field(default=0.25, metadata={"help": "[OUR DEFAULT] Weight of the judge."})

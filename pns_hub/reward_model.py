@@ -50,10 +50,11 @@ class RewardModelScorer:
         device: ``None`` = CUDA if available else CPU (pass the trainer's device to share it).
         dtype: ``"auto"`` = bf16 where the hardware runs it natively, else fp32.
         squash_temperature: ``T`` in ``sigmoid(score / T)``.
+        resident: False loads the model for each :meth:`score` call and frees it after (:class:`memory.ModelSlot`).
     """
 
     def __init__(self, model_spec: str, batch_size: int = 16, max_length: int = 1024, device: str | None = None,
-                 dtype="auto", squash_temperature: float = 1.0, revision: str | None = None):
+                 dtype="auto", squash_temperature: float = 1.0, revision: str | None = None, resident: bool = True):
         import torch
 
         if squash_temperature <= 0:
@@ -65,12 +66,23 @@ class RewardModelScorer:
         self.device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.tokenizer = models.load_tokenizer(model_spec, revision=revision, padding_side="right")
         self.tokenizer.truncation_side = "left"
-        self.model = models.load_model(model_spec, dtype=dtype, device=self.device, revision=revision,
-                                       task="sequence-classification", num_labels=1)
-        if self.model.config.num_labels != 1:
-            raise ValueError(f"{model_spec}: a reward model needs num_labels=1, found {self.model.config.num_labels}")
+        self._slot = memory.ModelSlot(lambda: self._load(dtype, revision, resident), resident)
+
+    def _load(self, dtype, revision, resident: bool):
+        model, info = models.load_model(self.model_spec, dtype=dtype, device=self.device, revision=revision,
+                                        task="sequence-classification", num_labels=1, output_loading_info=True)
+        if not resident and info["missing_keys"]:  # each load would draw new random values for them
+            raise ValueError(f"{self.model_spec}: resident=False needs every weight in the checkpoint, but "
+                             f"{sorted(info['missing_keys'])} are initialised at load (not a trained reward model?)")
+        if model.config.num_labels != 1:
+            raise ValueError(f"{self.model_spec}: a reward model needs num_labels=1, found {model.config.num_labels}")
         # Sequence classification pools at the last non-pad token, so it must know the pad id.
-        self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        model.config.pad_token_id = self.tokenizer.pad_token_id
+        return model
+
+    @property
+    def model(self):
+        return self._slot.model
 
     @classmethod
     def cached(cls, model_spec: str, **kwargs) -> "RewardModelScorer":
@@ -99,14 +111,14 @@ class RewardModelScorer:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="rm score", unit="batch")
-        for idx in batches:
-            enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
-                                 max_length=self.max_length, add_special_tokens=False)
-            enc = {k: v.to(self.model.device) for k, v in enc.items()}
-            with torch.inference_mode():
-                logits = self.model(**enc).logits[:, 0].float().tolist()
-            for i, value in zip(idx, logits):
-                scores[i] = float(value)
+        with self._slot.use() as model:
+            for idx in batches:
+                enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
+                                     max_length=self.max_length, add_special_tokens=False)
+                with torch.inference_mode():
+                    logits = model(**{k: v.to(model.device) for k, v in enc.items()}).logits[:, 0].float().tolist()
+                for i, value in zip(idx, logits):
+                    scores[i] = float(value)
         return scores
 
     def squash(self, scores: Sequence[float]) -> list[float]:
@@ -114,9 +126,7 @@ class RewardModelScorer:
         return squash_scores(scores, self.squash_temperature)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Preference pairs
-# --------------------------------------------------------------------------------------------------------------
+# ---- Preference pairs ------------------------------------------------------------------------------------------
 def build_preference_pairs(rows: Sequence[dict], samples: Sequence[Sequence[str]], verdicts: Sequence[Sequence[str]],
                            max_pairs_per_problem: int = 2, use_gold_fallback: bool = True,
                            seed: int = 0) -> tuple[list[dict], dict]:
@@ -277,24 +287,7 @@ def pairwise_accuracy(scorer: RewardModelScorer, pairs: Sequence[dict]) -> dict:
     return summarise_pair_scores(pairs, chosen, rejected)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# The RM recipe
-# --------------------------------------------------------------------------------------------------------------
-def _write_jsonl(path, rows) -> None:
-    import json
-
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _read_jsonl(path) -> list[dict]:
-    import json
-
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
+# ---- The RM recipe ---------------------------------------------------------------------------------------------
 def train_reward_model(script_args, training_args, model_args) -> dict:
     """Sample + verify pairs, train TRL's ``RewardTrainer`` (centred BT), measure held-out pairwise accuracy,
     write the repo folder with its card (and push if asked). Returns the metrics (also in ``eval_results.json``).
@@ -321,7 +314,7 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
     rows = data.load_problems(script_args.dataset_name, limit=script_args.dataset_limit)
     train_rows, held_rows = data.split_problems(rows, script_args.heldout_problems, seed=script_args.split_seed)
     if script_args.pairs_path:
-        pairs = _read_jsonl(script_args.pairs_path)
+        pairs = [row for _, row in data.read_jsonl(script_args.pairs_path)]
         stats = {"reused_pairs_from": script_args.pairs_path}
     else:
         params = generation.SamplingParams(num_samples=script_args.num_samples, max_new_tokens=script_args.max_new_tokens,
@@ -330,7 +323,7 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
                                                batch_size=script_args.sample_batch_size,
                                                max_pairs_per_problem=script_args.max_pairs_per_problem,
                                                use_gold_fallback=script_args.use_gold_fallback)
-        _write_jsonl(out / "pairs.jsonl", pairs)
+        data.write_jsonl(out / "pairs.jsonl", pairs)
         # The sampling engine (OpenVINO keeps its compiled pipeline for the next call) is not needed for training:
         # kept, it sat under the RM's training (demo RM stage 3.6 -> 4.6 GB when sampling moved to OpenVINO bf16).
         memory.release()

@@ -245,7 +245,7 @@ def _scorer_kwargs(args, training_args=None) -> dict:
     return {k: v for k, v in {
         "device": _device(training_args),
         "batch_size": _opt(args, "reward_model_batch_size"), "max_length": _opt(args, "reward_model_max_length"),
-        "squash_temperature": _opt(args, "reward_model_temperature"),
+        "squash_temperature": _opt(args, "reward_model_temperature"), "resident": _opt(args, "reward_models_resident"),
     }.items() if v is not None}
 
 
@@ -253,7 +253,7 @@ def _judge_kwargs(args, training_args=None) -> dict:
     return {k: v for k, v in {
         "device": _device(training_args),
         "batch_size": _opt(args, "judge_batch_size"), "mode": _opt(args, "judge_mode"),
-        "injection_penalty": _opt(args, "judge_injection_penalty"),
+        "injection_penalty": _opt(args, "judge_injection_penalty"), "resident": _opt(args, "reward_models_resident"),
     }.items() if v is not None}
 
 

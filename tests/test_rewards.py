@@ -1,6 +1,8 @@
 """Each PNS reward component on hand-written completions: right, wrong, unformatted, truncated, repetitive, and a
 completion that tries to talk the judge into a high rating (scored by the real embedded model)."""
 
+import shutil
+
 import pytest
 
 from pns_hub import judge as judge_mod
@@ -248,3 +250,41 @@ def test_judge_reward_batching_is_order_independent(embedded_judge):
     single = fn(completions=[RIGHT], problem=[PROBLEM])
     assert both[1] == pytest.approx(single[0], abs=2e-2)  # bf16 padding differences only
     assert fn.__name__ == "cot_judge_reward"
+
+
+def test_scorers_loaded_on_use_give_the_same_scores_and_hold_no_model_between_calls(tmp_path, tiny_causal_lm_path):
+    """``resident=False`` (the demo's generator stage) must change memory, not rewards: the same RM and judge
+    scores as resident scorers, and no model alive between calls (a weak reference to the one a call used dies)."""
+    import weakref
+
+    from transformers import AutoModelForSequenceClassification
+
+    from pns_hub import memory
+    from pns_hub.pns_configs import PNSGeneratorScriptArguments
+    from pns_hub.reward_model import RewardModelScorer
+
+    rm = tmp_path / "rm"  # a checkpoint with its score head, as the RM recipe writes (a fresh head is random per load)
+    AutoModelForSequenceClassification.from_pretrained(tiny_causal_lm_path, num_labels=1).save_pretrained(rm)
+    shutil.copytree(tiny_causal_lm_path, rm, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.safetensors", "config.json"))  # its tokenizer
+    with pytest.raises(ValueError, match="score"):
+        RewardModelScorer(tiny_causal_lm_path, resident=False)
+    problems, texts = [PROBLEM] * 3, [RIGHT, WRONG, REPETITIVE]
+    for make in (lambda **k: RewardModelScorer(str(rm), batch_size=2, dtype="float32", **k),
+                 lambda **k: judge_mod.CoTJudge(tiny_causal_lm_path, batch_size=2, dtype="float32", **k)):
+        kept, loaded_on_use = make(), make(resident=False)
+        used = []
+        real_use = memory.ModelSlot.use
+
+        def spy(slot):
+            used.append(weakref.ref(slot.model))
+            return real_use(slot)
+
+        memory.ModelSlot.use = spy
+        try:
+            assert loaded_on_use.score(problems, texts) == kept.score(problems, texts)
+        finally:
+            memory.ModelSlot.use = real_use
+        assert used[0]() is None and used[1]() is not None  # the on-use model is gone, the resident one stays
+    args = PNSGeneratorScriptArguments(reward_model_path=str(rm), reward_models_resident=False)
+    assert rewards._scorer_kwargs(args)["resident"] is False and rewards._judge_kwargs(args)["resident"] is False
