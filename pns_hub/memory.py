@@ -172,18 +172,15 @@ class ModelSlot:
     """Holds the model ``load()`` makes; with ``resident=False`` it is loaded for each :meth:`use` and freed after.
 
     Why: a GRPO run's reward model and judge work for a moment per generation round, then sit in memory through the
-    policy's forward and backward, where the process peaks; the demo's generator stage loads its two on use (its
-    stage peak with and without: README, "Memory"). Resident is the default: a large judge loaded every round costs
-    more time than its memory is worth.
-    The first load happens here either way, so a bad spec fails at construction, not at the first step.
+    policy's forward and backward, where the process peaks; the demo's generator stage loads its two on use (the
+    stage's peak with and without: README, "What `make demo` does"). Resident is the default: a large judge loaded
+    every round costs more time than its memory is worth. The first load happens here, so a bad spec fails at
+    construction, not at the first step.
     """
 
     def __init__(self, load: Callable[[], Any], resident: bool = True):
         self._load, self.resident = load, resident
-        self._model = load()
-        if not resident:
-            self._model = None
-            free_heap()
+        self._model = load()  # kept until the end of the first use either way
 
     @property
     def model(self) -> Any:
