@@ -150,6 +150,9 @@ def kv_blocks(sequences: int, longest: int) -> int:
     return max(1, sequences) * max(1, math.ceil(longest / KV_BLOCK_TOKENS))
 
 
+SCHEDULER_TOKENS_PER_STEP = 1024
+
+
 @functools.lru_cache(maxsize=1)
 def pipeline(folder: str, num_blocks: int, threads: int, engine_precision: str = "f32"):
     """The last compiled pipeline is kept (compiling costs seconds); only one: with two kept, an evaluation of five
@@ -162,6 +165,10 @@ def pipeline(folder: str, num_blocks: int, threads: int, engine_precision: str =
     # Every prompt starts with the same system + instruction text (about half of a testbed prompt), so its KV blocks
     # are computed once and shared. Measured on 500 greedy testbed evaluations: 1.15x, all 500 outputs identical.
     scheduler.enable_prefix_caching = True
+    # Tokens a step may process (default 256): at 256 the prompts' prefill is cut into many small steps while the
+    # decode batch fills up. Measured (64 GSM8K prompts x 4 samples x 128 tokens, 2-core EPYC Zen 5, fresh processes):
+    # 1.09x in bf16, 1.10x in f32, peak RSS within 31 MB; 2,048 was no faster than 1,024.
+    scheduler.max_num_batched_tokens = SCHEDULER_TOKENS_PER_STEP
     properties = {"INFERENCE_PRECISION_HINT": engine_precision, "KV_CACHE_PRECISION": engine_precision,
                   "INFERENCE_NUM_THREADS": threads}
     return openvino_genai.ContinuousBatchingPipeline(folder, scheduler, "CPU", properties)
