@@ -31,6 +31,11 @@ def env_setup() -> None:
         os.environ.setdefault(key, value)
 
 
+def option(name: str, default: str | None = None) -> str | None:
+    """A script's own ``--name=value`` option from ``sys.argv`` (``pns-hub bench`` passes such words through to it)."""
+    return next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith(f"--{name}=")), default)
+
+
 def script_main(run, argv=None) -> None:
     """A benchmark script's command line: offline settings, ``--quick`` for CI-sized runs, the rows as a table."""
     env_setup()

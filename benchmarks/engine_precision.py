@@ -27,10 +27,6 @@ DEFAULT_MODEL = "outputs/demo/hub/smollm2-135m-testbed-sft"
 MAX_TOKENS, BATCH = 192, 64
 
 
-def _option(name: str, default: str) -> str:
-    return next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith(f"--{name}=")), default)
-
-
 def _greedy(model: str, engine: str, dtype: str, prompts: list[str], max_tokens: int) -> tuple[list, float]:
     """Completions through one engine in one dtype (the fixed-model switch, forced), and the seconds they took."""
     from pns_hub import backends, generation
@@ -46,8 +42,8 @@ def run(quick: bool = False) -> list[dict]:
     from pns_hub import data, generation, models, openvino_backend, stats, verify
 
     models.configure_threads()
-    model = _option("model", DEFAULT_MODEL)
-    limit, max_tokens = (20, 64) if quick else (int(_option("limit", "500")), MAX_TOKENS)
+    model = _common.option("model", DEFAULT_MODEL)
+    limit, max_tokens = (20, 64) if quick else (int(_common.option("limit", "500")), MAX_TOKENS)
     if not os.path.isdir(models.resolve_model_path(model)):
         return [_common.row("engine precision (testbed accuracy)", None, None, "accuracy",
                             notes=f"not run: no model at {model} (run `make demo` first, or pass --model=PATH)")]

@@ -125,18 +125,10 @@ def prefix_share(a: list[str], b: list[str], tokenizer) -> float:
     return round(same / max(total, 1), 3)
 
 
-def _shape(argv, quick: bool) -> tuple[int, int, int]:
-    for arg in argv:
-        if arg.startswith("--shape"):
-            return tuple(int(x) for x in arg.split("=", 1)[1].split(","))
+def _shape(quick: bool) -> tuple[int, int, int]:
+    if given := _common.option("shape"):
+        return tuple(int(x) for x in given.split(","))
     return (8, 2, 32) if quick else (64, 4, 128)
-
-
-def _paths(argv) -> set[str] | None:
-    for arg in argv:
-        if arg.startswith("--paths"):
-            return set(arg.split("=", 1)[1].split(","))
-    return None
 
 
 def run(quick: bool = False, shape: tuple[int, int, int] | None = None) -> list[dict]:
@@ -146,7 +138,7 @@ def run(quick: bool = False, shape: tuple[int, int, int] | None = None) -> list[
     from pns_hub import data, generation, models
 
     models.configure_threads()
-    P, S, N = shape or _shape(sys.argv[1:], quick)
+    P, S, N = shape or _shape(quick)
     prompts = [generation.build_prompt(r["problem"]) for r in data.load_problems("gsm8k", limit=P)]
     tokenizer = models.load_tokenizer(models.EMBEDDED_DEFAULT)
     bf16_peak = matmul_gflops(torch.bfloat16, seconds=0.5 if quick else 2.0)
@@ -173,8 +165,8 @@ def run(quick: bool = False, shape: tuple[int, int, int] | None = None) -> list[
         if models.cpu_supports_bf16():  # the engine runs bf16 only natively (pns_hub.openvino_backend.precision)
             paths.append(("f", "openvino-genai ContinuousBatchingPipeline bf16", torch.bfloat16,
                           lambda *a: openvino_path(*a, dtype="bfloat16")))
-    chosen = _paths(sys.argv[1:])
-    paths = [p for p in paths if chosen is None or p[0] in chosen]
+    chosen = _common.option("paths")
+    paths = [p for p in paths if chosen is None or p[0] in chosen.split(",")]
     # the quality reference is model.generate in each dtype, whichever paths run
     reference = {dt: greedy_texts(lambda *a: ours("hf", *a), weights[dt], tokenizer, prompts) for dt in weights}
     load0, rows, rates = _common.load_avg(), [], {}
