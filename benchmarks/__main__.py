@@ -2,7 +2,7 @@
 
 import sys
 
-from pns_hub.bench import cli_main
+from pns_hub.experiments.bench import cli_main
 
 
 if __name__ == "__main__":

@@ -82,7 +82,6 @@ def machine_info() -> dict:
     except (OSError, StopIteration):
         pass
     from pns_hub import models
-
     return {"cpu": cpu or platform.processor(), "cores": models.available_cores(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "bf16_native": models.cpu_supports_bf16(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}

@@ -6,7 +6,7 @@ wrong solution that differs only where it matters, as PNS negatives do). One opt
 naive: fp32 weights, ``DPOConfig`` defaults (gradient checkpointing on, reference model run every step, the 8 pairs
 in one batch padded to the longest).
 tuned: bf16 weights + ``bf16=True`` on a bf16-capable CPU (fp32 elsewhere), no gradient checkpointing (135M fits
-easily), ``pns_hub.lm_head``'s dense head in place of TRL's chunked one (as ``pns_hub.dpo`` does on CPU), and the 8
+easily), ``pns_hub.engines.lm_head``'s dense head in place of TRL's chunked one (as ``pns_hub.trainers.dpo`` does on CPU), and the 8
 pairs taken one at a time by gradient accumulation (the demo's ``Budget.micro_batch``): the same pairs, loss and update
 (``tests/test_demo_stages.py`` checks the update in f32), without computing over padding (27% of a batch of 8 here).
 Both rows run the reference model's forward pass inside every step (the same work: an earlier version precomputed it
@@ -32,8 +32,8 @@ except ImportError:
 
 def pairs(n: int) -> list[dict]:
     """``n`` GSM8K (prompt, chosen=gold solution, rejected=same solution with a wrong final answer) rows."""
-    from pns_hub import data, generation
-
+    from pns_hub.data import problems as data
+    from pns_hub.engines import generation
     rows = data.load_problems("gsm8k_train", limit=n)
     out = []
     for r in rows:
@@ -56,7 +56,6 @@ def step_times(tuned: bool, num_pairs: int, steps: int, max_length: int) -> dict
     from trl import DPOConfig, DPOTrainer
 
     from pns_hub import models
-
     use_bf16 = tuned and models.cpu_supports_bf16()
     dataset = Dataset.from_list(pairs(num_pairs))  # one step an epoch: every step the same pairs
     tokenizer = models.load_tokenizer(models.EMBEDDED_DEFAULT, padding_side="right")
@@ -82,9 +81,8 @@ def step_times(tuned: bool, num_pairs: int, steps: int, max_length: int) -> dict
     trainer = DPOTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                          callbacks=[Clock()])
     if tuned:
-        from pns_hub import lm_head
-
-        lm_head.use_dense_lm_head_in_trainer(trainer)  # what pns_hub.dpo does: one bf16 head over scored tokens
+        from pns_hub.engines import lm_head
+        lm_head.use_dense_lm_head_in_trainer(trainer)  # what pns_hub.trainers.dpo does: one bf16 head over scored tokens
     trainer.train()
     total = time.perf_counter() - start
     columns = trainer.train_dataset.column_names
@@ -101,7 +99,6 @@ def step_times(tuned: bool, num_pairs: int, steps: int, max_length: int) -> dict
 
 def run(quick: bool = False) -> list[dict]:
     from pns_hub import models
-
     models.configure_threads()
     num_pairs, steps, max_length = (2, 2, 256) if quick else (8, 4, 1024)
     load0 = _common.load_avg()

@@ -29,8 +29,8 @@ MAX_TOKENS, BATCH = 192, 64
 
 def _greedy(model: str, engine: str, dtype: str, prompts: list[str], max_tokens: int) -> tuple[list, float]:
     """Completions through one engine in one dtype (the fixed-model switch, forced), and the seconds they took."""
-    from pns_hub import backends, generation
-
+    from pns_hub.engines import backends
+    from pns_hub.engines import generation
     params = generation.SamplingParams(num_samples=1, max_new_tokens=max_tokens, temperature=0.0, seed=0)
     start = time.perf_counter()
     outs = _common.with_generate_backend(engine, lambda: backends.generate_from_folder(
@@ -39,8 +39,12 @@ def _greedy(model: str, engine: str, dtype: str, prompts: list[str], max_tokens:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from pns_hub import data, generation, models, openvino_backend, stats, verify
-
+    from pns_hub.data import problems as data
+    from pns_hub.engines import generation
+    from pns_hub import models
+    from pns_hub.engines import openvino as openvino_backend
+    from pns_hub import stats
+    from pns_hub.grading import verify
     models.configure_threads()
     model = _common.option("model", DEFAULT_MODEL)
     limit, max_tokens = (20, 64) if quick else (int(_common.option("limit", "500")), MAX_TOKENS)

@@ -2,8 +2,8 @@
 
 Work: the first P GSM8K prompts x S samples x N new tokens (T 0.7, top_p 0.95, seed 0), all P x S rows in one batch,
 through (a) ``model.generate`` fp32, (b) ``model.generate`` bf16, (c) our compacting loop
-(``pns_hub.generation``) in fp32 and bf16, (d) transformers' continuous batching (``generate_batch``), and
-(e) ``openvino_genai.ContinuousBatchingPipeline`` through :mod:`pns_hub.openvino_backend` (f32, the ``[openvino]``
+(``pns_hub.engines.generation``) in fp32 and bf16, (d) transformers' continuous batching (``generate_batch``), and
+(e) ``openvino_genai.ContinuousBatchingPipeline`` through :mod:`pns_hub.engines.openvino` (f32, the ``[openvino]``
 extra; its exporter runs in a pinned environment of its own) and (f) the same engine in bf16 (compute and KV cache;
 only where the CPU has native bf16). Each row: generated tokens/s (tokens up to and
 including EOS), the peak RSS of that path (``pns_hub.memory.PeakRSS``), and the share of the roofline-implied rate, measured bf16 matmul
@@ -41,10 +41,10 @@ GREEDY_PROMPTS, GREEDY_TOKENS = 4, 32
 
 
 def ours(backend: str, model, tokenizer, prompts, samples: int, new_tokens: int, temperature: float):
-    """(text, generated tokens incl. EOS) per row via ``pns_hub.generation.generate``: ``hf`` = model.generate,
+    """(text, generated tokens incl. EOS) per row via ``pns_hub.engines.generation.generate``: ``hf`` = model.generate,
     ``compact`` = our loop; one batch of all rows."""
-    from pns_hub import generation
-    from pns_hub.generation import SamplingParams
+    from pns_hub.engines import generation
+    from pns_hub.engines.generation import SamplingParams
 
     params = SamplingParams(samples, new_tokens, temperature, SAMPLING["top_p"], SAMPLING["seed"])
     out = _common.with_generate_backend(backend, lambda: generation.generate(model, tokenizer, prompts, params,
@@ -56,7 +56,7 @@ def continuous(model, tokenizer, prompts, samples: int, new_tokens: int, tempera
     """transformers' continuous batching (``generate_batch``) on the same prompts; one request per sample."""
     from transformers import GenerationConfig
 
-    from pns_hub.generation import _render
+    from pns_hub.engines.generation import _render
 
     ids = [tokenizer(_render(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
     config = GenerationConfig(max_new_tokens=new_tokens, do_sample=temperature > 0,
@@ -81,11 +81,12 @@ def continuous(model, tokenizer, prompts, samples: int, new_tokens: int, tempera
 
 def openvino_path(model, tokenizer, prompts, samples: int, new_tokens: int, temperature: float,
                   dtype: str = "float32"):
-    """``pns_hub.openvino_backend`` on the embedded model's export (weights' compute and KV cache in ``dtype``);
+    """``pns_hub.engines.openvino`` on the embedded model's export (weights' compute and KV cache in ``dtype``);
     ``model`` is unused: the engine runs the exported twin of the same weights. One call, all rows resident (as the
     other paths)."""
-    from pns_hub import models, openvino_backend
-    from pns_hub.generation import SamplingParams
+    from pns_hub import models
+    from pns_hub.engines import openvino as openvino_backend
+    from pns_hub.engines.generation import SamplingParams
 
     params = SamplingParams(samples, new_tokens, temperature, SAMPLING["top_p"], SAMPLING["seed"])
     out = openvino_backend.generate(models.EMBEDDED_DEFAULT, prompts, params, batch_size=len(prompts) * samples,
@@ -135,8 +136,9 @@ def run(quick: bool = False, shape: tuple[int, int, int] | None = None) -> list[
     import torch
 
     from benchmarks.roofline import matmul_gflops
-    from pns_hub import data, generation, models
-
+    from pns_hub.data import problems as data
+    from pns_hub.engines import generation
+    from pns_hub import models
     models.configure_threads()
     P, S, N = shape or _shape(quick)
     prompts = [generation.build_prompt(r["problem"]) for r in data.load_problems("gsm8k", limit=P)]
@@ -157,12 +159,11 @@ def run(quick: bool = False, shape: tuple[int, int, int] | None = None) -> list[
              ("c", "our loop fp32", torch.float32, lambda *a: ours("compact", *a)),
              ("c", "our loop bf16", torch.bfloat16, lambda *a: ours("compact", *a)),
              ("d", "continuous batching (generate_batch) fp32", torch.float32, continuous)]
-    from pns_hub import openvino_backend
-
+    from pns_hub.engines import openvino as openvino_backend
     if openvino_backend.available():
         openvino_backend.export(models.EMBEDDED_DEFAULT)  # once, untimed: the export is cached by content
         paths.append(("e", "openvino-genai ContinuousBatchingPipeline f32", torch.float32, openvino_path))
-        if models.cpu_supports_bf16():  # the engine runs bf16 only natively (pns_hub.openvino_backend.precision)
+        if models.cpu_supports_bf16():  # the engine runs bf16 only natively (pns_hub.engines.openvino.precision)
             paths.append(("f", "openvino-genai ContinuousBatchingPipeline bf16", torch.bfloat16,
                           lambda *a: openvino_path(*a, dtype="bfloat16")))
     chosen = _common.option("paths")

@@ -69,8 +69,12 @@ def main(argv=None) -> dict:
     from transformers import TrainerCallback
     from trl import ModelConfig
 
-    from pns_hub import grpo, models, rewards
-    from pns_hub.pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
+    from pns_hub.trainers import grpo
+
+    from pns_hub import models
+
+    from pns_hub.rewards import functions as rewards
+    from pns_hub.trainers.pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
 
     args = parse_args(argv)
     models.configure_threads()

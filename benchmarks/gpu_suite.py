@@ -1,6 +1,6 @@
 """GPU stages (run only when CUDA is present; one skip row otherwise): DPO-shaped and GRPO-update-shaped training
 steps on random-init Qwen2 models with Qwen2.5-0.5B's and Qwen2.5-1.5B's published shapes, in bf16, reporting
-tokens/s, peak memory and MFU against the GPU's dense bf16 peak; plus generation tokens/s through pns_hub.generation.
+tokens/s, peak memory and MFU against the GPU's dense bf16 peak; plus generation tokens/s through pns_hub.engines.generation.
 
 Why random weights: the GPU machines have no internet, and step time does not depend on the values. Why these two
 steps: they are the per-step work of the DPO and GRPO recipes with ``precompute_ref_log_probs`` (DPO: policy
@@ -201,12 +201,14 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def _generation_row(quick: bool) -> dict:
-    """Generation through pns_hub.generation (the embedded tokenizer; its ids stay inside the Qwen vocabulary)."""
+    """Generation through pns_hub.engines.generation (the embedded tokenizer; its ids stay inside the Qwen vocabulary)."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from pns_hub import generation, models
-    from pns_hub.generation import SamplingParams
+    from pns_hub.engines import generation
+
+    from pns_hub import models
+    from pns_hub.engines.generation import SamplingParams
 
     name = torch.cuda.get_device_name(0)
     torch.manual_seed(0)

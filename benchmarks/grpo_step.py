@@ -21,8 +21,7 @@ except ImportError:
 
 def accuracy_reward(completions, answer, **kwargs) -> list[float]:
     """1.0 when math-verify says the completion's final answer equals the gold ``answer`` column."""
-    from pns_hub import verify
-
+    from pns_hub.grading import verify
     texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
     return [1.0 if r.is_correct else 0.0 for r in verify.verify_batch(texts, answer, num_workers=0)]
 
@@ -33,8 +32,13 @@ def split(quick: bool) -> dict:
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from pns_hub import data, generation, lm_head, models
+    from pns_hub.data import problems as data
 
+    from pns_hub.engines import generation
+
+    from pns_hub.engines import lm_head
+
+    from pns_hub import models
     models.configure_threads()
     prompts_per_step, gens, new_tokens, steps = (2, 2, 32, 2) if quick else (2, 4, 128, 3)
     rows = data.load_problems("gsm8k_train", limit=prompts_per_step * steps)
@@ -49,7 +53,7 @@ def split(quick: bool) -> dict:
         learning_rate=1e-6, temperature=0.7, seed=0)
     trainer = GRPOTrainer(model=model, reward_funcs=accuracy_reward, args=config, train_dataset=dataset,
                           processing_class=tokenizer)
-    lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)  # as pns_hub.grpo does on CPU
+    lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)  # as pns_hub.trainers.grpo does on CPU
     spent = {"generation": 0.0, "reward": 0.0, "prepare": 0.0}
     per_step: list[dict] = []
 

@@ -49,7 +49,6 @@ def peaks(quick: bool = False) -> dict:
     import torch
 
     from pns_hub import models
-
     models.configure_threads()
     s = 0.5 if quick else 2.0
     return {"bf16_gflops": round(matmul_gflops(torch.bfloat16, seconds=s), 1),
@@ -59,7 +58,6 @@ def peaks(quick: bool = False) -> dict:
 
 def run(quick: bool = False) -> list[dict]:
     from pns_hub import models
-
     p = peaks(quick)
     bf16_kind = " + ".join(models.cpuinfo_bf16_flags()) or "no native bf16 flag: emulated"
     return [

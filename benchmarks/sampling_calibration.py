@@ -4,7 +4,7 @@ Why: the NSR evaluation found OpenVINO's samples right 1.4 points more often tha
 models and problems (``experiment_report.engine_agreement``), while greedy tokens agree exactly. Counting right
 answers needs thousands of samples to see a point; this check uses every sampled *token* instead. For each one, the
 reference (the torch f32 model, teacher-forced on the sampled ids) gives the temperature + nucleus distribution
-(:func:`pns_hub.generation._nucleus`, tokens sorted by probability); with ``F`` the mass before the sampled token,
+(:func:`pns_hub.engines.generation._nucleus`, tokens sorted by probability); with ``F`` the mass before the sampled token,
 ``p`` its own and ``V ~ U(0, 1)``, ``u = F + V p`` is exactly U(0, 1) and independent across tokens when the
 engine samples from that distribution. Only tokens where the nucleus held more than one token are tested (most
 tokens of a fine-tuned model have a one-token nucleus: counting them only dilutes). A Kolmogorov-Smirnov distance
@@ -45,8 +45,7 @@ def _rows(toks, lengths, sources, k=K):
 def sample_torch(model, tok, encoded, params, batched: bool, eos):
     import torch
 
-    from pns_hub import generation
-
+    from pns_hub.engines import generation
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i])) if batched else list(range(len(encoded)))
     per = PER_BATCH if batched else 1
     out = []
@@ -67,8 +66,7 @@ def sample_openvino(spec, encoded, params, eos):
     import openvino
     import openvino_genai
 
-    from pns_hub import openvino_backend
-
+    from pns_hub.engines import openvino as openvino_backend
     pipe = openvino_backend.pipeline(str(openvino_backend.export(spec)), 2, 1)
     configs = []
     for i in range(len(encoded)):
@@ -86,8 +84,7 @@ def pit(model, encoded, samples, params, rng) -> dict:
     import numpy as np
     import torch
 
-    from pns_hub import generation
-
+    from pns_hub.engines import generation
     us, outside, tokens, excess, variance = [], 0, 0, 0.0, 0.0
     for i, seq in samples:
         start = len(encoded[i]) - 1
@@ -127,8 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from pns_hub import data, generation, models, openvino_backend
+    from pns_hub.data import problems as data
 
+    from pns_hub.engines import generation
+
+    from pns_hub import models
+
+    from pns_hub.engines import openvino as openvino_backend
     env_setup()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", default=models.EMBEDDED_DEFAULT)

@@ -1,7 +1,7 @@
 """Synthesis throughput on the embedded default: batched (one generate call per shard) vs one problem at a time.
 
 Prints completions/s and verified negatives/minute for each mode, and the batched/one-at-a-time ratio. Both modes
-run the real pipeline (pns_hub.synthesize.process_shard: generate, verify, filter, pair) on the same problems.
+run the real pipeline (pns_hub.synthesis.run.process_shard: generate, verify, filter, pair) on the same problems.
 
     python benchmarks/synthesis_throughput.py --problems 8 --samples 4 --max-new-tokens 96
 """
@@ -19,9 +19,9 @@ except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from benchmarks import _common
 
-from pns_hub import models, synthesize
+from pns_hub import models
 
-
+from pns_hub.synthesis import run as synthesize
 def run(config: synthesize.SynthesisConfig, problems: list[dict]) -> dict:
     samplers = synthesize._Samplers(config)
     samplers._load(config.generator, None)  # load outside the timed region

@@ -8,8 +8,8 @@ writes one JSON under ``benchmarks/results/`` with the per-problem outcomes, the
     nice -n 10 python -m benchmarks.testbed_calibration outputs/smollm2-135m-instruct/sft-warmup-testbed \
         --limit 300 --tag warmup-epyc
 
-It uses pns_hub's own batched sampler (``pns_hub.generation.generate``, the one every training stage uses) and
-``pns_hub.verify``; ``pns-hub eval MODEL --benchmarks testbed`` scores the same problems through lighteval.
+It uses pns_hub's own batched sampler (``pns_hub.engines.generation.generate``, the one every training stage uses) and
+``pns_hub.grading.verify``; ``pns-hub eval MODEL --benchmarks testbed`` scores the same problems through lighteval.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ def evaluate(model_spec: str, name: str = "testbed", limit: int = 300, max_new_t
     sample of it (the generator draws templates and levels at random).
     """
     from pns_hub import models
-    from pns_hub.data import load_problems
-    from pns_hub.generation import SamplingParams, build_prompt, generate
-    from pns_hub.verify import verify_batch
+    from pns_hub.data.problems import load_problems
+    from pns_hub.engines.generation import SamplingParams, build_prompt, generate
+    from pns_hub.grading.verify import verify_batch
 
     models.configure_threads()
     rows = load_problems(name, limit=limit)
@@ -61,8 +61,8 @@ def evaluate(model_spec: str, name: str = "testbed", limit: int = 300, max_new_t
 
 def _summary(model_spec, name, max_new_tokens, dtype, rows, completions, results, wall) -> dict:
     """Accuracy overall, per template and per step count (n and 95% interval each), and the per-problem outcomes."""
-    from pns_hub import stats, testbed
-
+    from pns_hub import stats
+    from pns_hub.data import testbed
     correct = [int(r.is_correct) for r in results]
     cells: dict[str, dict[str, list[int]]] = {"template": defaultdict(list), "steps": defaultdict(list)}
     for row, ok in zip(rows, correct):
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     env_setup()
     load_start = load_avg()
-    from pns_hub.leaderboard import git_commit
+    from pns_hub.eval.leaderboard import git_commit
     from pns_hub.stats import Estimate
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -31,8 +31,7 @@ def _perturb(answer: str, rng: random.Random) -> str:
 
 def corpus(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     """``n`` (completion, gold) pairs: ~45% correct, ~45% wrong, ~5% no answer, plus the pathological cases."""
-    from pns_hub import data
-
+    from pns_hub.data import problems as data
     rng = random.Random(seed)
     rows = [r for r in data.load_problems("math_500") if r["answer"]]
     completions, golds = [], []
@@ -66,8 +65,7 @@ def old_check(completion: str, gold: str, timeout: float = 5.0) -> str:
     answers parsed by math-verify 0.5.2 on every call (no gold cache), no restatement layer, no strict check."""
     from math_verify import verify as mv_verify
 
-    from pns_hub import verify
-
+    from pns_hub.grading import verify
     answer = verify.extract_boxed(completion)
     if answer is None:
         found = next((p.findall(completion) for p in _OLD_FALLBACKS if p.findall(completion)), [])
@@ -89,8 +87,7 @@ def old_check(completion: str, gold: str, timeout: float = 5.0) -> str:
 def lenient_vs_old(completions, golds, rounds: int = 2) -> tuple[float, float]:
     """Seconds per check of the old check and of today's ``verify_one``, same corpus, alternating, best round each
     (the machine is shared: the best round is the least disturbed one)."""
-    from pns_hub import verify
-
+    from pns_hub.grading import verify
     old, new = [], []
     for _ in range(rounds):
         verify._PARSED_GOLDS.clear()  # every round starts cold, as a fresh process would
@@ -117,8 +114,7 @@ def verification_corpus() -> tuple[list[str], list[str]]:
 
 
 def run(quick: bool = False) -> list[dict]:
-    from pns_hub import verify
-
+    from pns_hub.grading import verify
     n = 120 if quick else 600
     completions, golds = corpus(n)
     verify.verify_batch(completions[:4], golds[:4], num_workers=0)  # import math-verify/sympy outside the timing

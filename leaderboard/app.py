@@ -10,10 +10,10 @@ The page says which one it shows, and why a Hub repo was not used.
 Run locally:  PNS_LEADERBOARD_RESULTS=path/to/results python leaderboard/app.py   (serves on 127.0.0.1:7860)
 As a Space:   pns-hub leaderboard --push-space ORG/NAME --results-repo ORG/RESULTS (Spaces set
               GRADIO_SERVER_NAME=0.0.0.0 themselves). The Space folder holds the few pns_hub modules read below
-              (pns_hub.space builds it), so it needs only requirements.txt.
+              (pns_hub.eval.space builds it), so it needs only requirements.txt.
 
 The table, the filters (method, negative source) and the sort (any score column, either direction) are computed
-server-side from ``pns_hub.leaderboard`` so the app and ``pns-hub leaderboard`` never disagree.
+server-side from ``pns_hub.eval.leaderboard`` so the app and ``pns-hub leaderboard`` never disagree.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ if not (HERE / "pns_hub").is_dir() and (HERE.parent / "pns_hub").is_dir():
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pns_hub.leaderboard import CI_SUFFIX, load_results, paired_deltas, to_dataframe  # noqa: E402
+from pns_hub.eval.leaderboard import CI_SUFFIX, load_results, paired_deltas, to_dataframe  # noqa: E402
 
 
 logger = logging.getLogger("pns-hub-leaderboard")

@@ -9,17 +9,17 @@ import sys
 
 COMMANDS = {
     # name: (module, help)
-    "demo": ("pns_hub.demo", "the whole PNS method end to end on the embedded default, offline"),
-    "reproduce": ("pns_hub.reproduce", "re-evaluate published artifacts and rebuild/diff the leaderboard"),
-    "verify": ("pns_hub.verify_cli", "check a JSONL of completions against gold answers"),
-    "synthesize": ("pns_hub.synthesize", "build the negatives dataset (pns + baseline configs)"),
-    "report": ("pns_hub.report", "plausibility report of a negatives dataset"),
-    "trajectories": ("pns_hub.trajectories", "sample and label k solutions per problem (GLOW's SFT dataset)"),
+    "demo": ("pns_hub.experiments.demo", "the whole PNS method end to end on the embedded default, offline"),
+    "reproduce": ("pns_hub.eval.reproduce", "re-evaluate published artifacts and rebuild/diff the leaderboard"),
+    "verify": ("pns_hub.grading.cli", "check a JSONL of completions against gold answers"),
+    "synthesize": ("pns_hub.synthesis.run", "build the negatives dataset (pns + baseline configs)"),
+    "report": ("pns_hub.synthesis.report", "plausibility report of a negatives dataset"),
+    "trajectories": ("pns_hub.synthesis.trajectories", "sample and label k solutions per problem (GLOW's SFT dataset)"),
     "eval": ("pns_hub.eval.run", "evaluate a model on the seven benchmarks with lighteval"),
-    "leaderboard": ("pns_hub.leaderboard", "aggregate results JSON into a leaderboard table and chart"),
-    "bench": ("pns_hub.bench", "run the benchmark suite (throughput vs the measured roofline)"),
-    "experiment": ("pns_hub.experiments", "the NSR / W-REINFORCE (nsr), GLOW (glow) or PNS (pns) claim, measured on the testbed"),
-    "check-recipe": ("pns_hub.check_recipe", "validate a recipe without its GPUs: parse, meta-device model, memory"),
+    "leaderboard": ("pns_hub.eval.leaderboard", "aggregate results JSON into a leaderboard table and chart"),
+    "bench": ("pns_hub.experiments.bench", "run the benchmark suite (throughput vs the measured roofline)"),
+    "experiment": ("pns_hub.experiments.nsr_glow", "the NSR / W-REINFORCE (nsr), GLOW (glow) or PNS (pns) claim, measured on the testbed"),
+    "check-recipe": ("pns_hub.check_recipe.check", "validate a recipe without its GPUs: parse, meta-device model, memory"),
 }
 
 
@@ -37,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[0] in ("-V", "--version"):
         from pns_hub import __version__
-
         print(__version__)
         return 0
     name, rest = argv[0], argv[1:]
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     fix_mmap_threshold()  # memory that long runs free goes back to the OS (see its docstring)
     if name == "experiment" and rest[:1] == ["pns"]:  # the demo's chain at the experiment's size
         name, rest = "experiment_pns", rest[1:]
-    module = importlib.import_module(COMMANDS.get(name, ("pns_hub.experiment_pns",))[0])
+    module = importlib.import_module(COMMANDS.get(name, ("pns_hub.experiments.pns",))[0])
     return int(module.cli_main(rest) or 0)
 
 

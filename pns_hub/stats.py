@@ -181,22 +181,58 @@ def pair_by_id(a: dict[str, float], b: dict[str, float]) -> tuple[list[str], lis
     return ids, [a[i] for i in ids], [b[i] for i in ids]
 
 
-def passk_interval(counts: Sequence[tuple[int, int]], k: int, confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
-                   seed: int = 0) -> Estimate:
-    """Mean unbiased pass@k over problems (``(n, c)`` per problem) with a bootstrap-over-problems interval."""
-    from .eval.passk import pass_at_k
+@dataclass(frozen=True)
+class ReplicateDifference(Difference):
+    """A paired difference pooled over independent replicates: ``value`` is the mean of ``a - b`` over replicates and
+    problems, ``n`` the problems, ``per_replicate`` each replicate's own mean difference (report every run)."""
 
-    if not counts:
-        raise ValueError("passk_interval: no problems")
-    per_problem = [pass_at_k(n, c, k) for n, c in counts]
-    estimate = bootstrap_mean(per_problem, confidence, n_boot, seed)
-    return Estimate(estimate.value, estimate.low, estimate.high, estimate.n, f"bootstrap pass@{k}", confidence)
+    n_replicates: int = 1
+    per_replicate: tuple[float, ...] = ()
+
+    @property
+    def mean(self) -> float:
+        return self.value
+
+    @property
+    def n_problems(self) -> int:
+        return self.n
+
+    def format(self, percent: bool = True, digits: int = 1) -> str:
+        return super().format(percent, digits).replace(" paired,", f" paired x {self.n_replicates} replicates,")
 
 
-def passk_curve_intervals(counts: Sequence[tuple[int, int]], ks: Sequence[int] | None = None,
-                          confidence: float = CONFIDENCE, n_boot: int = N_BOOT, seed: int = 0) -> dict[int, Estimate]:
-    """:func:`passk_interval` for each k (default: 1, 2, 4, ..., smallest n), one seed so the curve is coherent."""
-    from .eval.passk import curve_ks
+def replicate_paired_bootstrap(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], *,
+                               n_resamples: int = N_BOOT, confidence: float = CONFIDENCE,
+                               seed: int = 0) -> ReplicateDifference:
+    """``a - b`` pooled over replicates: ``a[r][p]``, ``b[r][p]`` are replicate r's scores of problem p (same problems,
+    same order, in every replicate).
 
-    ks = list(ks) if ks is not None else curve_ks(min(n for n, _ in counts))
-    return {k: passk_interval(counts, k, confidence, n_boot, seed) for k in ks}
+    Why two levels: a replicate re-draws everything random (training, sampling, selection), so run-to-run spread is
+    part of the uncertainty; resampling problems alone (one run's interval) ignores it, and four single runs of the
+    PNS experiment gave intervals that contradicted each other. Each resample draws replicates with replacement and,
+    once for all of them, problems with replacement (the test problems are shared, so they vary together). With one
+    replicate this is :func:`paired_bootstrap`'s interval, and the method says so.
+    """
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    if x.ndim != 2 or x.shape != y.shape or 0 in x.shape:
+        raise ValueError(f"replicate_paired_bootstrap: a and b must be replicates x problems of the same shape, "
+                         f"got {x.shape} and {y.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("replicate_paired_bootstrap: scores must be finite")
+    _z(confidence)
+    diff = x - y
+    n_rep, n_prob = diff.shape
+    rng = np.random.default_rng(seed)
+    boot = np.empty(n_resamples)
+    for start in range(0, n_resamples, _CHUNK):
+        size = min(_CHUNK, n_resamples - start)
+        # counts of each replicate / problem in the resample; the pooled mean is w_r^T diff w_p / (R P)
+        w_rep = rng.multinomial(n_rep, np.full(n_rep, 1.0 / n_rep), size=size) if n_rep > 1 else np.ones((size, 1))
+        w_prob = rng.multinomial(n_prob, np.full(n_prob, 1.0 / n_prob), size=size)
+        boot[start:start + size] = ((w_rep @ diff) * w_prob).sum(axis=1) / (n_rep * n_prob)
+    low, high = _percentiles(boot, confidence)
+    p_value = 1.0 if np.all(diff == 0) else min(1.0, 2 * min(float((boot <= 0).mean()), float((boot >= 0).mean())))
+    method = "replicate x problem bootstrap" if n_rep > 1 else "paired bootstrap (one replicate: problems only)"
+    return ReplicateDifference(float(diff.mean()), low, high, n_prob, method, confidence, p_value, n_rep,
+                               tuple(float(v) for v in diff.mean(axis=1)))

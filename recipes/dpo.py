@@ -1,4 +1,4 @@
-"""DPO on a pns-hub negatives dataset (thin script: the logic is pns_hub.dpo.train_dpo).
+"""DPO on a pns-hub negatives dataset (thin script: the logic is pns_hub.trainers.dpo.train_dpo).
 
     accelerate launch --config_file recipes/accelerate_configs/single_cpu.yaml recipes/dpo.py \
         --config recipes/smollm2-135m-instruct/dpo.yaml
@@ -9,7 +9,7 @@ import logging
 
 from trl import ModelConfig, TrlParser
 
-from pns_hub.dpo import DPOScriptArguments, PNSDPOConfig, train_dpo
+from pns_hub.trainers.dpo import DPOScriptArguments, PNSDPOConfig, train_dpo
 
 
 def main():

@@ -10,7 +10,7 @@ import sys
 
 from trl import ModelConfig
 
-from pns_hub.trainers.trainer_configs import NSRConfig, TrainScriptArguments, parse_recipe_args
+from pns_hub.trainers.configs import NSRConfig, TrainScriptArguments, parse_recipe_args
 from pns_hub.trainers.nsr import train_nsr
 
 

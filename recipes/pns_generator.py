@@ -4,7 +4,7 @@
         --config recipes/smollm2-135m-instruct/pns_generator.yaml
     # GPUs: --config_file recipes/accelerate_configs/{ddp,zero3,fsdp}.yaml and --use_vllm true
 
-The logic lives in pns_hub.grpo.train_generator; this script only parses the config.
+The logic lives in pns_hub.trainers.grpo.train_generator; this script only parses the config.
 """
 
 import logging
@@ -12,11 +12,11 @@ import sys
 
 from trl import ModelConfig, TrlParser
 
-from pns_hub.pns_configs import PNSGRPOConfig, PNSGeneratorScriptArguments
+from pns_hub.trainers.pns_configs import PNSGRPOConfig, PNSGeneratorScriptArguments
 
 
 def main(argv=None) -> str:
-    from pns_hub.grpo import train_generator
+    from pns_hub.trainers.grpo import train_generator
 
     parser = TrlParser((PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)

@@ -12,11 +12,11 @@ import sys
 
 from trl import ModelConfig, RewardConfig, TrlParser
 
-from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
+from pns_hub.trainers.pns_configs import PNSRewardConfig, RewardModelScriptArguments
 
 
 def main(argv=None) -> dict:
-    from pns_hub.reward_model import train_reward_model
+    from pns_hub.rewards.reward_model import train_reward_model
 
     parser = TrlParser((RewardModelScriptArguments, PNSRewardConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)

@@ -8,8 +8,8 @@ import sys
 
 from trl import TrlParser
 
-from pns_hub.trainers.trainer_configs import TrajectoryArguments
-from pns_hub.trajectories import sample_trajectories
+from pns_hub.trainers.configs import TrajectoryArguments
+from pns_hub.synthesis.trajectories import sample_trajectories
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,7 @@ import sys
 
 from trl import ModelConfig
 
-from pns_hub.trainers.trainer_configs import GlowConfig, TrainScriptArguments, parse_recipe_args
+from pns_hub.trainers.configs import GlowConfig, TrainScriptArguments, parse_recipe_args
 from pns_hub.trainers.glow import train_glow
 
 

@@ -9,8 +9,8 @@ import sys
 
 from trl import ModelConfig, TrlParser
 
-from pns_hub.pns_configs import PNSSFTConfig
-from pns_hub.sft import SFTWarmupArguments, train_sft_warmup
+from pns_hub.trainers.pns_configs import PNSSFTConfig
+from pns_hub.trainers.sft import SFTWarmupArguments, train_sft_warmup
 
 
 def main(argv=None) -> str:

@@ -7,7 +7,7 @@
 
 import sys
 
-from pns_hub.synthesize import cli_main
+from pns_hub.synthesis.run import cli_main
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ def shared_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def embedded_model_path() -> str:
     from pns_hub import models
-
     return models.resolve_model_path(models.EMBEDDED_DEFAULT)
 
 

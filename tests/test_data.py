@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from pns_hub import data
-from pns_hub.verify import verify_batch
+from pns_hub.data import problems as data
+from pns_hub.grading.verify import verify_batch
 
 
 FILES = {
@@ -90,8 +90,7 @@ def test_split_is_deterministic_and_disjoint():
 
 def test_bom_and_crlf_file_loads_in_problem_loader_and_verify_cli(tmp_path):
     """A JSONL file as Windows editors save it (UTF-8 byte-order mark, CRLF line ends) reads like any other."""
-    from pns_hub import verify_cli
-
+    from pns_hub.grading import cli as verify_cli
     rows = [{"problem": "What is 1+1?", "answer": "2", "completion": "So $\\boxed{2}$."},
             {"problem": "What is 2+3?", "answer": "5", "completion": "So $\\boxed{6}$."}]
     path = tmp_path / "windows.jsonl"

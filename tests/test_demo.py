@@ -1,7 +1,7 @@
 """The README's main job, end to end at a small budget on the embedded model: the testbed chain under the fair
 protocol ends with a final table whose accuracies carry intervals and are not all zero, and an RM interval.
 
-The demo evaluates with :mod:`pns_hub.generation` (greedy) on the testbed, not with lighteval on the seven benchmarks
+The demo evaluates with :mod:`pns_hub.engines.generation` (greedy) on the testbed, not with lighteval on the seven benchmarks
 (the 135M model scores ~0 there; issue #17), so ``pns-hub reproduce`` (which re-runs lighteval records) is tested on
 its own in ``tests/test_reproduce.py``.
 """
@@ -94,7 +94,7 @@ def test_demo_writes_every_artifact_and_records_memory(demo_run, summary):
 
 
 def test_demo_rerun_reuses_every_stage(demo_run):
-    from pns_hub.demo import DemoConfig, run_demo
+    from pns_hub.experiments.demo import DemoConfig, run_demo
 
     summary = run_demo(DemoConfig(output_dir=str(demo_run), budget=BUDGET))
     assert set(summary["reused_stages"]) == set(summary["stage_seconds"])

@@ -4,9 +4,7 @@ the same loss normalisation, so the same weights up to float rounding."""
 
 import pytest
 
-from pns_hub import demo_stages as st
-
-
+from pns_hub.experiments import demo_stages as st
 def _weights(folder: str):
     from safetensors.torch import load_file
 

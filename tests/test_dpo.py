@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub.dpo import DPOScriptArguments, load_training_data, parse_mixture
+from pns_hub.trainers.dpo import DPOScriptArguments, load_training_data, parse_mixture
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def test_trl_datasets_list_in_yaml_mixes_like_the_shorthand(negatives_folder, tm
     import yaml
     from trl import ModelConfig, TrlParser
 
-    from pns_hub.dpo import PNSDPOConfig
+    from pns_hub.trainers.dpo import PNSDPOConfig
 
     config = tmp_path / "dpo.yaml"
     config.write_text(yaml.safe_dump({"datasets": [
@@ -134,7 +134,7 @@ def test_dpo_one_step_accelerate_launch_cpu(negatives_folder, tiny_causal_lm_pat
 def test_card_records_scores_in_model_index():
     import yaml
 
-    from pns_hub.dpo import card_metadata, render_dpo_card
+    from pns_hub.trainers.dpo import card_metadata, render_dpo_card
 
     header = card_metadata("org/m", "HuggingFaceTB/SmolLM2-135M-Instruct", ["org/negatives"],
                            {"gsm8k": 0.25, "math_500": 0.1}, ["dpo"], num_samples=4)

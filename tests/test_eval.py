@@ -1,4 +1,4 @@
-"""Evaluation: the lighteval custom tasks score exactly like pns_hub.verify, and the real lighteval pipeline runs
+"""Evaluation: the lighteval custom tasks score exactly like pns_hub.grading.verify, and the real lighteval pipeline runs
 the seven pns_* tasks end to end (tiny model: fast; embedded model: slow)."""
 
 import json
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub.verify import verify_one
+from pns_hub.grading.verify import verify_one
 
 
-# (completion, gold, expected correct?) shared by the custom-task scorer and pns_hub.verify
+# (completion, gold, expected correct?) shared by the custom-task scorer and pns_hub.grading.verify
 CASES = [
     ("So the total is 12 + 6 = 18.\n\\boxed{18}", "18", True),
     ("The answer is \\boxed{\\frac{1}{2}}", "0.5", True),
@@ -53,9 +53,9 @@ def test_task_scorer_pass_at_k_over_samples():
 
 
 def test_task_table_prompt_and_data(tmp_path):
-    from pns_hub.data import BENCHMARK_NAMES, load_problems
+    from pns_hub.data.problems import BENCHMARK_NAMES, load_problems
     from pns_hub.eval.tasks import build_tasks, pns_prompt
-    from pns_hub.generation import PROMPT_TEMPLATE
+    from pns_hub.engines.generation import PROMPT_TEMPLATE
 
     table = build_tasks(num_samples=8, data_dir=tmp_path, max_new_tokens=64)
     assert [t.name for t in table] == [f"pns_{b}" for b in BENCHMARK_NAMES]
@@ -79,8 +79,8 @@ def test_cli_rejects_unknown_benchmark(capsys):
 
 
 def _check_run(out, tmp_path, num_samples):
-    from pns_hub.data import BENCHMARK_NAMES
-    from pns_hub.leaderboard import ResultRecord
+    from pns_hub.data.problems import BENCHMARK_NAMES
+    from pns_hub.eval.leaderboard import ResultRecord
 
     assert set(out["scores"]) == set(BENCHMARK_NAMES)
     record = ResultRecord.from_dict(json.loads(Path(out["paths"]["record"]).read_text()))

@@ -60,7 +60,7 @@ def test_bounded_model_drops_per_step_outputs_and_fits_the_kv_budget(tiny_causal
 def test_generation_lengths_follow_the_gold_solution_rule(embedded_model_path):
     from transformers import AutoTokenizer
 
-    from pns_hub.data import BENCHMARK_NAMES
+    from pns_hub.data.problems import BENCHMARK_NAMES
     from pns_hub.eval import lengths, tasks
 
     table = lengths.measured_table(AutoTokenizer.from_pretrained(embedded_model_path))

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from pns_hub import generation
-from pns_hub.generation import Completion
+from pns_hub.engines import generation
+from pns_hub.engines.generation import Completion
 
 
 def _scripted(problems_by_text):
@@ -31,7 +31,7 @@ def _scripted(problems_by_text):
 
 @pytest.fixture
 def scripted_sampler(monkeypatch):
-    from pns_hub.data import load_problems
+    from pns_hub.data.problems import load_problems
 
     # gsm8k/0 (answer 18) scripted right, gsm8k/1 (answer 3) not: "7" is wrong, so every model scores 1 of 2 there
     rows = load_problems("testbed_train")[:200] + load_problems("testbed")[:50] + load_problems("gsm8k", limit=1)
@@ -85,9 +85,8 @@ def test_retrained_dpo_models_are_reevaluated_not_served_stale_scores(tmp_path, 
     from dataclasses import replace
     from pathlib import Path
 
-    from pns_hub import demo
-    from pns_hub import demo_stages as st
-
+    from pns_hub.experiments import demo
+    from pns_hub.experiments import demo_stages as st
     calls = []
 
     def made(folder, name):

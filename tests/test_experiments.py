@@ -21,7 +21,7 @@ def _check_outputs(result, which):
     assert result["verdicts"] and set(result["verdicts"].values()) <= VERDICTS
     for claim in result["verdicts"]:
         assert claim in md
-    from pns_hub.results import load_results
+    from pns_hub.eval.results import load_results
 
     records, problems = load_results(Path(result["outputs"]["results"][0]).parent)  # the leaderboard's rows
     assert not problems and {r.model for r in records} >= {"testbed-warmup"} and len(records) == len(result["evals"])
@@ -29,7 +29,7 @@ def _check_outputs(result, which):
 
 @pytest.mark.slow  # warm-up + 4 (nsr) or 3 (glow) training runs + evaluations: ~1-2 min on the loaded 2-core CPU
 def test_experiment_nsr_tiny(tiny_causal_lm_path, tmp_path):
-    from pns_hub.experiments import NSR_ARMS, ExperimentConfig, run_experiment
+    from pns_hub.experiments.nsr_glow import NSR_ARMS, ExperimentConfig, run_experiment
 
     result = run_experiment("nsr", ExperimentConfig(output_dir=str(tmp_path), model=tiny_causal_lm_path,
                                                     budget="tiny"))
@@ -55,7 +55,7 @@ def test_experiment_nsr_tiny(tiny_causal_lm_path, tmp_path):
 
 @pytest.mark.slow
 def test_experiment_glow_tiny(tiny_causal_lm_path, tmp_path):
-    from pns_hub.experiments import GLOW_ARMS, ExperimentConfig, run_experiment
+    from pns_hub.experiments.nsr_glow import GLOW_ARMS, ExperimentConfig, run_experiment
 
     result = run_experiment("glow", ExperimentConfig(output_dir=str(tmp_path), model=tiny_causal_lm_path,
                                                      budget="tiny"))
@@ -76,7 +76,7 @@ def _evals(**counts):
 
 def test_nsr_verdicts_follow_the_fixed_rule():
     """Hand-made (n, c) per problem: the verdicts come out of the paired intervals, in both directions."""
-    from pns_hub.experiment_report import CONTRADICTED, SUPPORTED, UNRESOLVED, nsr_report
+    from pns_hub.experiments.report import CONTRADICTED, SUPPORTED, UNRESOLVED, nsr_report
 
     base = [(4, 1)] * 20 + [(4, 0)] * 20  # pass@4 = 50%
     wide = [(4, 1)] * 36 + [(4, 0)] * 4  # 1 of 4 right on 36 problems: pass@1 22.5%, pass@4 90%
@@ -99,7 +99,7 @@ def test_nsr_verdicts_follow_the_fixed_rule():
 
 
 def test_verdict_rule():
-    from pns_hub.experiment_report import CONTRADICTED, SUPPORTED, UNRESOLVED, verdict
+    from pns_hub.experiments.report import CONTRADICTED, SUPPORTED, UNRESOLVED, verdict
     from pns_hub.stats import Difference
 
     def d(low, high):
@@ -118,8 +118,8 @@ def test_stage_keys_retrain_on_budget_counts_and_reevaluate_retrained_arms(tmp_p
     from dataclasses import replace
     from pathlib import Path
 
-    from pns_hub import experiments
-    from pns_hub.stages import StageRunner
+    from pns_hub.experiments import nsr_glow as experiments
+    from pns_hub.experiments.stages import StageRunner
 
     calls = []
 
@@ -159,8 +159,8 @@ def test_more_samples_draw_only_the_new_chunks_with_new_seeds(tmp_path, monkeypa
     its own seed (same seed = the same draws counted twice), and the per-problem counts add up."""
     import json
 
-    from pns_hub import experiments
-    from pns_hub.stages import StageRunner
+    from pns_hub.experiments import nsr_glow as experiments
+    from pns_hub.experiments.stages import StageRunner
 
     draws = []
 
@@ -197,9 +197,9 @@ def test_more_samples_draw_only_the_new_chunks_with_new_seeds(tmp_path, monkeypa
 def test_experiment_results_are_leaderboard_records_with_paired_counts(tmp_path):
     """Each evaluated model becomes a results record the leaderboard reads: pass@1 from the per-problem counts, its
     bootstrap interval, the pass@k curve, and per-problem counts keyed by problem id (what paired differences need)."""
-    from pns_hub.experiment_report import nsr_report, result_records
-    from pns_hub.leaderboard import paired_deltas
-    from pns_hub.results import ResultRecord, load_results, write_record
+    from pns_hub.experiments.report import nsr_report, result_records
+    from pns_hub.eval.leaderboard import paired_deltas
+    from pns_hub.eval.results import ResultRecord, load_results, write_record
 
     ids = [f"testbed/{i}" for i in range(40)]
     evals = {m: {"ids": ids, **e} for m, e in _evals(
@@ -229,7 +229,7 @@ def test_experiment_results_are_leaderboard_records_with_paired_counts(tmp_path)
 def test_engine_agreement_pairs_each_engines_samples_clustered_by_problem():
     """Chunks drawn by two engines are compared per problem (averaged over the models that evaluated it, so a
     problem is one resampling unit); one engine alone gives no comparison."""
-    from pns_hub.experiment_report import engine_agreement
+    from pns_hub.experiments.report import engine_agreement
 
     def ev(ids, compact, openvino):
         return {"ids": ids, "chunks": [{"backend": "compact", "counts": compact},

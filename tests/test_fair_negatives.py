@@ -2,9 +2,9 @@
 
 import pytest
 
-from pns_hub import fair_negatives
-from pns_hub.synthesis_config import SynthesisConfig
-from pns_hub.synthesis_select import select_negatives
+from pns_hub.synthesis import fair as fair_negatives
+from pns_hub.synthesis.config import SynthesisConfig
+from pns_hub.synthesis.selection import select_negatives
 
 SOURCES = ("pns", "rejection_sampling", "prompted_wrong", "perturbed")
 
@@ -94,7 +94,7 @@ def test_every_synthesis_recipe_filters_all_its_sampled_sources_alike():
 
     import yaml
 
-    from pns_hub.negatives import PERTURBED
+    from pns_hub.synthesis.baselines import PERTURBED
 
     recipes = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*/synthesize/*.yaml"))
     assert recipes

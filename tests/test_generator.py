@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub import grpo, hub
+from pns_hub.trainers import grpo
 
-
+from pns_hub import hub
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "smollm2-135m-instruct" / "pns_generator.yaml"
 
@@ -15,7 +15,7 @@ RECIPE = REPO / "recipes" / "smollm2-135m-instruct" / "pns_generator.yaml"
 def _parse(*overrides):
     from trl import ModelConfig, TrlParser
 
-    from pns_hub.pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
+    from pns_hub.trainers.pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
 
     parser = TrlParser((PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig))
     return parser.parse_args_and_config(args=["--config", str(RECIPE), *overrides])
@@ -33,7 +33,7 @@ def test_recipe_yaml_parses_with_cpu_fixups(tmp_path):
 
 
 def test_dataset_has_prompt_and_reward_columns():
-    from pns_hub.pns_configs import PNSGeneratorScriptArguments
+    from pns_hub.trainers.pns_configs import PNSGeneratorScriptArguments
 
     train, held = grpo.load_generator_rows(PNSGeneratorScriptArguments(dataset_limit=3, holdout=5))
     ds = grpo.build_grpo_dataset(train)
@@ -123,8 +123,8 @@ def test_grpo_step_moves_policy_towards_higher_reward(tmp_path, tiny_causal_lm_p
     The reward pays for a property a random model shows about half the time (first completion token in the lower
     half of the vocabulary), so every group of 4 is likely to hold both kinds; the test requires at least one such
     group and checks each of them."""
-    from pns_hub import models, rewards
-
+    from pns_hub import models
+    from pns_hub.rewards import functions as rewards
     seen = []
 
     def lower_half_first_token(prompts, completions, completion_ids, **kwargs):

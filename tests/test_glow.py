@@ -53,7 +53,7 @@ def _dataset(n=6):
 def test_trainer_two_epochs_grad_accumulation(tiny_causal_lm_path, tmp_path):
     from transformers import AutoTokenizer
 
-    from pns_hub.trainers.trainer_configs import GlowConfig
+    from pns_hub.trainers.configs import GlowConfig
     from pns_hub.trainers.glow import GlowTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_causal_lm_path)
@@ -94,7 +94,7 @@ def test_trainer_two_epochs_grad_accumulation(tiny_causal_lm_path, tmp_path):
 def test_trainer_rejects_missing_or_duplicate_sample_ids(tiny_causal_lm_path, tmp_path):
     from transformers import AutoTokenizer
 
-    from pns_hub.trainers.trainer_configs import GlowConfig
+    from pns_hub.trainers.configs import GlowConfig
     from pns_hub.trainers.glow import GlowTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_causal_lm_path)
@@ -108,7 +108,7 @@ def test_trainer_rejects_missing_or_duplicate_sample_ids(tiny_causal_lm_path, tm
 
 
 def test_config_rejects_packing(tmp_path):
-    from pns_hub.trainers.trainer_configs import GlowConfig
+    from pns_hub.trainers.configs import GlowConfig
 
     with pytest.raises(ValueError, match="packing"):
         GlowConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, packing=True)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from pns_hub import hardware, models
+from pns_hub import hardware
 
-
+from pns_hub import models
 def test_bf16_none_and_true_mean_native_false_stays_off():
     assert hardware.resolve_cpu_bf16(None, native=True) is True
     assert hardware.resolve_cpu_bf16(True, native=True) is True
@@ -19,9 +19,9 @@ def test_every_recipe_config_applies_the_same_cpu_defaults(tmp_path, monkeypatch
     ``bf16=None`` resolves to the CPU's native support in all of them, checkpointing off, ``use_cpu`` on."""
     import torch
 
-    from pns_hub.dpo import PNSDPOConfig
-    from pns_hub.pns_configs import PNSGRPOConfig, PNSRewardConfig, PNSSFTConfig
-    from pns_hub.trainers.trainer_configs import GlowConfig, NSRConfig
+    from pns_hub.trainers.dpo import PNSDPOConfig
+    from pns_hub.trainers.pns_configs import PNSGRPOConfig, PNSRewardConfig, PNSSFTConfig
+    from pns_hub.trainers.configs import GlowConfig, NSRConfig
 
     if torch.cuda.is_available():
         pytest.skip("CPU defaults apply only without a GPU")

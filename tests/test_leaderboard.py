@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub.leaderboard import (ResultRecord, ResultsError, cli_main, load_results, record_from_lighteval,
+from pns_hub.eval.leaderboard import (ResultRecord, ResultsError, cli_main, load_results, record_from_lighteval,
                                  to_dataframe, to_markdown)
 
 
@@ -173,8 +173,7 @@ def test_app_shows_rows_sorts_and_filters(app_url, browser):
 
 def test_glow_and_nsr_runs_sit_beside_pns_dpo(tmp_path):
     """Issue 7: every method's runs (GLOW, NSR, W-REINFORCE) share one table and one average with PNS-DPO."""
-    from pns_hub import leaderboard
-
+    from pns_hub.eval import leaderboard
     base = json.loads((Path(__file__).parent / "fixtures/results/smollm2-base.json").read_text())
     for i, method in enumerate(["pns-dpo", "glow", "nsr", "w-reinforce"]):
         record = dict(base, model=f"org/smollm2-{method}", method=method, base=base["model"],
@@ -191,7 +190,7 @@ def test_glow_and_nsr_runs_sit_beside_pns_dpo(tmp_path):
 
 def test_intervals_and_paired_deltas_reach_markdown_png_csv(tmp_path):
     """Issue 17: every score shows n and a 95% interval; a trained model gets a paired difference to its base."""
-    from pns_hub import leaderboard
+    from pns_hub.eval import leaderboard
     from pns_hub.stats import paired_bootstrap, wilson_interval
 
     ids = [f"testbed/test/add/s1/{i:04d}" for i in range(200)]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub import space
-from pns_hub.leaderboard import cli_main
+from pns_hub.eval import space
+from pns_hub.eval.leaderboard import cli_main
 from tests.hub_fake import FakeHub
 from tests.test_leaderboard import FIXTURE, _wait_for, browser  # noqa: F401  (browser: the Chromium fixture)
 
@@ -34,7 +34,7 @@ WHEEL_CACHE = Path(os.environ.get("PNS_WHEEL_CACHE") or Path.home() / ".cache" /
 def _results_with_intervals(folder: Path) -> Path:
     """The fixture runs with per-problem gsm8k outcomes (50 problems), hence 95% intervals and, for the trained
     models, paired differences to the base (which the Space computes with the vendored pns_hub.stats)."""
-    from pns_hub.results import intervals_from_counts
+    from pns_hub.eval.results import intervals_from_counts
 
     shutil.copytree(FIXTURE, folder)
     for path in folder.rglob("*.json"):
@@ -66,7 +66,7 @@ def test_push_space_creates_a_gradio_space_that_needs_no_pns_hub(monkeypatch, on
     assert fake.repos["org/board"] == {"type": "space", "private": None, "sdk": "gradio",
                                        "variables": [{"key": "PNS_RESULTS_REPO", "value": "org/results"}]}
     bundled = {f"results/{p.name}" for p in (REPO_ROOT / "leaderboard" / "results").glob("*.json")}
-    assert set(files) == {"README.md", "app.py", "requirements.txt", "pns_hub/__init__.py",
+    assert set(files) == {"README.md", "app.py", "requirements.txt", "pns_hub/__init__.py", "pns_hub/eval/__init__.py",
                           *(f"pns_hub/{name}" for name in space.SPACE_MODULES), *bundled}  # results ride along
     card = SpaceCard(files["README.md"].decode())
     requirements = files["requirements.txt"].decode()

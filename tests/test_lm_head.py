@@ -8,8 +8,7 @@ def _pair(path, outputs=("log_probs", "entropy", "log_sum_sq_probs", "mean_logit
     from transformers import AutoModelForCausalLM
     from trl.trainer.utils import add_fused_lm_head
 
-    from pns_hub import lm_head
-
+    from pns_hub.engines import lm_head
     ref = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     ours = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     for model in (ref, ours):
@@ -54,8 +53,7 @@ def test_dense_head_computes_what_trl_asked_for(tiny_causal_lm_path, outputs):
     without a division) and the gradients still match."""
     import torch
 
-    from pns_hub import lm_head
-
+    from pns_hub.engines import lm_head
     ref, ours = _pair(tiny_causal_lm_path, outputs=outputs, temperature=1.0)
     torch.manual_seed(1)
     input_ids = torch.randint(0, ref.config.vocab_size, (2, 10))

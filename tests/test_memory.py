@@ -33,7 +33,7 @@ def test_peak_rss_is_per_block_and_nests():
 
 
 def test_stage_runner_records_and_reuses_peaks(tmp_path):
-    from pns_hub.stages import StageRunner
+    from pns_hub.experiments.stages import StageRunner
 
     runner = StageRunner(tmp_path)
     runner.run("big", {"a": 1}, lambda: (_touch(200), {"ok": 1})[1])
@@ -74,7 +74,6 @@ def test_release_runs_the_hooks_and_returns_freed_heap_pages():
 MMAP_PROBE = """
 import ctypes, ctypes.util, json, sys
 from pns_hub import memory
-
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]

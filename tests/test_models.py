@@ -3,8 +3,6 @@ import sys
 import pytest
 
 from pns_hub import models
-
-
 def test_embedded_model_loads_from_cache_without_reconverting(embedded_model_path, monkeypatch):
     def no_conversion(*args):
         raise AssertionError("a cached embedded model must not be converted again")
@@ -61,7 +59,6 @@ def test_artifacts_name_hub_ids_and_what_the_embedded_model_is(tmp_path):
     """Cards cite a Hub id (what a folder's card records) or nothing, never a path; the embedded model says it is a
     dequantised Q4_1 GGUF wherever it is named."""
     from pns_hub import hub
-
     warm = tmp_path / "warm"
     warm.mkdir()
     (warm / "README.md").write_text(hub.yaml_header({"model_name": "org/warm", "base_model": "x/y"}) + "# card\n")

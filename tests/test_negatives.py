@@ -2,9 +2,13 @@
 
 import pytest
 
-from pns_hub import data, negatives, synthesize, verify
+from pns_hub.data import problems as data
 
+from pns_hub.synthesis import baselines as negatives
 
+from pns_hub.synthesis import run as synthesize
+
+from pns_hub.grading import verify
 def test_perturbed_gold_solutions_are_verified_wrong_and_deterministic():
     rows = data.load_problems("gsm8k_train", limit=25) + data.load_problems("math_500", limit=8)
     made = wrong = 0
@@ -92,8 +96,8 @@ class _ConstScorer:
 def test_synthesis_ranks_by_the_grpo_reward_with_the_recipe_weights():
     """One composite: a verified-wrong, well-formed answer gets the same number from GRPO's reward and from
     synthesis's ranking, with the recipe's own (non-default) weights, not hard-coded ones."""
-    from pns_hub import rewards, synthesis_select
-
+    from pns_hub.rewards import functions as rewards
+    from pns_hub.synthesis import selection as synthesis_select
     weights = {"composite_base": 0.1, "composite_rm_weight": 0.7, "composite_judge_weight": 0.2}
     cfg = synthesize.SynthesisConfig(progress=False, **weights)
     reward = rewards.get_composite_reward(scorer=_ConstScorer(0.5), judge=_ConstScorer(1.0), base=0.1, rm_weight=0.7,

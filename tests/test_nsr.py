@@ -19,7 +19,7 @@ def test_w_reinforce_advantages_are_exactly_lambda_and_minus_one():
 
 
 def test_config_defaults_and_validation(tmp_path):
-    from pns_hub.trainers.trainer_configs import NSRConfig
+    from pns_hub.trainers.configs import NSRConfig
 
     args = NSRConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False)
     assert (args.nsr_mode, args.nsr_lambda, args.beta) == ("w_reinforce", 0.1, 0.0)
@@ -40,8 +40,10 @@ def test_correctness_reward_uses_math_verify():
 def _trainer(model_path, tmp_path, mode, **extra):
     from datasets import Dataset
 
-    from pns_hub import data, generation
-    from pns_hub.trainers.trainer_configs import NSRConfig
+    from pns_hub.data import problems as data
+
+    from pns_hub.engines import generation
+    from pns_hub.trainers.configs import NSRConfig
     from pns_hub.trainers.nsr import NSRTrainer
 
     rows = data.load_problems("gsm8k_train", limit=1)
@@ -116,7 +118,7 @@ def test_trainer_advantages_and_per_sample_gradients(tiny_causal_lm_path, tmp_pa
     GRPOTrainer fails this (group-relative advantages: +-0.5 in group 1, 0 in the all-wrong group 2)."""
     from datasets import Dataset
 
-    from pns_hub.trainers.trainer_configs import NSRConfig
+    from pns_hub.trainers.configs import NSRConfig
     from pns_hub.trainers.nsr import NSRTrainer
 
     rows = [{"prompt": [{"role": "user", "content": f"Problem {k}: what is {k} + {k}?"}], "answer": str(2 * k)}

@@ -11,8 +11,10 @@ PROBLEMS = ["Sam has 23 apples and buys 15 more. How many apples does Sam have n
 
 
 def test_backend_choice_is_checked(monkeypatch):
-    from pns_hub import backends, generation, models, openvino_backend
-
+    from pns_hub.engines import backends
+    from pns_hub.engines import generation
+    from pns_hub import models
+    from pns_hub.engines import openvino as openvino_backend
     monkeypatch.setenv("PNS_HUB_GENERATE_BACKEND", "vllm")
     with pytest.raises(ValueError, match="must be one of"):
         backends.fixed_model_backend()
@@ -33,7 +35,13 @@ def test_backend_choice_is_checked(monkeypatch):
 def test_auto_is_the_default_and_one_switch_for_every_fixed_model_engine(monkeypatch):
     import torch
 
-    from pns_hub import backends, generation, models, openvino_backend
+    from pns_hub.engines import backends
+
+    from pns_hub.engines import generation
+
+    from pns_hub import models
+
+    from pns_hub.engines import openvino as openvino_backend
     from pns_hub.eval.run import resolve_backend
 
     monkeypatch.delenv("PNS_HUB_GENERATE_BACKEND")  # conftest pins our loop for the suite; a user's shell has none
@@ -56,8 +64,10 @@ def test_auto_is_the_default_and_one_switch_for_every_fixed_model_engine(monkeyp
 
 @pytest.mark.slow  # exporter install (~25 s, once per cache) + export of the 135M model (~45 s) + generation
 def test_openvino_matches_the_torch_loop(embedded_model_path, monkeypatch):
-    from pns_hub import backends, generation, models, openvino_backend
-
+    from pns_hub.engines import backends
+    from pns_hub.engines import generation
+    from pns_hub import models
+    from pns_hub.engines import openvino as openvino_backend
     if not openvino_backend.available():
         pytest.skip("pip install 'pns-hub[openvino]'")
     prompts = [generation.build_prompt(p) for p in PROBLEMS]
@@ -91,8 +101,9 @@ def test_kv_cache_is_the_blocks_asked_for(embedded_model_path, dtype):
     """The memory bound rests on two facts about the engine: a block holds KV_BLOCK_TOKENS tokens, and a token costs
     kv_bytes_per_token. The engine's own report of the cache it allocated checks both (a GB-sized cache would not
     match; nor would a wrong block size), and that a bf16 request really runs a bf16 cache (half the bytes)."""
-    from pns_hub import generation, models, openvino_backend
-
+    from pns_hub.engines import generation
+    from pns_hub import models
+    from pns_hub.engines import openvino as openvino_backend
     if not openvino_backend.available():
         pytest.skip("pip install 'pns-hub[openvino]'")
     if dtype == "bfloat16" and not models.cpu_supports_bf16():
@@ -125,8 +136,13 @@ def test_bf16_greedy_stays_on_the_f32_argmax(embedded_model_path, monkeypatch):
     own bf16 loop: 98.3% and 0.021); the f32 engine gives 100% and 0 here too, which checks the scoring itself."""
     import torch
 
-    from pns_hub import backends, generation, models, openvino_backend
+    from pns_hub.engines import backends
 
+    from pns_hub.engines import generation
+
+    from pns_hub import models
+
+    from pns_hub.engines import openvino as openvino_backend
     if not openvino_backend.available():
         pytest.skip("pip install 'pns-hub[openvino]'")
     if not models.cpu_supports_bf16():
@@ -158,8 +174,8 @@ def test_bf16_greedy_stays_on_the_f32_argmax(embedded_model_path, monkeypatch):
 
 
 def test_synthesis_refuses_a_revision_it_cannot_export():
-    from pns_hub.synthesis_config import SynthesisConfig
-    from pns_hub.synthesis_sampling import Samplers
+    from pns_hub.synthesis.config import SynthesisConfig
+    from pns_hub.synthesis.sampling import Samplers
 
     samplers = Samplers(SynthesisConfig(backend="openvino"))
     with pytest.raises(ValueError, match="revision 'abc123'"):
@@ -172,10 +188,11 @@ def test_synthesis_refuses_a_revision_it_cannot_export():
 def test_synthesis_and_rm_pairs_sample_the_same_through_openvino(embedded_model_path, monkeypatch):
     """Two more stages that sample a fixed model (synthesis, the RM's pair sampling) give the reference's greedy
     samples through the engine: the routing reaches it, and nothing between it and the rows changes them."""
-    from pns_hub import data, reward_model
-    from pns_hub.generation import SamplingParams
-    from pns_hub.synthesis_config import SynthesisConfig
-    from pns_hub.synthesis_sampling import Samplers
+    from pns_hub.data import problems as data
+    from pns_hub.rewards import reward_model
+    from pns_hub.engines.generation import SamplingParams
+    from pns_hub.synthesis.config import SynthesisConfig
+    from pns_hub.synthesis.sampling import Samplers
 
     problems = [{"id": f"p{i}", "problem": p} for i, p in enumerate(PROBLEMS)]
     greedy = dict(num_samples=2, max_new_tokens=96, temperature=0.0)
@@ -204,7 +221,7 @@ def test_lighteval_through_openvino_gives_the_transformers_backends_completions(
     greedy completions equal the transformers backend's, text for text, so the scores do too."""
     import pandas as pd
 
-    from pns_hub import openvino_backend
+    from pns_hub.engines import openvino as openvino_backend
     from pns_hub.eval.run import run_eval
 
     if not openvino_backend.available():

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub import generation, models, verify
+from pns_hub.engines import generation
 
+from pns_hub import models
+
+from pns_hub.grading import verify
 REPO = Path(__file__).resolve().parent.parent
 AMX_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
 OLD_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n"
@@ -80,8 +83,7 @@ def test_greedy_tuned_equals_reference_on_embedded_model(monkeypatch):
     """The compacting, batched loop must pick exactly the tokens ``model.generate`` picks one prompt at a time."""
     import torch
 
-    from pns_hub import data
-
+    from pns_hub.data import problems as data
     model = models.load_model(models.EMBEDDED_DEFAULT, dtype=torch.float32)
     tokenizer = models.load_tokenizer(models.EMBEDDED_DEFAULT)
     prompts = [generation.build_prompt(r["problem"]) for r in data.load_problems("gsm8k", limit=2)]
@@ -97,8 +99,7 @@ def test_greedy_matches_reference_whatever_the_compaction_point(compact_at, monk
     """Rows ending at different steps (7, 9 and 40 tokens): dropping them at once, late or never gives HF's tokens."""
     import torch
 
-    from pns_hub import data
-
+    from pns_hub.data import problems as data
     model = models.load_model(models.EMBEDDED_DEFAULT, dtype=torch.float32)
     tokenizer = models.load_tokenizer(models.EMBEDDED_DEFAULT)
     prompts = ["Say OK.", "What is 2+2? Reply with the number only.", "Write the word yes.",
@@ -210,8 +211,7 @@ def test_suite_writes_json_and_markdown_for_fast_stages(tmp_path):
 def test_suite_passes_script_options_through_but_refuses_stray_words(monkeypatch):
     """``--paths=e,f`` and ``--shape=P,S,N`` belong to generation_throughput (read from sys.argv there), so the suite's
     parser lets ``--option=value`` words through; a bare word (a mistyped script name after ``--only``'s list) fails."""
-    from pns_hub import bench
-
+    from pns_hub.experiments import bench
     ran = []
     monkeypatch.setattr(bench, "run_suite", lambda **kw: ran.append(kw) or {"rows": []})
     assert bench.cli_main(["--only", "generation_throughput", "--paths=e,f", "--name", "x"]) == 0
@@ -224,8 +224,7 @@ def test_suite_passes_script_options_through_but_refuses_stray_words(monkeypatch
 def test_suite_keeps_the_figures_a_subprocess_script_emits(tmp_path):
     """Scripts without run(quick) run in their own process; their rows must reach the table, not just a wall time."""
     from benchmarks import _common
-    from pns_hub import bench
-
+    from pns_hub.experiments import bench
     folder = tmp_path / "benchmarks"
     folder.mkdir()
     row = _common.row("fake stage", 2.0, 6.0, "things/s", notes="shape")
@@ -246,8 +245,7 @@ def test_suite_keeps_the_figures_a_subprocess_script_emits(tmp_path):
 def test_every_benchmark_script_imports_without_running(tmp_path):
     """The suite imports every benchmarks/*.py to find its run(quick); a script that does its work at import time (a
     report script without a __main__ guard did, and crashed the suite in CI) must fail here, in the fast tests."""
-    from pns_hub import bench
-
+    from pns_hub.experiments import bench
     scripts = bench.discover(REPO / "benchmarks")
     code = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
             "[importlib.import_module('benchmarks.' + s) for s in sys.argv[2:]]")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pns_hub.protocol import DEFAULT_SIZES, ROLES, check_disjoint, fair_problem_sets
+from pns_hub.experiments.protocol import DEFAULT_SIZES, ROLES, check_disjoint, fair_problem_sets
 
 
 def test_default_sets_are_disjoint_and_sized():

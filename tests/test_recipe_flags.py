@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub import recipe_files
-
+from pns_hub.check_recipe import files as recipe_files
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "recipes" / "smollm2-135m-instruct"
 TRAINING = {"reward_model": "reward_model.yaml", "pns_generator": "pns_generator.yaml", "dpo": "dpo.yaml",
@@ -27,7 +26,7 @@ def test_every_training_task_is_covered():
 def test_recipe_takes_model_config_and_publishing_flags(task, tmp_path):
     from trl import ModelConfig, TrlParser
 
-    from pns_hub.trainers.trainer_configs import parse_recipe_args
+    from pns_hub.trainers.configs import parse_recipe_args
 
     types, recipe_args = recipe_files.parser_types(task)
     assert ModelConfig in types, f"recipes/{task}.py does not parse trl.ModelConfig"

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub import check_recipe as cr
-from pns_hub import recipe_memory as mem
-
-
+from pns_hub.check_recipe import check as cr
+from pns_hub.check_recipe import memory as mem
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECIPES = sorted(p for p in (REPO_ROOT / "recipes").rglob("*.yaml") if "accelerate_configs" not in p.parts)
 PAPER_RECIPES = [p for p in RECIPES if p.parent.name in cr.TASKS]  # recipes/<Model>/<task>/config_*.yaml
@@ -165,7 +163,7 @@ DRY_RUNS = {
 
 @pytest.mark.parametrize("family", list(DRY_RUNS))  # 4-26 s each on 2 loaded cores: not marked slow
 def test_dry_run_one_step_on_cpu(family, tmp_path):
-    from pns_hub.recipe_dry_run import dry_run
+    from pns_hub.check_recipe.dry_run import dry_run
 
     result = dry_run(REPO_ROOT / DRY_RUNS[family], workdir=tmp_path)
     assert result["status"] == "ok"

@@ -3,9 +3,11 @@
 import pytest
 from datasets import Dataset
 
-from pns_hub import hub, report, synthesize
+from pns_hub import hub
 
+from pns_hub.synthesis import report
 
+from pns_hub.synthesis import run as synthesize
 def _row(source, pid, rm_c, rm_r, judge_r=None, fmt=True, n=100):
     feats = synthesize.features()
     row = {k: None for k in feats}
@@ -67,8 +69,8 @@ def test_an_empty_source_is_left_out_of_configs_and_named_in_the_card(tmp_path):
     the folder's ``configs:`` (the others and the default load), and the card lists it with 0 rows and says why."""
     from datasets import load_dataset
 
-    from pns_hub import dataset_card
-    from pns_hub.synthesis_config import SynthesisConfig
+    from pns_hub.synthesis import card as dataset_card
+    from pns_hub.synthesis.config import SynthesisConfig
 
     config = SynthesisConfig(output_dir=str(tmp_path / "ds"), sources=["pns", "rejection_sampling", "prompted_wrong"])
     (tmp_path / "ds" / "data" / "prompted_wrong").mkdir(parents=True)
@@ -85,7 +87,7 @@ def test_an_empty_source_is_left_out_of_configs_and_named_in_the_card(tmp_path):
     assert "| prompted_wrong | no verified-wrong negative | 2 |" in card
     from trl.scripts.utils import DatasetConfig
 
-    from pns_hub.dpo import _check_config
+    from pns_hub.trainers.dpo import _check_config
 
     assert _check_config(DatasetConfig(path=str(folder), name="pns", split="train")) == 2
     with pytest.raises(ValueError, match="prompted_wrong.*no preference pairs"):  # a DPO mix that asks for it

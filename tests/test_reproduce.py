@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub import leaderboard, reproduce
+from pns_hub.eval import leaderboard
 
-
+from pns_hub.eval import reproduce
 def _record(model="local/m", limit=1, digest="a", **kw) -> leaderboard.ResultRecord:
     fields = dict(model=model, method="base", scores={"gsm8k": 0.0}, limit=limit, predictions={"gsm8k": digest},
                   dtype="float32", top_p=0.95, lighteval_version="0.13.0", commit="c0ffee", engine="openvino")

@@ -6,7 +6,11 @@ import shutil
 import pytest
 import yaml
 
-from pns_hub import data, generation, reward_model
+from pns_hub.data import problems as data
+
+from pns_hub.engines import generation
+
+from pns_hub.rewards import reward_model
 from tests.hub_fake import metadata_errors
 
 
@@ -85,7 +89,7 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path, monk
     from transformers import AutoModelForSequenceClassification
     from trl import ModelConfig
 
-    from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
+    from pns_hub.trainers.pns_configs import PNSRewardConfig, RewardModelScriptArguments
 
     monkeypatch.setenv("PNS_HUB_BF16", "0")
 
@@ -136,7 +140,7 @@ def test_trainer_pair_rewards_unstack_trl_batches_pair_by_pair(tiny_causal_lm_pa
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardTrainer
 
-    from pns_hub.pns_configs import PNSRewardConfig
+    from pns_hub.trainers.pns_configs import PNSRewardConfig
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_causal_lm_path)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_causal_lm_path, num_labels=1).eval()
@@ -164,7 +168,7 @@ def test_pairs_longer_than_max_length_are_counted_in_metrics_and_card(tmp_path, 
     """TRL's RewardTrainer drops over-long pairs silently; the recipe must say how many it lost."""
     from trl import ModelConfig
 
-    from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
+    from pns_hub.trainers.pns_configs import PNSRewardConfig, RewardModelScriptArguments
 
     rows = data.load_problems("gsm8k_train", limit=12)
     train, _ = data.split_problems(rows, 4, seed=0)
@@ -197,7 +201,7 @@ def test_the_same_pairs_and_seed_give_the_same_reward_model(tmp_path, tiny_causa
     from safetensors.torch import load_file
     from trl import ModelConfig
 
-    from pns_hub.pns_configs import PNSRewardConfig, RewardModelScriptArguments
+    from pns_hub.trainers.pns_configs import PNSRewardConfig, RewardModelScriptArguments
 
     _, pairs_path = _gold_pairs_file(data.load_problems("gsm8k_train", limit=8), tmp_path)
     runs = []

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from pns_hub import judge as judge_mod
-from pns_hub import rewards
+from pns_hub.rewards import judge as judge_mod
+from pns_hub.rewards import functions as rewards
 from tests import judge_attacks
 
 
@@ -37,7 +37,7 @@ def test_repetition_fraction_is_trls_repetition_penalty_on_words():
     """Issue 16: the degenerate-text check counts repeats with trl.rewards' penalty (negated), over word 4-grams."""
     from trl.rewards import get_repetition_penalty_reward
 
-    from pns_hub.answer_format import repetition_fraction
+    from pns_hub.grading.answer_format import repetition_fraction
 
     penalty = get_repetition_penalty_reward(ngram_size=4, max_penalty=-1.0)
     for text in (REPETITIVE, "a b c d " * 10, "one two three four five six seven eight nine ten eleven twelve"):
@@ -78,7 +78,7 @@ def test_accuracy_inversion_rewards_only_verified_wrong():
 def tiny_scorer_and_judge(tiny_causal_lm_path):
     """Real RM scorer and real judge on the tiny random model: fast, and their outputs are what the composite must
     combine (the arithmetic is checked against them, not against made-up numbers)."""
-    from pns_hub.reward_model import RewardModelScorer
+    from pns_hub.rewards.reward_model import RewardModelScorer
 
     return RewardModelScorer(tiny_causal_lm_path, batch_size=4), judge_mod.CoTJudge(tiny_causal_lm_path, batch_size=4)
 
@@ -118,7 +118,7 @@ def test_registry_names_and_errors():
 
 
 def test_problem_recovered_from_prompt():
-    from pns_hub.generation import build_prompt
+    from pns_hub.engines.generation import build_prompt
 
     assert rewards.problem_text(build_prompt(PROBLEM)) == PROBLEM
 
@@ -149,8 +149,7 @@ def test_no_bundled_problem_or_gold_solution_reads_as_an_injection():
     """Word problems are full of "Mark has 10 cards", "a rate of 10%", "give his siblings 10 candies": a detector
     that flags them takes the judge's credit from correct reasoning. Every bundled problem and gold solution is a
     known-innocent text."""
-    from pns_hub import data
-
+    from pns_hub.data import problems as data
     flagged = [(name, r["id"], field) for name in [*data.BENCHMARKS, "gsm8k_train"]
                for r in data.load_problems(name) for field in ("problem", "solution")
                if judge_mod.detect_injection(r.get(field) or "")]
@@ -221,8 +220,7 @@ def test_attack_set_moves_an_undefended_judge_and_heldout_phrasings(embedded_jud
 def test_grader_talk_filter_leaves_innocent_text_alone():
     """The filter must not win by erasing solutions: clean wrong solutions reach the judge byte-identical, and at
     most 3% of the sentences of every bundled gold solution are hidden (measured: 1.6% of 65,914)."""
-    from pns_hub import data
-
+    from pns_hub.data import problems as data
     for _, clean in judge_attacks.wrong_solutions():
         assert judge_mod.neutralise(clean) == (clean, False)
     total = hidden = 0
@@ -260,8 +258,8 @@ def test_scorers_loaded_on_use_give_the_same_scores_and_hold_no_model_between_ca
     from transformers import AutoModelForSequenceClassification
 
     from pns_hub import memory
-    from pns_hub.pns_configs import PNSGeneratorScriptArguments
-    from pns_hub.reward_model import RewardModelScorer
+    from pns_hub.trainers.pns_configs import PNSGeneratorScriptArguments
+    from pns_hub.rewards.reward_model import RewardModelScorer
 
     rm = tmp_path / "rm"  # a checkpoint with its score head, as the RM recipe writes (a fresh head is random per load)
     AutoModelForSequenceClassification.from_pretrained(tiny_causal_lm_path, num_labels=1).save_pretrained(rm)

@@ -9,8 +9,8 @@ def test_warmup_card_names_its_hub_id_and_keeps_the_path_as_a_build_note(tmp_pat
     from trl import ModelConfig
 
     from pns_hub import models
-    from pns_hub.pns_configs import PNSSFTConfig
-    from pns_hub.sft import SFTWarmupArguments, train_sft_warmup
+    from pns_hub.trainers.pns_configs import PNSSFTConfig
+    from pns_hub.trainers.sft import SFTWarmupArguments, train_sft_warmup
 
     out = tmp_path / "warm"
     args = PNSSFTConfig(output_dir=str(out), max_steps=1, per_device_train_batch_size=2, max_length=256,

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from pns_hub import stats
-from pns_hub.stats import (accuracy, bootstrap_mean, pair_by_id, paired_bootstrap, passk_curve_intervals,
-                           passk_interval, wilson_interval)
+from pns_hub.eval.passk import passk_curve_intervals, passk_interval
+from pns_hub.stats import accuracy, bootstrap_mean, pair_by_id, paired_bootstrap, wilson_interval
 
 
 def test_wilson_hand_computed():
@@ -107,3 +107,51 @@ def test_passk_intervals():
     assert est.value == 0.5 and est.low == pytest.approx(0.5 - half, abs=0.01) and est.high == pytest.approx(0.5 + half,
                                                                                                             abs=0.01)
     assert est.method == "bootstrap pass@4" and est.n == 200
+
+
+def test_replicate_bootstrap_counts_run_to_run_spread():
+    """Two replicates that disagree completely (every problem +1 in one run, -1 in the other): a problems-only
+    bootstrap of the pooled scores says [0, 0]; the two-level one must say [-1, +1] (replicate counts 0/1/2 of the
+    first run with chances 1/4, 1/2, 1/4, worked by hand)."""
+    from pns_hub.stats import replicate_paired_bootstrap
+
+    a = [[1.0] * 20, [0.0] * 20]
+    b = [[0.0] * 20, [1.0] * 20]
+    d = replicate_paired_bootstrap(a, b, seed=1)
+    assert d.mean == 0.0 and d.per_replicate == (1.0, -1.0) and d.n_replicates == 2 and d.n_problems == 20
+    assert (d.low, d.high) == (-1.0, 1.0)
+    flat = paired_bootstrap([v for r in a for v in r], [v for r in b for v in r], seed=1)
+    assert flat.high - flat.low < 0.7  # the one-level interval is much narrower: the reason for the function
+
+
+def test_replicate_bootstrap_matches_the_exact_resampling_distribution():
+    """R = P = 2, diff = [[1, 0], [0, 0]]: the statistic is w_r * w_p / 4 with w_r, w_p independent counts in {0,1,2}
+    (chances 1/4, 1/2, 1/4), so its mean is 1/4 and its variance 1.5^2/16 - 1/16 = 0.078125 (by hand)."""
+    import numpy as np
+
+    from pns_hub import stats
+
+    calls = {}
+    real = stats._percentiles
+
+    def keep(boot, confidence):
+        calls["boot"] = boot
+        return real(boot, confidence)
+
+    stats._percentiles = keep
+    try:
+        d = stats.replicate_paired_bootstrap([[1, 0], [0, 0]], [[0, 0], [0, 0]], n_resamples=40_000, seed=3)
+    finally:
+        stats._percentiles = real
+    boot = calls["boot"]
+    assert d.value == 0.25 and abs(boot.mean() - 0.25) < 0.01 and abs(np.var(boot) - 0.078125) < 0.004
+    assert set(np.unique(boot)) <= {0.0, 0.25, 0.5, 1.0}
+
+
+def test_replicate_bootstrap_refuses_ragged_or_mismatched_replicates():
+    from pns_hub.stats import replicate_paired_bootstrap
+
+    with pytest.raises(ValueError, match="same shape"):
+        replicate_paired_bootstrap([[1, 0], [0, 0]], [[0, 0]])
+    one = replicate_paired_bootstrap([[1, 0, 1, 1]], [[0, 0, 1, 0]])
+    assert one.n_replicates == 1 and "one replicate" in one.method and one.value == 0.5

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pns_hub import generation, negatives, synthesize, verify
+from pns_hub.engines import generation
+
+from pns_hub.synthesis import baselines as negatives
+
+from pns_hub.synthesis import run as synthesize
+
+from pns_hub.grading import verify
 from tests.hub_fake import FakeHub, metadata_errors
 
 
@@ -37,8 +43,7 @@ def make_boxed_lm(folder, tokenizer_path, steps=80, seed=0):
                       eos_token_id=tok.eos_token_id)
     model = LlamaForCausalLM(cfg)
     # Train on whole chat transcripts of the very prompts the tests use, so after a real prompt the model answers.
-    from pns_hub import data
-
+    from pns_hub.data import problems as data
     problems = [r["problem"] for r in data.load_problems("gsm8k_train", limit=N_PROBLEMS)]
     seqs = []  # (token ids, index where the response starts)
     for i in range(32):
@@ -102,7 +107,7 @@ def base_config(out, model_path, **kw) -> synthesize.SynthesisConfig:
 
 @pytest.fixture(scope="session")
 def rm_scorer(tiny_rm_path):
-    from pns_hub.reward_model import RewardModelScorer
+    from pns_hub.rewards.reward_model import RewardModelScorer
 
     return RewardModelScorer(tiny_rm_path, dtype="float32")
 
@@ -166,13 +171,12 @@ def test_all_four_configs_load_with_schema_and_valid_card(built):
     # The models were local folders with no Hub id: columns and card name them without their path, which appears
     # only in the card's build note.
     ids = {r["generator_id"] for data in rows.values() for r in data}
-    assert ids == {f"unpublished local model '{Path(config.generator).name}'", "pns_hub.negatives.perturb_solution"}
+    assert ids == {f"unpublished local model '{Path(config.generator).name}'", "pns_hub.synthesis.baselines.perturb_solution"}
     assert [line for line in readme.splitlines() if config.generator in line] == [
         next(line for line in readme.splitlines() if line.startswith("- Build notes"))]
     from huggingface_hub import DatasetCard
 
     from pns_hub import hub
-
     assert hub.dataset_card_problems(readme, folder) == []  # huggingface_hub + datasets parsers, files resolve
     assert metadata_errors(readme, "dataset") == []  # and the fake Hub's rules
     assert DatasetCard(readme).data.pretty_name == config.pretty_name
@@ -295,7 +299,6 @@ def test_one_dpo_step_on_every_config(built, tiny_causal_lm_path, tmp_path, name
     from trl import DPOConfig, DPOTrainer
 
     from pns_hub import models
-
     _, folder = built
     if not _load_all(folder, [name])[name]:  # checked first: datasets cannot load a 0-row config at all
         if name in MAY_BE_EMPTY:

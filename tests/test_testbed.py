@@ -5,9 +5,9 @@ from collections import Counter
 
 import pytest
 
-from pns_hub import testbed
-from pns_hub.data import EVAL_NAMES, load_problems
-from pns_hub.testbed import HELDOUT_TEMPLATES, IN_TEMPLATES, generate, parse_id
+from pns_hub.data import testbed
+from pns_hub.data.problems import EVAL_NAMES, load_problems
+from pns_hub.data.testbed import HELDOUT_TEMPLATES, IN_TEMPLATES, generate, parse_id
 
 
 def _identity(row):
@@ -83,8 +83,8 @@ def test_gold_solutions_are_arithmetically_right(default_sets):
 
 
 def test_every_gold_verifies_against_itself(default_sets):
-    """Through pns_hub.verify (math-verify), one row per (split, template, steps) cell and then some."""
-    from pns_hub.verify import verify_one
+    """Through pns_hub.grading.verify (math-verify), one row per (split, template, steps) cell and then some."""
+    from pns_hub.grading.verify import verify_one
 
     picked = {}
     for name, rows in default_sets.items():
@@ -121,7 +121,7 @@ def test_lighteval_task_is_registered(tmp_path):
 
 
 def test_warmup_sft_reads_the_training_split():
-    from pns_hub.sft import warmup_dataset
+    from pns_hub.trainers.sft import warmup_dataset
 
     dataset = warmup_dataset("testbed_train", offset=0, limit=8)
     assert len(dataset) == 8 and "\\boxed" in dataset[0]["completion"][0]["content"]

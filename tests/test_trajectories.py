@@ -6,7 +6,7 @@ import pytest
 def test_sample_trajectories_writes_hub_layout(tiny_causal_lm_path, tmp_path):
     from datasets import load_dataset
 
-    from pns_hub.trajectories import sample_trajectories
+    from pns_hub.synthesis.trajectories import sample_trajectories
 
     out = tmp_path / "traj"
     summary = sample_trajectories(model_name_or_path=tiny_causal_lm_path, dataset_name="gsm8k_train", limit=3,
@@ -32,7 +32,7 @@ def test_sample_trajectories_writes_hub_layout(tiny_causal_lm_path, tmp_path):
 
 
 def test_without_gold_positives_and_labels(tiny_causal_lm_path, tmp_path):
-    from pns_hub.trajectories import label_for, sample_trajectories
+    from pns_hub.synthesis.trajectories import label_for, sample_trajectories
 
     assert [label_for(v) for v in ("correct", "wrong", "unparseable", "unverifiable")] == [
         "positive", "negative", "negative", "unknown"]
@@ -43,7 +43,7 @@ def test_without_gold_positives_and_labels(tiny_causal_lm_path, tmp_path):
 
 
 def test_rejects_empty_problem_list(tmp_path):
-    from pns_hub.trajectories import sample_trajectories
+    from pns_hub.synthesis.trajectories import sample_trajectories
 
     with pytest.raises(ValueError, match="no problems"):
         sample_trajectories(problems=[], output_dir=str(tmp_path))

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from pns_hub.verify import (
+from pns_hub.grading.verify import (
     CORRECT, UNPARSEABLE, UNVERIFIABLE, WRONG, extract_answer, extract_boxed, verify_batch, verify_one,
 )
 
@@ -63,7 +63,7 @@ def test_batch_keeps_order_and_survives_pathological_inputs():
 
 def test_hard_timeout_kills_a_stuck_worker(monkeypatch):
     """A check that ignores its soft timeout (stuck in C) is killed by the watchdog and reported, not waited on."""
-    import pns_hub.verify as verify
+    import pns_hub.grading.verify as verify
 
     def stuck(completion, gold, timeout):
         if completion == "hang":
@@ -136,7 +136,7 @@ def test_in_process_batch_outside_the_main_thread_uses_a_watched_worker(monkeypa
     so the hard timeout still applies (before, the check below slept its 60 s in the caller's thread)."""
     import threading
 
-    import pns_hub.verify as verify
+    import pns_hub.grading.verify as verify
 
     def stuck(completion, gold, timeout):
         time.sleep(60)

@@ -5,8 +5,13 @@ import json
 
 import pytest
 
-from pns_hub import generation, negatives, synthesize, verify
+from pns_hub.engines import generation
 
+from pns_hub.synthesis import baselines as negatives
+
+from pns_hub.synthesis import run as synthesize
+
+from pns_hub.grading import verify
 PROBLEMS = [{"id": f"p{i}", "problem": f"Tom has {i + 2} apples and buys {i + 3} more. How many apples now?",
              "answer": str(2 * i + 5),
              "solution": f"Tom has {i + 2} + {i + 3} = {2 * i + 5} apples.\n#### {2 * i + 5}"}

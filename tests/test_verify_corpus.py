@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub import verify
-
+from pns_hub.grading import verify
 CORPUS = Path(__file__).parent / "data" / "verify_corpus.jsonl"
 ROWS = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
 
@@ -78,7 +77,7 @@ FAST = ("issue", "restatement", "near_miss", "non_answer", "extraction", "multi_
 def test_reward_and_eval_metric_split_the_boxed_cases_the_same_way(categories):
     """The GRPO accuracy-inversion reward and the lighteval metric read answers through the same grader."""
     from pns_hub.eval.tasks import score_predictions
-    from pns_hub.rewards import accuracy_inversion_reward
+    from pns_hub.rewards.functions import accuracy_inversion_reward
 
     boxed = [r for r in ROWS if "\\boxed" in r["completion"] and r["category"] != "pathological"
              and (categories is None or r["category"] in categories)]
@@ -93,8 +92,7 @@ def test_reward_and_eval_metric_split_the_boxed_cases_the_same_way(categories):
 
 
 def test_every_bundled_gold_verifies_against_itself():
-    from pns_hub import data
-
+    from pns_hub.data import problems as data
     rows = [r for bench in data.BENCHMARK_NAMES for r in data.load_problems(bench)]
     results = verify.verify_batch([f"So the answer is $\\boxed{{{r['answer']}}}$." for r in rows],
                                   [r["answer"] for r in rows], num_workers=0)
@@ -104,8 +102,7 @@ def test_every_bundled_gold_verifies_against_itself():
 def test_bundled_reference_solutions_verify_correct():
     """Reference solutions with a final answer (MATH-500, Minerva, GSM8K, AIME) verify correct: they are the chosen
     side of synthesis when the policy has no correct sample. OlympiadBench solutions state no final answer."""
-    from pns_hub import data
-
+    from pns_hub.data import problems as data
     for bench in ("math_500", "minerva_math", "gsm8k", "aime24"):
         rows = [r for r in data.load_problems(bench) if r.get("solution")]
         results = verify.verify_batch([r["solution"] for r in rows], [r["answer"] for r in rows], num_workers=2)

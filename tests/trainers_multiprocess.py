@@ -33,7 +33,7 @@ def run_nsr(model_dir: str, out: Path, world: int, rank: int) -> dict:
     """One W-REINFORCE step; return this rank's rows: which problem each row is, and the advantage it got."""
     from datasets import Dataset
 
-    from pns_hub.trainers.trainer_configs import NSRConfig
+    from pns_hub.trainers.configs import NSRConfig
     from pns_hub.trainers.nsr import NSRTrainer
 
     rows = [{"prompt": [{"role": "user", "content": f"Problem {k}: what is {k} + {k}?"}], "problem_index": k}
@@ -60,7 +60,7 @@ def run_glow(model_dir: str, out: Path, world: int, rank: int) -> dict:
     """Two GLOW epochs; return this rank's per-micro-batch records and its (gathered) loss history."""
     from datasets import Dataset
 
-    from pns_hub.trainers.trainer_configs import GlowConfig
+    from pns_hub.trainers.configs import GlowConfig
     from pns_hub.trainers.glow import GlowTrainer
 
     rows = [{"sample_id": f"p{i}/0", "messages": [

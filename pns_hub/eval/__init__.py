@@ -1,2 +1,4 @@
-"""Evaluation: lighteval custom tasks for the seven benchmarks (``tasks``), the ``pns-hub eval`` runner (``run``)
-and pass@k curves (``passk``). Importing this package does not import lighteval; only ``tasks`` and ``run`` need it."""
+"""Evaluation and its records: lighteval custom tasks for the seven benchmarks (``tasks``), the ``pns-hub eval``
+runner (``run``), pass@k (``passk``), the result-record schema (``results``), re-running published evaluations
+(``reproduce``), the leaderboard table and chart (``leaderboard``) and its Space (``space``). Importing this package
+does not import lighteval; only ``tasks`` and ``run`` need it."""

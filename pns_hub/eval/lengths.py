@@ -13,7 +13,7 @@ import sys
 
 def gold_solution_lengths(tokenizer, bench: str) -> list[int]:
     """Token length of every gold worked solution of ``bench`` (empty when it has none worth the name)."""
-    from pns_hub.data import load_problems
+    from pns_hub.data.problems import load_problems
 
     texts = []
     for row in load_problems(bench):
@@ -38,7 +38,7 @@ def rule_length(p99: int | None, cap: int) -> int:
 
 def measured_table(tokenizer, cap: int = 8192) -> dict[str, dict]:
     """bench -> {n, p99, max, length} under the rule above."""
-    from pns_hub.data import BENCHMARK_NAMES
+    from pns_hub.data.problems import BENCHMARK_NAMES
 
     table = {}
     for bench in BENCHMARK_NAMES:

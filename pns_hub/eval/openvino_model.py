@@ -1,4 +1,4 @@
-"""lighteval's custom-model route onto the OpenVINO engine (:mod:`pns_hub.openvino_backend`): ``pns-hub eval --backend
+"""lighteval's custom-model route onto the OpenVINO engine (:mod:`pns_hub.engines.openvino`): ``pns-hub eval --backend
 openvino`` scores the same lighteval tasks with the same prompts as the transformers backend, on the CPU engine.
 
 Why lighteval's ``CustomModelConfig`` and not a model object handed to the pipeline: it is lighteval's documented way
@@ -38,7 +38,6 @@ class OpenVinoModel(LightevalModel):
 
     def __init__(self, config: OpenVinoModelConfig):
         from pns_hub import models
-
         self.config = config
         self.spec = config.model_name
         self._tokenizer = models.load_tokenizer(self.spec)
@@ -62,7 +61,8 @@ class OpenVinoModel(LightevalModel):
     def greedy_until(self, docs: list) -> list[ModelResponse]:
         """One engine call per (generation length, samples) group, answers in the docs' order. Lengths follow the
         transformers backend: a forced ``max_new_tokens`` wins, else the task's size, never past the context."""
-        from pns_hub import generation, openvino_backend
+        from pns_hub.engines import generation
+        from pns_hub.engines import openvino as openvino_backend
         from pns_hub.eval.model import rows_within_budget
 
         gen = self.config.generation_parameters

@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from pns_hub.stats import CONFIDENCE, N_BOOT, Estimate, bootstrap_mean
+
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k for one problem with ``n`` samples of which ``c`` are correct (``1 <= k <= n``)."""
@@ -45,6 +47,23 @@ def pass_at_k_curve(counts: Iterable[tuple[int, int]], ks: Sequence[int] | None 
         raise ValueError("no problems to compute pass@k over")
     ks = list(ks) if ks is not None else curve_ks(min(n for n, _ in counts))
     return {k: sum(pass_at_k(n, c, k) for n, c in counts) / len(counts) for k in ks}
+
+
+def passk_interval(counts: Sequence[tuple[int, int]], k: int, confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
+                   seed: int = 0) -> Estimate:
+    """Mean unbiased pass@k over problems (``(n, c)`` per problem) with a bootstrap-over-problems interval."""
+    if not counts:
+        raise ValueError("passk_interval: no problems")
+    per_problem = [pass_at_k(n, c, k) for n, c in counts]
+    estimate = bootstrap_mean(per_problem, confidence, n_boot, seed)
+    return Estimate(estimate.value, estimate.low, estimate.high, estimate.n, f"bootstrap pass@{k}", confidence)
+
+
+def passk_curve_intervals(counts: Sequence[tuple[int, int]], ks: Sequence[int] | None = None,
+                          confidence: float = CONFIDENCE, n_boot: int = N_BOOT, seed: int = 0) -> dict[int, Estimate]:
+    """:func:`passk_interval` for each k (default: 1, 2, 4, ..., smallest n), one seed so the curve is coherent."""
+    ks = list(ks) if ks is not None else curve_ks(min(n for n, _ in counts))
+    return {k: passk_interval(counts, k, confidence, n_boot, seed) for k in ks}
 
 
 def plot_curves(curves: Mapping[str, Mapping[int, float]], path: str | Path, title: str = "pass@k") -> Path:

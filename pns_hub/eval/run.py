@@ -6,9 +6,9 @@ the task table built by ``pns_hub.eval.tasks.build_tasks`` for the requested num
 completion), our schema file ``leaderboard/<model>_<time>.json``, and with n > 1 a ``passk_<model>_<time>.png``.
 
 Backends: ``auto`` (the default: ``openvino`` where the fixed-model engine switch picks it, see
-:func:`pns_hub.backends.fixed_model_backend`, else ``accelerate``), ``accelerate`` (transformers; CPU or GPU, tested;
+:func:`pns_hub.engines.backends.fixed_model_backend`, else ``accelerate``), ``accelerate`` (transformers; CPU or GPU, tested;
 the reference), ``openvino`` (lighteval's custom-model
-route onto :mod:`pns_hub.openvino_backend`, CPU; f32 unless ``--dtype bfloat16`` on a CPU with native bf16; f32
+route onto :mod:`pns_hub.engines.openvino`, CPU; f32 unless ``--dtype bfloat16`` on a CPU with native bf16; f32
 greedy tokens equal the reference's, tested) and ``vllm``
 (lighteval's vLLM model; needs a GPU and vllm 0.10.1.x, which lighteval 0.13.0 pins; NOT tested here: no GPU and no
 vllm in this environment).
@@ -28,7 +28,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pns_hub.data import BENCHMARK_NAMES, EVAL_NAMES
+from pns_hub.data.problems import BENCHMARK_NAMES, EVAL_NAMES
 
 
 logger = logging.getLogger(__name__)
@@ -38,13 +38,13 @@ ENGINE_OF_BACKEND = {"accelerate": "transformers", "openvino": "openvino", "vllm
 
 
 def resolve_backend(backend: str, dtype: str) -> str:
-    """``auto`` as the engine that runs: OpenVINO where :func:`pns_hub.backends.fixed_model_backend` picks it for
+    """``auto`` as the engine that runs: OpenVINO where :func:`pns_hub.engines.backends.fixed_model_backend` picks it for
     the model's dtype (CPU, runtime installed, ``PNS_HUB_GENERATE_BACKEND`` not set to a torch engine), else
     transformers. One switch for every fixed-model engine, so an evaluation and the demo agree. On OpenVINO
     ``dtype="auto"`` is f32 (:func:`openvino_dtype`)."""
     if backend != "auto":
         return backend
-    from pns_hub.backends import fixed_model_backend
+    from pns_hub.engines.backends import fixed_model_backend
 
     return "openvino" if fixed_model_backend(openvino_dtype(dtype)) == "openvino" else "accelerate"
 
@@ -270,7 +270,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, PipelineParameters
 
-    from pns_hub import leaderboard
+    from pns_hub.eval import leaderboard
     from pns_hub.eval import passk, tasks
     from pns_hub.eval.model import DEFAULT_KV_BUDGET_GB
     from pns_hub.models import best_dtype, display_name, is_embedded, resolve_model_path
@@ -279,7 +279,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     backend = resolve_backend(backend, dtype)
     if backend == "openvino":
-        from pns_hub.openvino_backend import precision
+        from pns_hub.engines.openvino import precision
 
         dtype = openvino_dtype(dtype)
         precision(dtype)  # a dtype it cannot serve here fails before lighteval starts

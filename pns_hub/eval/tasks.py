@@ -5,12 +5,12 @@ Use: ``lighteval accelerate "model_name=...,generation_parameters={...}" "pns_gs
 
 Why custom tasks rather than lighteval's built-ins: the built-ins use a different prompt per benchmark (gsm8k even
 caps generation at 256 tokens), lack amc23 and minerva_math, and score olympiad_bench by exact match. Here every task
-uses ``pns_hub.generation.PROMPT_TEMPLATE`` (the prompt the training data were made with) and scores with
-``pns_hub.verify`` (math-verify behind a size guard), so an eval score means the same thing as a training reward.
+uses ``pns_hub.engines.generation.PROMPT_TEMPLATE`` (the prompt the training data were made with) and scores with
+``pns_hub.grading.verify`` (math-verify behind a size guard), so an eval score means the same thing as a training reward.
 Names carry a ``pns_`` prefix because lighteval refuses custom tasks that reuse a built-in name.
 
 Offline by design: lighteval loads data with ``datasets.load_dataset(path=hf_repo)``, so each task's ``hf_repo`` is a
-local folder holding ``test.jsonl`` written from the bundled copies (``pns_hub.data.load_problems``). The folder is
+local folder holding ``test.jsonl`` written from the bundled copies (``pns_hub.data.problems.load_problems``). The folder is
 ``$PNS_EVAL_DATA_DIR`` or ``<pns_hub cache>/eval_data``; it is (re)written when missing or stale.
 
 Samples per problem come from ``$PNS_EVAL_NUM_SAMPLES`` (default 1) and the generation length from
@@ -37,10 +37,10 @@ from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.lighteval_task import LightevalTaskConfig
 from lighteval.tasks.requests import Doc, SamplingMethod
 
-from pns_hub.data import BENCHMARK_NAMES, EVAL_NAMES, load_problems
+from pns_hub.data.problems import BENCHMARK_NAMES, EVAL_NAMES, load_problems
 from pns_hub.eval.passk import curve_ks, pass_at_k
-from pns_hub.generation import PROMPT_TEMPLATE
-from pns_hub.verify import verify_batch
+from pns_hub.engines.generation import PROMPT_TEMPLATE
+from pns_hub.grading.verify import verify_batch
 
 
 TASK_PREFIX = "pns_"
@@ -109,7 +109,7 @@ def pns_prompt(line: dict, task_name: str | None = None) -> Doc:
 
 
 def score_predictions(predictions: list[str], gold: str) -> list[int]:
-    """1/0 per prediction, exactly ``pns_hub.verify``'s ``correct`` verdict (wrong, unparseable, unverifiable -> 0).
+    """1/0 per prediction, exactly ``pns_hub.grading.verify``'s ``correct`` verdict (wrong, unparseable, unverifiable -> 0).
 
     Few predictions are checked in-process (a worker pool costs more than it saves); many go through the watchdog
     pool so one pathological answer cannot stall a 256-sample evaluation.
@@ -119,7 +119,7 @@ def score_predictions(predictions: list[str], gold: str) -> list[int]:
 
 
 class PnsMathSampling(SamplingMetric, SampleLevelComputation):
-    """pass@1 (= avg@n) and unbiased pass@k for k in ``ks``, from n samples scored by ``pns_hub.verify``."""
+    """pass@1 (= avg@n) and unbiased pass@k for k in ``ks``, from n samples scored by ``pns_hub.grading.verify``."""
 
     def __init__(self, n: int = 1, ks: list[int] | None = None):
         super().__init__()

@@ -1,4 +1,3 @@
-"""Trainers for learning from negative samples: GLOW weighted SFT and PSR/NSR/W-REINFORCE RL (TRL subclasses).
-
-Import the submodules (``pns_hub.trainers.glow``, ``.nsr``, ``.configs``) directly; they pull in TRL.
-"""
+"""Trainers and their configs: the reverse-RL generator (``grpo``), SFT warm-up (``sft``), DPO on the pairs
+(``dpo``), their script arguments and configs (``pns_configs``); GLOW weighted SFT (``glow``) and PSR/NSR/W-REINFORCE
+RL (``nsr``) with their configs (``configs``). Import the submodules directly; they pull in TRL."""

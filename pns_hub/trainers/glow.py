@@ -37,8 +37,8 @@ from typing import Any
 import torch
 from trl import SFTTrainer
 
-from pns_hub import lm_head
-from pns_hub.trainers.trainer_configs import GlowConfig
+from pns_hub.engines import lm_head
+from pns_hub.trainers.configs import GlowConfig
 
 
 logger = logging.getLogger(__name__)
@@ -271,8 +271,9 @@ def train_glow(script_args, training_args: GlowConfig, model_args=None, train_da
 
     from trl import ModelConfig, get_peft_config
 
-    from pns_hub import hub, models
+    from pns_hub import hub
 
+    from pns_hub import models
     model_args = model_args or ModelConfig(model_name_or_path=models.EMBEDDED_DEFAULT)
     spec = model_args.model_name_or_path or models.EMBEDDED_DEFAULT
     models.apply_model_config(training_args, model_args)

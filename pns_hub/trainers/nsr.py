@@ -34,8 +34,10 @@ import logging
 import torch
 from trl import GRPOTrainer
 
-from pns_hub import lm_head, verify
-from pns_hub.trainers.trainer_configs import NSR_MODES, NSRConfig
+from pns_hub.engines import lm_head
+
+from pns_hub.grading import verify
+from pns_hub.trainers.configs import NSR_MODES, NSRConfig
 
 
 logger = logging.getLogger(__name__)
@@ -136,14 +138,14 @@ class NSRTrainer(GRPOTrainer):
 def load_rl_problems(dataset_name: str, limit: int | None = None):
     """Problems as a GRPO dataset: conversational ``prompt`` (the shared template), ``answer`` (gold), ``id``.
 
-    ``dataset_name`` is a :mod:`pns_hub.data` set name or a JSONL path (rows with problem/answer fields).
+    ``dataset_name`` is a :mod:`pns_hub.data.problems` set name or a JSONL path (rows with problem/answer fields).
     """
     import os
 
     from datasets import Dataset
 
-    from pns_hub import data
-    from pns_hub.generation import build_prompt
+    from pns_hub.data import problems as data
+    from pns_hub.engines.generation import build_prompt
 
     if dataset_name in data.ALL_SETS:
         rows = data.load_problems(dataset_name, limit=limit)
@@ -165,8 +167,9 @@ def train_nsr(script_args, training_args: NSRConfig, model_args=None, train_data
 
     from trl import ModelConfig, get_peft_config
 
-    from pns_hub import hub, models
+    from pns_hub import hub
 
+    from pns_hub import models
     model_args = model_args or ModelConfig(model_name_or_path=models.EMBEDDED_DEFAULT)
     spec = model_args.model_name_or_path or models.EMBEDDED_DEFAULT
     models.apply_model_config(training_args, model_args)

@@ -196,8 +196,7 @@ def _perturb(gold: str, rng: random.Random) -> str | None:
 def bundled_latex(rng: random.Random) -> list[tuple]:
     """LaTeX golds of MATH-500 / OlympiadBench / Minerva: the gold boxed (correct), one digit changed (wrong)."""
     sys.path.insert(0, str(ROOT))
-    from pns_hub import data
-
+    from pns_hub.data import problems as data
     out = []
     for bench, category in (("math_500", "latex_math500"), ("olympiadbench", "latex_olympiadbench"),
                             ("minerva_math", "latex_minerva")):
@@ -212,7 +211,7 @@ def bundled_latex(rng: random.Random) -> list[tuple]:
             if wrong and "_" not in gold:  # a digit in a subscript names a symbol; keep wrongs unambiguous
                 out.append((f"Therefore the answer is $\\boxed{{{wrong}}}$.", gold, W, category))
         if bench == "olympiadbench":  # several answers: every one boxed (any order) is right, the first alone is not
-            from pns_hub.verify_answers import split_items
+            from pns_hub.grading.answers import split_items
 
             raw = [json.loads(line) for line in data.bundled_path("olympiadbench.jsonl").read_text().splitlines()]
             multi = [split_items(r["final_answer"][0].replace("$", "")) for r in raw
