@@ -2,6 +2,9 @@
 sampling that keeps the generation contract (rows per prompt, seeds, truncation). The export runs for real (the
 pinned exporter is installed into the test cache on first use)."""
 
+import subprocess
+import sys
+
 import pytest
 
 
@@ -125,6 +128,23 @@ def test_kv_cache_is_the_blocks_asked_for(embedded_model_path, dtype):
     pipe.generate([openvino.Tensor(np.array([ids], dtype=np.int64))], [config])
     allocated = pipe.get_metrics().kv_cache_size_in_bytes
     assert allocated == blocks * openvino_backend.KV_BLOCK_TOKENS * openvino_backend.kv_bytes_per_token(folder, dtype)
+
+
+@pytest.mark.slow  # the embedded model's export is cached by the first slow test (same session cache)
+def test_a_bf16_engine_asked_for_one_thread_compiles(embedded_model_path):
+    """A busy machine gets one thread from configure_threads; on an Intel Xeon with AMX, OpenVINO 2026.4 kills the
+    process with SIGFPE compiling bf16 for one thread. Run in a child process, so a regression fails this test
+    instead of taking the whole session down."""
+    from pns_hub import models
+    from pns_hub.engines import openvino as openvino_backend
+    if not openvino_backend.available() or not models.cpu_supports_bf16():
+        pytest.skip("needs the engine and a CPU with native bf16")
+    assert openvino_backend.engine_threads(1, "bf16") == 2 and openvino_backend.engine_threads(1, "f32") == 1
+    folder = openvino_backend.export(embedded_model_path)
+    code = ("from pns_hub.engines import openvino as o; import sys; "
+            "o.pipeline(sys.argv[1], 12, 1, 'bf16'); print('compiled')")
+    done = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "compiled" in done.stdout, (done.returncode, done.stderr[-2000:])
 
 
 @pytest.mark.slow  # the embedded model's export is cached by the first slow test (same session cache)

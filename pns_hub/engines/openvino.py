@@ -151,6 +151,15 @@ def kv_blocks(sequences: int, longest: int) -> int:
 
 
 SCHEDULER_TOKENS_PER_STEP = 1024
+# OpenVINO 2026.4's CPU plugin dies with SIGFPE compiling a bf16 model for one thread on an Intel Xeon with AMX
+# (plain ``compile_model`` too; 2, 3 and 4 threads compile). configure_threads picks one thread when the machine is
+# busy, so a bf16 engine takes at least this many; f32 is unaffected.
+MIN_BF16_THREADS = 2
+
+
+def engine_threads(threads: int, engine_precision: str) -> int:
+    """Threads to give the engine: ``threads``, but never fewer than :data:`MIN_BF16_THREADS` for bf16."""
+    return max(threads, MIN_BF16_THREADS) if engine_precision == "bf16" else max(1, threads)
 
 
 @functools.lru_cache(maxsize=1)
@@ -170,7 +179,7 @@ def pipeline(folder: str, num_blocks: int, threads: int, engine_precision: str =
     # 1.09x in bf16, 1.10x in f32, peak RSS within 31 MB; 2,048 was no faster than 1,024.
     scheduler.max_num_batched_tokens = SCHEDULER_TOKENS_PER_STEP
     properties = {"INFERENCE_PRECISION_HINT": engine_precision, "KV_CACHE_PRECISION": engine_precision,
-                  "INFERENCE_NUM_THREADS": threads}
+                  "INFERENCE_NUM_THREADS": engine_threads(threads, engine_precision)}
     return openvino_genai.ContinuousBatchingPipeline(folder, scheduler, "CPU", properties)
 
 
