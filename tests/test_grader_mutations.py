@@ -7,7 +7,7 @@ grade its output. The not-slow test grades a seeded sample of golds from every s
 
 import pytest
 
-from pns_hub.grading import mutation_sweep
+from pns_hub.grading import mutation_sweep, verify
 from pns_hub.grading.mutations import NEAR_MISS_KINDS, RESTATEMENT_KINDS, mutations, near_misses, restatements
 
 
@@ -64,6 +64,25 @@ def test_sampled_golds_of_every_set():
     rows = mutation_sweep.sweep(sample=5, num_workers=0, seed=31)
     assert [r["set"] for r in rows] == list(mutation_sweep.set_names())
     _assert_figures(rows, minimum_near_misses=150)
+
+
+# Bundled golds of the shapes issue #31 found the grader weak on (vectors, subscripted symbols, derivatives, numerals in
+# a base, small fractions, long whole numbers): always in the fast test, whatever the sample draws.
+HARD = {"math_500": [r"\begin{pmatrix} -2 \\ -14 \\ -7 \end{pmatrix}", "52_8", r"11,\! 111,\! 111,\! 100",
+                     ".0000672"],
+        "minerva_math": [r"\frac{1}{3} E_{1}+\frac{2}{3} E_{2}", r"I \frac{d \omega}{d t}+2 B \omega=T"],
+        "olympiadbench": [r"\frac{-1}{1997}"]}
+
+
+def test_the_hard_bundled_golds():
+    pairs = []
+    for name, golds in HARD.items():
+        assert set(golds) <= set(mutation_sweep.golds(name)), name
+        pairs += [(g, m) for g in golds for m in mutation_sweep.mutations(g)]
+    results = verify.verify_batch([mutation_sweep.TEMPLATE.format(m.text) for _, m in pairs], [g for g, _ in pairs],
+                                  num_workers=0)
+    assert [(g, m.kind, m.text) for (g, m), r in zip(pairs, results) if m.changes_value and r.is_correct] == []
+    assert [(g, m.kind, m.text) for (g, m), r in zip(pairs, results) if not m.changes_value and not r.is_correct] == []
 
 
 @pytest.mark.slow
