@@ -66,8 +66,8 @@ def test_sampled_golds_of_every_set():
     _assert_figures(rows, minimum_near_misses=150)
 
 
-# Bundled golds of the shapes issue #31 found the grader weak on (vectors, subscripted symbols, derivatives, numerals in
-# a base, small fractions, long whole numbers): always in the fast test, whatever the sample draws.
+# Bundled golds of the shapes issue #31 found the grader weak on (vectors, subscripted symbols, derivatives, bases,
+# small fractions, long whole numbers): always in the fast test, whatever the sample draws.
 HARD = {"math_500": [r"\begin{pmatrix} -2 \\ -14 \\ -7 \end{pmatrix}", "52_8", r"11,\! 111,\! 111,\! 100",
                      ".0000672"],
         "minerva_math": [r"\frac{1}{3} E_{1}+\frac{2}{3} E_{2}", r"I \frac{d \omega}{d t}+2 B \omega=T"],
