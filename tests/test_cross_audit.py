@@ -30,7 +30,7 @@ def test_disagreements_say_who_matched_the_expected_verdict(monkeypatch):
 
 
 def test_command_writes_the_disagreements(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cross_audit, "_lighteval", lambda c, g: [r["expected"] == "correct" for r in ROWS])
+    monkeypatch.setattr(cross_audit, "_lighteval", lambda c, g: [r.get("expected") == "correct" for r in ROWS])
     monkeypatch.setattr(cross_audit, "_math_verify", lambda c, g: [True] * len(ROWS))
     path, out = tmp_path / "c.jsonl", tmp_path / "audit.json"
     path.write_text("".join(json.dumps(r) + "\n" for r in ROWS))

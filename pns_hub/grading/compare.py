@@ -213,7 +213,8 @@ def numeric_verdict(gold: str, answer: str) -> bool | None:
         return None
     if {s[0] for s in g_shapes} != {s[0] for s in a_shapes}:
         return None  # "(5, 2), (7, 2)" against "p=5, q=2; p=7, q=2": grouping differs, math-verify's reading decides
-    g_shapes, a_shapes = _distinct(g_shapes), _distinct(a_shapes)  # "15 39/40 or 639/40" names one value twice
+    if len(_distinct(g_shapes)) == len(g_shapes):  # "15 39/40 or 639/40" names one value twice: one answer; a gold
+        a_shapes = _distinct(a_shapes)  # with a repeated value ("-2, -2": a = -2, b = -2) keeps every item
     if len(g_shapes) != len(a_shapes):
         return False
     left = list(a_shapes)

@@ -283,9 +283,7 @@ def _drop_add_mutations(gold: str) -> list[Mutation]:
         return out
     items = split_items(gold)
     if len(items) >= 2:
-        dropped = ", ".join(items[:-1])
-        duplicate = items[-1] in items[:-1]
-        return [Mutation("drop", dropped, not duplicate, "a repeated item" if duplicate else ""),
+        return [Mutation("drop", ", ".join(items[:-1]), True),  # a repeated item counts too: "-2, -2" is a = b = -2
                 Mutation("add", ", ".join(items + [_fresh(items)]), True)]
     bracket = _bracketed(gold)
     if bracket and len(bracket[1]) >= 2:
