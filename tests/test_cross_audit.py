@@ -42,7 +42,8 @@ def test_command_writes_the_disagreements(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_real_graders_on_an_issue_case():
-    """math-verify 0.5.2 used directly calls the E_2 mutation correct; lighteval's match wraps the same library."""
-    result = cross_audit.cross_audit(ROWS[:2], num_workers=0)
-    assert result["false_positives"]["pns_hub"] == 0 and result["no_verdict"]["pns_hub"] == 0
-    assert result["false_positives"]["math_verify"] == 1
+    """math-verify 0.5.2 used directly, and lighteval's match built on it, call 52_9 correct for 52_8 (issue #31)."""
+    rows = ROWS[:1] + [{"completion": r"So \boxed{52_9}.", "gold": "52_8", "expected": "wrong"}]
+    result = cross_audit.cross_audit(rows, num_workers=0)
+    assert result["false_positives"] == {"pns_hub": 0, "lighteval": 1, "math_verify": 1}
+    assert [d["row"] for d in result["disagreements"]] == [1] and result["disagreements"][0]["right"] == ["pns_hub"]
