@@ -1,20 +1,23 @@
-"""How the grader reads an answer: extraction of the final answer, the restatement layer, and the strict check.
+"""How the grader reads an answer: extraction of the final answer, the restatement layer, and non-answers.
 
-:mod:`pns_hub.grading.verify` decides correct / wrong with math-verify; this module holds the pure-string parts around it,
-so every caller (GRPO reward, synthesis, ``pns-hub verify``, the lighteval tasks) reads answers the same way.
+:mod:`pns_hub.grading.verify` decides correct / wrong with math-verify; this module holds the pure-string parts around
+it, so every caller (GRPO reward, synthesis, ``pns-hub verify``, the lighteval tasks) reads answers the same way.
 
 * **Extraction** (:func:`extract_answer`): the last ``\\boxed{}`` wins; boxes right before it that are joined only by
   ``,`` / ``and`` / ``or`` / ``\\quad`` form one answer set (``\\boxed{(2, 2)} and \\boxed{(6, 2)}``). Without a box,
   the *last* answer phrase by position ("#### x", "The final answer is x", "Final answer: x", the Minerva "Final
   Answer: The final answer is x. I hope it is correct."), read up to the end of its sentence, so ``7.78`` stays whole.
+  A mathematical "Final Answer: x" written after the last box states the final answer; a ``\\boxed{`` that never
+  closes (a cut-off completion) is no answer at all.
 * **Restatement layer** (:func:`normalize`): a right answer is right however it is dressed. Units and other trailing
   words, ``\\text{}``, trailing punctuation, currency, thousands separators, ``x =`` / ``x \\in``, degree and percent
   signs are set aside (on both sides), ``and`` between items becomes a comma, ``a \\pm b`` becomes ``a - b, a + b``.
-* **Non-answers** (:func:`non_answer_reason`): a word (``wrong``, ``correct``), an empty box or text with no
+  A unit is a word of 3+ letters after a space or a known unit symbol (``5 cm``, ``2.5 m / s``): ``5ab`` keeps its
+  letters. A matrix row separator ``\\\\`` and an ellipsis (an endless list) are part of the answer, never dressing.
+* **Non-answers** (:func:`non_answer_reason`): a word (``wrong``, ``correct``), ``N/A``, an empty box or text with no
   mathematics is not an answer: never "wrong", so never a negative and never an accuracy-inversion reward.
-* **Strict check** (:func:`numeric_verdict`): math-verify 0.5.2 calls ``12:00`` = ``1:00`` and ``(0, 1.5)`` =
-  ``(0, 1)`` inside equations. When both answers are made of plain numbers (lists, tuples, intervals, times), they
-  are compared here exactly (to math-verify's 6-decimal rounding) and that decides; this is also the cheap path.
+* **Comparison** lives in :mod:`pns_hub.grading.compare` (the strict numeric check and the structural checks where
+  math-verify 0.5.2 is the weak part); what neither settles, math-verify decides.
 """
 
 from __future__ import annotations
@@ -105,12 +108,37 @@ def _phrase_value(text: str, start: int) -> str:
     return re.split(r"\.(?=\s|$)|。", line, maxsplit=1)[0]
 
 
+def _unclosed_box(text: str) -> bool:
+    """True when the last ``\\boxed{`` never closes: the answer was cut off (``\\boxed{1`` is not the answer 1)."""
+    opened = list(_BOXED.finditer(text))
+    return bool(opened) and _closing(text, opened[-1].end()) is None and not any(
+        s <= opened[-1].start() < e for _, s, e in boxed_spans(text))
+
+
+def _late_phrase(text: str, after: int) -> str | None:
+    """A "Final Answer: 5" phrase written after the last box: it states the final answer (issue #31).
+
+    Only a mathematical value counts (a digit or a command, at most two words), so "the answer is above" or "the
+    answer is correct" after a box leaves the box in charge.
+    """
+    matches = list(_PHRASES.finditer(text, after))
+    if not matches:
+        return None
+    value = _phrase_value(text, matches[-1].end()).strip().rstrip(".").strip()
+    if re.search(r"\d|\\[a-zA-Z]", value) and len(re.findall(r"[a-zA-Z]{3,}", _unwrap(value, _TEXT_CMD))) <= 2:
+        return value
+    return None
+
+
 def extract_answer(text: str) -> tuple[str | None, str]:
     """Final answer of a completion and how it was found: ``boxed``, ``phrase`` or ``none`` (module docstring)."""
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not text.strip() or _unclosed_box(text):
         return None, "none"
     spans = boxed_spans(text)
     if spans:
+        late = _late_phrase(text, spans[-1][2] + 1)
+        if late is not None:
+            return late, "phrase"
         group = [spans[-1]]
         for span in reversed(spans[:-1]):
             if not _joined_by_connector(text[span[2] + 1:group[0][0]]):
@@ -135,16 +163,29 @@ def extract_answer(text: str) -> tuple[str | None, str]:
 # Restatement layer
 # --------------------------------------------------------------------------------------------------------------
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|hbox)\s*\{")
-_SPACING = re.compile(r"\\(?:left|right|displaystyle|!|,|;|:|quad|qquad)(?![a-zA-Z])|\\ ")
+_SPACING = re.compile(r"(?<!\\)(?:\\(?:left|right|displaystyle|!|,|;|:|quad|qquad)(?![a-zA-Z])|\\ )")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree")
 # Trailing words after a number: units ("clips", "cm^2", "km/h", "square feet", "dollars", "percent").
 _FUNCTION_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "and", "or", "pi", "mod", "i"}
-_UNIT_TAIL = re.compile(
-    r"(?:\s*(?<![\\a-zA-Z])[a-zA-Z]{2,}(?:\s*\^\{?[23]\}?|[²³])?(?:\s*/\s*[a-zA-Z]+(?:\^\{?[23]\}?)?)?)+$"
-)
-_SINGLE_UNIT = re.compile(r"(?<=[\d}])\s+(?:m|g|s|h|l|L|K|J|N|W|V|A|C)(?:\^\{?[23]\}?|[²³])?$")
+# Unit symbols that may follow a number glued ("5cm") or stand alone; any other run of letters must be a word of 3+
+# letters after a space ("72 clips"): "5ab" and "2 xy" are products, not units (issue #31).
+_SYMBOLS = ("cm|mm|km|nm|um|ms|min|hr|hrs|kg|mg|ml|mL|kJ|kW|Pa|kPa|Hz|kHz|eV|keV|MeV|GeV|mol|ft|in|yd|mi|lb|lbs|oz|sec"
+            "|m|s|h|g|l|L|K|J|N|W|V|A|C|T")
+_UNIT_TOKEN = rf"(?:(?:{_SYMBOLS})(?![a-zA-Z])|[a-zA-Z]{{3,}})(?:\s*\^\s*\{{?-?[1-3]\}}?|[²³])?"
+_UNIT_TAIL = re.compile(rf"(?:\s+|(?<=\d)(?=(?:{_SYMBOLS.split('|m|')[0]})(?![a-zA-Z])))"
+                        rf"{_UNIT_TOKEN}(?:\s*(?:/|\\cdot|\*|\s)\s*{_UNIT_TOKEN})*$")
 _LHS = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?|[a-zA-Z]\([a-z]\))\s*(?:=|\\in\b)\s*(?=\S)")
 _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
+_SCALE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(thousand|million|billion)\b", re.IGNORECASE)
+
+
+def _scaled(number: str, word: str) -> str:
+    """``5 million`` -> ``5000000`` (PRM800K's grader reads these words as powers of ten too)."""
+    value = Fraction(number) * 10 ** {"thousand": 3, "million": 6, "billion": 9}[word.lower()]
+    return str(value.numerator) if value.denominator == 1 else number + " " + word
+
+
+_ELLIPSIS = re.compile(r"\\[lc]?dots(?![a-zA-Z])|…|\.{3,}")
 _META_WORDS = {"wrong", "correct", "incorrect", "right", "answer", "unknown", "error", "idk"}
 
 
@@ -177,36 +218,55 @@ def split_items(text: str) -> list[str]:
     return [i for i in items if i]
 
 
+def _balanced(text: str) -> bool:
+    """No bracket or brace opened in ``text`` is left open."""
+    depth = 0
+    for ch in text:
+        depth += (ch in "([{") - (ch in ")]}")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _expand_pm(item: str) -> str:
     """``a \\pm b`` -> ``a - b, a + b`` (one top-level ``\\pm`` only; anything fancier is left to math-verify)."""
     parts = re.split(r"\\(?:pm|mp)(?![a-zA-Z])", item)
-    if len(parts) != 2 or re.search(r"(?<![\^{(_])[+-]", parts[1].strip()):
-        return item
+    if len(parts) != 2 or re.search(r"(?<![\^{(_])[+-]", parts[1].strip()) or not _balanced(parts[0]):
+        return item  # inside a set or tuple ("\\{1 \\pm \\sqrt{5}, -2\\}") the whole is math-verify's
     head, tail = parts[0].strip(), parts[1].strip()
     return f"{head}-{tail}, {head}+{tail}" if head else f"-{tail}, {tail}"
 
 
 def _strip_words(item: str, numeric_gold: bool) -> str:
-    """Drop trailing unit words from an item that has a number in front of them."""
-    core = _UNIT_TAIL.sub("", item).strip()
-    tail = item[len(core):].split()
-    if core and re.search(r"\d", core) and not any(w.lower().strip("^{}23²³/") in _FUNCTION_WORDS for w in tail):
-        item = core
-    if numeric_gold:
-        item = _SINGLE_UNIT.sub("", item).strip()
-    return item
+    """Drop a trailing unit from an item that has a number in front of it (``72 clips``, ``2.5 m / s``).
+
+    A lone one-letter unit (``5 m``) is dropped only against a plain-number gold: elsewhere it may be a variable.
+    """
+    match = _UNIT_TAIL.search(item)
+    if not match:
+        return item
+    core, tail = item[:match.start()].strip(), item[match.start():]
+    words = re.findall(r"[a-zA-Z]+", tail)
+    if not core or not re.search(r"\d", core) or any(w.lower() in _FUNCTION_WORDS for w in words):
+        return item
+    if len(words) == 1 and len(words[0]) == 1 and not numeric_gold and not re.search(r"[/^²³]", tail):
+        return item
+    return core
 
 
 def normalize(answer: str, numeric_gold: bool = False) -> str:
     """The answer with its dressing set aside (module docstring); the same reading is applied to the gold."""
     text = answer.strip()
     text = re.sub(r"\\boxed\s*\{", r"\\text{", text)  # a box inside the answer is only a wrapper
-    text = text.replace("\\$", " ").replace("$", " ")
+    text = re.sub(r'\\?"', " ", text.replace("\\$", " ").replace("$", " "))  # quotes and $ are never the value
+    if text.strip().startswith("{") and _closing(text.strip(), 1) == len(text.strip()) - 1:
+        text = text.strip()[1:-1]  # "{35 cm, 4}": plain braces only group
     text = re.sub(r",\s*\\!\s*", ",", text).replace("{,}", ",")
     if numeric_gold or re.fullmatch(r"\s*\d{1,3}(?:,\d{3})+(?:\.\d+)?\s*", text):
         text = _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text)  # 1,000 against a single-number gold
     text = _unwrap(text, _TEXT_CMD)
     text = _SPACING.sub(" ", text).replace("~", " ")
+    text = _SCALE.sub(lambda m: _scaled(m.group(1), m.group(2)), text)
     text = re.sub(r"\\[dtc]frac", r"\\frac", text)
     text = _DEGREES.sub(" ", text)
     text = re.sub(r"\\?%|\b(?:percent|percentage|pct)\b", " ", text)
@@ -214,6 +274,7 @@ def normalize(answer: str, numeric_gold: bool = False) -> str:
     text = re.sub(r"^\s*(?:the\s+)?(?:final\s+)?answer\s*(?:is\b|:)\s*", "", text, flags=re.IGNORECASE)
     text = re.sub(r"^\s*(?:about|approximately|approx\.?|around|roughly)\s+", "", text, flags=re.IGNORECASE)
     text = re.sub(r"(?:\s*,)?\s+(?:and|or)\s+", ", ", text)
+    text = _ELLIPSIS.sub(r" \\ldots ", text)
     text = re.sub(r"[\s.,;:!?]+$", "", text)
     text = re.sub(r"\s+", " ", text).strip()
     items = [_strip_words(_expand_pm(i), numeric_gold) for i in split_items(text)]
@@ -231,13 +292,18 @@ def strip_lhs(gold: str, answer: str) -> tuple[str, str]:
         return ", ".join(_LHS.sub("", i) for i in split_items(text))
 
     g, a = strip(gold), strip(answer)
-    if "=" in g or "=" in a:
+    if _outside_braces("=", g) or _outside_braces("=", a):  # "\\sum_{k=0}" is no equation (issue #31)
         return gold, answer
     return g, a
 
 
-def is_numeric(text: str) -> bool:
-    return _number(text) is not None
+def _outside_braces(char: str, text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += (ch == "{") - (ch == "}")
+        if ch == char and depth == 0:
+            return True
+    return False
 
 
 def _is_words(text: str) -> bool:
@@ -248,6 +314,8 @@ def non_answer_reason(answer: str, gold: str) -> str | None:
     """Why a normalized answer is not a mathematical answer (``None`` when it is one)."""
     if not answer.strip():
         return "empty answer"
+    if re.fullmatch(r"n\s*/\s*a|n\.\s*a|not\s+applicable", answer.strip(), re.IGNORECASE):
+        return f"not an answer: '{answer}'"
     if re.search(r"\d|\\[a-zA-Z]|[-+*/^_=<>()\[\]{}|,]", answer) or re.fullmatch(r"[A-Za-z]'*", answer):
         return None
     if _is_words(answer):
@@ -264,86 +332,3 @@ def words_equal(gold: str, answer: str) -> bool | None:
     if _is_words(gold) and _is_words(answer) and (len(gold) > 1 or len(answer) > 1):
         return gold.lower().split() == answer.lower().split()
     return None
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Strict numeric check
-# --------------------------------------------------------------------------------------------------------------
-_NUM = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-_FRAC = re.compile(r"(-?)\\frac\s*\{\s*(-?[\d.]+)\s*\}\s*\{\s*(-?[\d.]+)\s*\}")
-_TIME = re.compile(r"(\d{1,2}):(\d{2})(?:\s*([ap])\.?\s*m\.?)?", re.IGNORECASE)
-
-
-def _number(text: str) -> Fraction | None:
-    """An exact value for ``12``, ``-0.5``, ``3/4``, ``\\frac{3}{4}``; ``None`` for anything else."""
-    text = text.replace(" ", "")
-    try:
-        if _NUM.fullmatch(text):
-            return Fraction(text)
-        match = re.fullmatch(r"(-?(?:\d+(?:\.\d*)?|\.\d+))/(\d+(?:\.\d*)?)", text)
-        if match:
-            return Fraction(match.group(1)) / Fraction(match.group(2))
-        match = _FRAC.fullmatch(text)
-        if match:
-            value = Fraction(match.group(2)) / Fraction(match.group(3))
-            return -value if match.group(1) else value
-    except (ValueError, ZeroDivisionError):
-        return None
-    return None
-
-
-def _close(a: Fraction, b: Fraction) -> bool:
-    """Equal to math-verify's default 6-decimal rounding (relative for large values)."""
-    return abs(a - b) <= Fraction(5, 10**7) + abs(b) * Fraction(1, 10**9)
-
-
-def _shape(item: str):
-    """A comparable shape of an item made only of numbers: a number, a time, or a bracketed tuple of numbers."""
-    time = _TIME.fullmatch(item.strip())
-    if time:
-        return ("time", int(time.group(1)), int(time.group(2)), (time.group(3) or "").lower())
-    value = _number(item)
-    if value is not None:
-        return ("num", value)
-    item = item.strip()
-    if len(item) >= 2 and item[0] in "([" and item[-1] in ")]":
-        inner = split_items(item[1:-1])
-        values = [_number(i) for i in inner]
-        if len(inner) >= 2 and all(v is not None for v in values):
-            return ("tuple", item[0] + item[-1], tuple(values))
-    return None
-
-
-def _shapes_equal(a, b) -> bool:
-    if a[0] != b[0]:
-        return False
-    if a[0] == "num":
-        return _close(a[1], b[1])
-    if a[0] == "time":
-        return a == b
-    return a[1] == b[1] and len(a[2]) == len(b[2]) and all(_close(x, y) for x, y in zip(a[2], b[2]))
-
-
-def numeric_verdict(gold: str, answer: str) -> bool | None:
-    """Exact verdict when both answers are made only of plain numbers / times / number tuples, else ``None``.
-
-    Items of a top-level list match as a multiset (``1, 2`` = ``2, 1``); tuples and intervals keep order and
-    bracket kind. This decides ``12:00`` vs ``1:00``, ``n=1, 2, 3`` vs ``n=2, 3, 4`` and ``(0, 1.5)`` vs ``(0, 1)``.
-    """
-    g_items, a_items = split_items(gold), split_items(answer)
-    if not g_items or not a_items or len(g_items) > 64 or len(a_items) > 64:
-        return None
-    g_shapes, a_shapes = [_shape(i) for i in g_items], [_shape(i) for i in a_items]
-    if any(s is None for s in g_shapes) or any(s is None for s in a_shapes):
-        return None
-    if {s[0] for s in g_shapes} != {s[0] for s in a_shapes}:
-        return None  # "(5, 2), (7, 2)" against "p=5, q=2; p=7, q=2": grouping differs, math-verify's reading decides
-    if len(g_shapes) != len(a_shapes):
-        return False
-    left = list(a_shapes)
-    for g in g_shapes:
-        hit = next((k for k, a in enumerate(left) if _shapes_equal(g, a)), None)
-        if hit is None:
-            return False
-        left.pop(hit)
-    return True

@@ -7,6 +7,13 @@ the file, line and field; nothing is skipped silently.
 ``data/<config>/*.parquet``) with the current grader: every ``chosen`` must still verify correct and every
 ``rejected`` must still be a valid negative. Rows whose label changed are listed (``--output`` writes them as JSONL)
 and the exit status is 1 when there is any, so a published dataset built on an older grader can be checked in CI.
+
+``pns-hub verify --mutations [--sample N] [--output-dir DIR]`` grades near misses and restatements of every bundled
+gold (:mod:`pns_hub.grading.mutation_sweep`); the exit status is 1 when a near miss is called correct or a set
+accepts fewer than 99% of its restatements.
+
+``pns-hub verify --cross-audit FILE.jsonl`` runs the same completions through this grader, lighteval's extractive
+match and math-verify used directly, and lists every disagreement (:mod:`pns_hub.grading.cross_audit`).
 """
 
 from __future__ import annotations
@@ -99,12 +106,55 @@ def audit_main(args, parser) -> int:
     return 1 if changes else 0
 
 
+def mutations_main(args) -> int:
+    import platform
+    import sys
+
+    from pns_hub.grading import mutation_sweep
+    from pns_hub.hardware import device_name
+
+    rows = mutation_sweep.sweep(args.sets.split(",") if args.sets else None, sample=args.sample,
+                                num_workers=args.num_workers)
+    meta = {"command": "pns-hub verify " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["verify"] else sys.argv[1:]),
+            "machine": f"{device_name()}, {platform.python_version()}", "sample": args.sample}
+    print(mutation_sweep.markdown(rows, f"Grader mutation sweep ({meta['machine']})"))
+    if args.output_dir:
+        print("wrote " + ", ".join(str(p) for p in mutation_sweep.write(rows, args.output_dir, meta)))
+    bad = [r["set"] for r in rows if r["near_misses_called_correct"] or r["restatement_acceptance"] < 0.99]
+    return 1 if bad else 0
+
+
+def cross_audit_main(args, parser) -> int:
+    from pns_hub.grading.cross_audit import cross_audit, report
+
+    try:
+        _, _, rows = load_completions(args.cross_audit, args.completion_field, args.gold_field)
+    except DataError as err:
+        parser.exit(2, f"pns-hub verify --cross-audit: {err}\n")
+    result = cross_audit(rows, args.completion_field, args.gold_field, num_workers=args.num_workers)
+    print(report(result, args.cross_audit))
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        summary = {k: v for k, v in result.items() if k != "disagreements"}
+        Path(args.output).write_text(json.dumps({"file": args.cross_audit, **summary,
+                                                 "disagreements": result["disagreements"]}, indent=1,
+                                                ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
 def cli_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="pns-hub verify", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", nargs="?", help="JSONL with one completion and its gold answer per line")
     parser.add_argument("--audit", metavar="DATASET_FOLDER",
                         help="re-check every chosen/rejected of a negatives dataset folder and list changed labels")
+    parser.add_argument("--mutations", action="store_true",
+                        help="grade near misses and restatements of every bundled gold (issue #31 figures)")
+    parser.add_argument("--sets", help="with --mutations: comma-separated sets (default: the 7 benchmarks + testbed)")
+    parser.add_argument("--sample", type=int, help="with --mutations: golds drawn per set (default: all)")
+    parser.add_argument("--output-dir", help="with --mutations: write grader_mutations.json and .md here")
+    parser.add_argument("--cross-audit", metavar="FILE",
+                        help="grade FILE with this grader, lighteval and math-verify; list their disagreements")
     parser.add_argument("--completion-field", default="completion")
     parser.add_argument("--gold-field", default="answer")
     parser.add_argument("--num-workers", type=int, default=None, help="0 = sequential in-process; default: all cores")
@@ -113,6 +163,10 @@ def cli_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.audit:
         return audit_main(args, parser)
+    if args.mutations:
+        return mutations_main(args)
+    if args.cross_audit:
+        return cross_audit_main(args, parser)
     if not args.file:
         parser.error("give a JSONL file, or --audit DATASET_FOLDER")
     try:

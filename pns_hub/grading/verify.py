@@ -28,7 +28,9 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 from pns_hub.grading import answers as forms
+from pns_hub.grading import compare
 from pns_hub.grading.answers import count_boxed, extract_answer, extract_boxed  # noqa: F401 - public API
+from pns_hub.grading.compare import reading  # noqa: F401 - public API
 
 
 logger = logging.getLogger(__name__)
@@ -108,13 +110,6 @@ def _soft_timeout_ok() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def reading(gold: str, answer: str) -> tuple[str, str]:
-    """Gold and answer as the grader compares them: dressing set aside on both sides (:mod:`verify_answers`)."""
-    gold_n = forms.normalize(gold)
-    answer_n = forms.normalize(answer, numeric_gold=forms.is_numeric(gold_n))
-    return forms.strip_lhs(gold_n, answer_n)
-
-
 def answers_equal(gold: str, answer: str, timeout: float = DEFAULT_TIMEOUT) -> bool | None:
     """math-verify equivalence of two bare answers, as given (no restatement layer); ``None`` if either fails."""
     from math_verify import verify
@@ -136,19 +131,6 @@ def _timed_equal(gold: str, answer: str, timeout: float):
     return equal, time.monotonic() - wall, time.process_time() - cpu
 
 
-def _cheap_verdict(gold: str, answer: str) -> tuple[bool, str] | None:
-    """Verdicts that need no sympy: same text, word answers, plain numbers / tuples / times (the strict check)."""
-    if re.sub(r"\s+", "", gold) == re.sub(r"\s+", "", answer):
-        return True, "same answer as gold"
-    same = forms.words_equal(gold, answer)
-    if same is not None:
-        return same, "word answer " + ("matches" if same else "differs from") + " gold"
-    same = forms.numeric_verdict(gold, answer)
-    if same is not None:
-        return same, "numbers " + ("match" if same else "differ from") + " gold"
-    return None
-
-
 def verify_one(completion: str, gold: str, timeout: float = DEFAULT_TIMEOUT) -> VerifyResult:
     """Check one completion in this process.
 
@@ -166,17 +148,39 @@ def verify_one(completion: str, gold: str, timeout: float = DEFAULT_TIMEOUT) -> 
         return VerifyResult(answer[:MAX_ANSWER_CHARS], UNVERIFIABLE, f"answer longer than {MAX_ANSWER_CHARS} chars")
     if _TOO_LARGE.search(answer):
         return VerifyResult(answer, UNVERIFIABLE, "power tower or huge exponent / factorial: too large to evaluate")
-    gold_n, answer_n = reading(gold, answer)
+    gold_n, answer_n = compare.reading(gold, answer)
     reason = forms.non_answer_reason(answer_n, gold_n)
     if reason:
         return VerifyResult(answer, UNPARSEABLE, reason)
-    cheap = _cheap_verdict(gold_n, answer_n)
+    cheap = compare.cheap_verdict(gold_n, answer_n)
     if cheap is not None:
         return VerifyResult(answer, CORRECT if cheap[0] else WRONG, f"{how} answer: {cheap[1]}")
     return _math_verify_verdict(gold_n, answer_n, answer, how, timeout)
 
 
+def _proportional_equations(gold: str, answer: str, timeout: float) -> bool:
+    """Two equations whose sides' differences are a nonzero constant apart: the same solution set
+    (``y = -x/2 + 3/4`` and ``2x + 4y - 3 = 0``), which math-verify 0.5.2 calls different."""
+    if gold.count("=") != 1 or answer.count("=") != 1 or not _soft_timeout_ok():
+        return False
+    import sympy
+
+    try:
+        parsed = [_parse(text, max(1, int(timeout))) for text in (gold, answer)]
+        sides = [p[0] for p in parsed if p and isinstance(p[0], sympy.Eq)]
+        if len(sides) != 2:
+            return False
+        from math_verify.utils import timeout as limit
+
+        difference = [side.lhs - side.rhs for side in sides]
+        ratio = limit(max(1, int(timeout)))(sympy.simplify)(difference[0] / difference[1])
+        return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+    except Exception:  # noqa: BLE001 - sympy's errors and math-verify's timeout mean "not shown equal"
+        return False
+
+
 def _math_verify_verdict(gold: str, answer: str, extracted: str, how: str, timeout: float) -> VerifyResult:
+    gold, answer = compare.for_math_verify(gold), compare.for_math_verify(answer)
     equal, wall, cpu = _timed_equal(gold, answer, timeout)
     if isinstance(equal, Exception):  # math-verify raises TimeoutError and sympy errors; none may stop a batch
         return VerifyResult(extracted, UNVERIFIABLE, f"{type(equal).__name__}: {str(equal)[:120]}")
@@ -192,6 +196,8 @@ def _math_verify_verdict(gold: str, answer: str, extracted: str, how: str, timeo
         return VerifyResult(extracted, UNVERIFIABLE, f"timed out after {timeout:.0f}s")
     if equal is None:
         return VerifyResult(extracted, UNPARSEABLE, f"could not parse the {how} answer")
+    if not equal and _proportional_equations(gold, answer, timeout):
+        return VerifyResult(extracted, CORRECT, f"{how} answer: the same equation as gold, times a constant")
     return VerifyResult(extracted, CORRECT if equal else WRONG,
                         f"{how} answer {'matches' if equal else 'differs from'} gold (math-verify)")
 
