@@ -76,3 +76,24 @@ def test_perturbed_golds_carry_exactly_one_slip():
             assert c.grounded == 1.0 and c.answer_follows and c.plausibility < 1.0
             found += 1
     assert found > 150
+
+
+def test_the_oracle_reward_is_the_gated_composite_with_the_step_checker():
+    """pns_oracle: bad format -1, correct 0, verified wrong 0.5 + 0.5 x step plausibility; logged as pns/steps."""
+    from types import SimpleNamespace
+
+    from pns_hub.rewards.functions import get_reward_funcs
+
+    (fn,) = get_reward_funcs(["pns_oracle"], SimpleNamespace(reward_model_path=None, judge_model="unused-spec"))
+    slip = "We add what she buys.\nAfter buying: 12 + 7 = 18 apples.\nAfter the gift: 18 + 5 = 23 apples.\n\n" \
+           "The final answer is $\\boxed{23}$."
+    bare = "Maria has many apples and she gets a few more of them, so in the end she has this many.\n\n" \
+           "The final answer is $\\boxed{30}$."
+    right = slip.replace("= 18", "= 19").replace("18 +", "19 +").replace("23", "24")
+    logged = {}
+    out = fn(completions=[slip, bare, right, "\\boxed{23"], answer=["24"] * 4, problem=[PROBLEM] * 4,
+             log_metric=lambda k, v: logged.__setitem__(k, v))
+    assert out[0] == pytest.approx(0.5 + 0.5 * (0.5 + 1 + 1) / 3) and out[1] == pytest.approx(0.5)
+    assert out[2:] == [0.0, -1.0]
+    assert logged["pns/steps"] == pytest.approx(((0.5 + 1 + 1) / 3 + 0.0) / 2) and "pns/rm" not in logged
+    assert fn.__name__ == "pns_oracle_reward"

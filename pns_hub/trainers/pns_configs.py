@@ -33,7 +33,8 @@ class PNSGeneratorScriptArguments(trl.ScriptArguments):
     split_seed: int = field(default=0, metadata={"help": "Seed of the held-out split."})
     reward_funcs: list[str] = field(
         default_factory=lambda: ["pns_composite"],
-        metadata={"help": "Reward names: format, accuracy_inversion, reward_model, cot_judge, pns_composite."},
+        metadata={"help": "Reward names: format, accuracy_inversion, reward_model, cot_judge, pns_composite, "
+                          "pns_oracle (the composite with the step checker in place of RM + judge)."},
     )
     reward_model_path: str | None = field(
         default=None, metadata={"help": "Reward model spec (Hub id / folder). None disables the RM term (its weight "
