@@ -74,6 +74,15 @@ class Budget:
     # examples per forward/backward in every training stage; optimizer steps still see 8 (gradient accumulation), so
     # activation and logits memory (batch x length x the 49,152-token vocabulary) scale with this, not with 8 (#14)
     micro_batch: int = 1
+    # The generator's reward (issue #33): "composite" (the paper's gates + RM + judge) or "oracle" (the step checker
+    # in place of RM + judge). A wrong answer earns composite_base + composite_rm_weight * sigmoid(RM / rm_temperature)
+    # + composite_judge_weight * judge; the defaults are the recipes' (0.5, 0.25, 0.25, T = 1).
+    gen_reward: str = "composite"
+    gen_learning_rate: float = 1e-5
+    composite_base: float = 0.5
+    composite_rm_weight: float = 0.25
+    composite_judge_weight: float = 0.25
+    rm_temperature: float = 1.0
 
     @classmethod
     def for_scale(cls, scale: float) -> "Budget":
@@ -146,8 +155,10 @@ class _RewardLog:
                 self.history: list[dict] = []
 
             def on_log(self, args, state, control, logs=None, **kwargs):
-                if logs and "reward" in logs:
-                    self.history.append({"step": state.global_step, "reward": logs["reward"]})
+                if logs and "reward" in logs:  # the total and every component (pns/*, rewards/*) per step
+                    self.history.append({"step": state.global_step, **{
+                        k: v for k, v in logs.items() if k in ("reward", "reward_std", "kl", "entropy")
+                        or k.startswith(("pns/", "rewards/", "completions/mean_length"))}})
 
         return Callback()
 
