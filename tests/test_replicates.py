@@ -76,3 +76,113 @@ def test_arms_run_in_fewer_replicates_pool_over_those_and_say_so():
     bad[2]["pns"] = {k: v for k, v in bad[2]["pns"].items() if k != "p000"}
     with pytest.raises(ValueError, match="replicate 2, arm 'pns'"):
         rr.replicate_report(BASE, bad, seed=0, n_resamples=2000)
+
+
+def _scripted_generate(answers):
+    """A sampler whose samples depend on the seed it is given: right first, then wrong answers gold + seed-derived
+    offsets, each with reasoning long enough for the format check."""
+    from pns_hub.engines.generation import Completion
+
+    def generate(model, tokenizer, prompts, params=None, batch_size=32, progress=True, desc="generate"):
+        out = []
+        for prompt in prompts:
+            text = prompt[-1]["content"] if isinstance(prompt, list) else prompt
+            gold = int(next(a for p, a in answers.items() if p in text))
+            draws = [gold] + [gold + 1 + (params.seed + 7 * j) % 50 for j in range(1, params.num_samples)]
+            out.append([Completion(f"Working through the numbers step by step (draw {params.seed % 1000}, sample "
+                                   f"{j}), we get the result.\n\nThe final answer is $\\boxed{{{v}}}$.", 30, False)
+                        for j, v in enumerate(draws)])
+        return out
+
+    return generate
+
+
+def test_the_placebo_arm_draws_another_rs_set_with_the_main_chosen_side(tmp_path, tiny_causal_lm_path, monkeypatch):
+    """Real synthesis (sampling seeds, verification, format filter, rows) with a scripted sampler: RS' comes from
+    another seed, so its negatives differ from RS's, while its chosen side is the main run's, problem by problem."""
+    from pns_hub.data import problems as data
+    from pns_hub.engines import generation
+    from pns_hub.experiments import placebo
+    from pns_hub.synthesis import fair, report
+    from pns_hub.synthesis.config import SynthesisConfig
+    from pns_hub.synthesis.run import synthesize_dataset
+
+    rows = data.load_problems("testbed_train")[:4]
+    path = tmp_path / "problems.jsonl"
+    data.write_jsonl(path, rows)
+    monkeypatch.setattr(generation, "generate", _scripted_generate({r["problem"]: r["answer"] for r in rows}))
+    config = SynthesisConfig(generator=tiny_causal_lm_path, policy=tiny_causal_lm_path, dataset=str(path), limit=None,
+                             sources=["pns", "rejection_sampling"], num_samples=3, max_new_tokens=16, seed=5,
+                             rejected_choice="all", output_dir=str(tmp_path / "main"), progress=False,
+                             verify_workers=0)
+    main = report.load_folder(synthesize_dataset(config))
+    rs_prime, info = placebo.placebo_candidates(config, 5, tmp_path, main)
+    assert info["seed"] != config.seed and info["dropped_no_main_row"] == 0 and len(rs_prime) == 8
+
+    def negatives(rows_):
+        return {(r["problem_id"], r["rejected"][0]["content"]) for r in rows_}
+
+    assert not negatives(rs_prime) & negatives(main["rejection_sampling"])  # another draw, not the same set
+    main_chosen = {r["problem_id"]: r["chosen"] for r in main["rejection_sampling"]}
+    own_chosen = {r["problem_id"]: r["chosen"] for r in report.load_folder(tmp_path / "negatives-placebo-all-candidates")
+                  ["rejection_sampling"]}
+    assert all(r["chosen"] == main_chosen[r["problem_id"]] for r in rs_prime)
+    assert any(own_chosen[p] != main_chosen[p] for p in own_chosen)  # its own draw had other chosen sides
+    selected, sel = fair.fair_select({**main, placebo.PLACEBO: rs_prime}, "random", seed=0)
+    assert sel["problems_kept"] == 4 and len(selected[placebo.PLACEBO]) == 4
+
+
+def test_replicates_share_rm_and_base_redraw_the_rest_and_resume(tmp_path, monkeypatch):
+    """Stand-in stages, the real runner and orchestration: RM and base evaluation once, every replicate's stages with
+    its own seed, RS' trained on the placebo folder, every replicate's file written, a rerun reuses every stage."""
+    from pathlib import Path
+
+    from pns_hub.experiments import demo, replicates
+    from pns_hub.experiments import demo_stages as st
+
+    calls = []
+
+    def made(folder, name, **extra):
+        calls.append(name)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for marker in ("config.json", "README.md"):
+            (Path(folder) / marker).write_text("{}")
+        return {"folder": str(folder), **extra}
+
+    def negatives(budget, seed, folder, *a, sources=None, placebo=False):
+        Path(str(folder) + "-placebo").mkdir(parents=True, exist_ok=True)
+        (Path(str(folder) + "-placebo") / "README.md").write_text("{}")
+        fig = {"groups": {"rm": {"correct": {"value": 1.0}, "pns": {"value": 0.5 + seed}}}}
+        return made(folder, f"negatives seed {seed} {'+'.join(sources)} placebo={placebo}", figure1=fig,
+                    generator={}, selection={}, table={}, placebo={"seed": -seed},
+                    placebo_folder=str(folder) + "-placebo")
+
+    def evaluate(model, problems, max_tokens, seed):
+        calls.append(f"eval {Path(model).name}")
+        return {"per_problem": {f"t{i}": (i + len(Path(model).name)) % 2 for i in range(8)}}
+
+    monkeypatch.setattr(st, "stage_reward_model", lambda b, s, folder, *a: made(folder, "rm", metrics={}))
+    monkeypatch.setattr(demo, "_generator", lambda cfg, b, folder, *a: made(folder, f"generator seed {cfg.seed}",
+                                                                             reward_curve=[]))
+    monkeypatch.setattr(st, "stage_negatives", negatives)
+    monkeypatch.setattr(st, "stage_dpo", lambda b, s, out, dataset, config, *a: made(
+        out, f"dpo seed {s} on {Path(dataset).name}/{config}"))
+    monkeypatch.setattr(st, "stage_eval", evaluate)
+    cfg = demo.DemoConfig(output_dir=str(tmp_path), warmup_model=str(tmp_path / "warm"), seed=10)
+    result = replicates.run_replicates(cfg, demo.Budget.preset("tiny"), 3, all_sources_in=1, n_resamples=500)
+    assert calls.count("rm") == 1 and calls.count("eval warm") == 1
+    assert [c for c in calls if c.startswith("generator")] == ["generator seed 10", "generator seed 11",
+                                                               "generator seed 12"]
+    assert "negatives seed 10 pns+rejection_sampling+prompted_wrong+perturbed placebo=True" in calls
+    assert "negatives seed 12 pns+rejection_sampling placebo=True" in calls
+    assert "dpo seed 11 on negatives-placebo/rejection_sampling" in calls
+    assert "dpo seed 11 on negatives/rejection_sampling" in calls and "dpo seed 11 on negatives/pns" in calls
+    assert result["replicates"] == 3 and result["arms_in_replicates"]["perturbed"] == 1
+    assert [e["seed"] for e in result["per_replicate"]] == [10, 11, 12]
+    assert result["figure1_pooled"]["rm"]["pns"] == {"mean": 11.5, "min": 10.5, "max": 12.5, "replicates": 3}
+    assert all((tmp_path / "replicates" / f"r{r}.json").exists() for r in range(3))
+    calls.clear()
+    again = replicates.run_replicates(cfg, demo.Budget.preset("tiny"), 3, all_sources_in=1, n_resamples=500)
+    assert calls == [] and again["pooled"] == result["pooled"]
+    paths = replicates.write_outputs({**again, "command": "test"}, tmp_path)
+    assert "## Pooled over replicates" in Path(paths["md"]).read_text()

@@ -263,6 +263,7 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
                                                    "pair_stats")},
         "reward_curve": gen.get("reward_curve"), "generator_report": neg["generator"],
         "generator_md": neg["generator_md"], "plausibility": neg["table_md"], "fair_selection": neg["selection"],
+        "figure1": neg.get("figure1"), "figure1_md": neg.get("figure1_md"),
         "evals": {k: v["accuracy"] for k, v in evals.items()}, "comparisons": comparisons,
         "per_problem": {k: {"per_problem": v["per_problem"]} for k, v in evals.items()},
         "models": {name: str(path) for name, (path, _, _, _) in trained.items()}, "model_keys": trained_key,
