@@ -82,9 +82,11 @@ def stage_warmup(model: str, examples: int, micro_batch: int, seed: int, folder:
     return {"folder": train_sft_warmup(script, training, model_args)}
 
 
-def stage_reward_model(budget, seed: int, folder: Path, policy: str, problems: str, hub_id: str) -> dict:
+def stage_reward_model(budget, seed: int, folder: Path, policy: str, problems: str, hub_id: str,
+                       **extra) -> dict:
     """Pairs of the policy's own samples (correct vs wrong by math-verify; gold only as a counted fallback) on the RM
-    slice; held-out pairwise accuracy on problems the RM never trained on (RewardTrainer's accuracy + Wilson)."""
+    slice; held-out pairwise accuracy on problems the RM never trained on (RewardTrainer's accuracy + Wilson).
+    ``extra``: more script flags (the learning curve's ``pairs_path`` and ``max_train_pairs``)."""
     from trl import ModelConfig
 
     from pns_hub.trainers.pns_configs import PNSRewardConfig, RewardModelScriptArguments
@@ -97,7 +99,7 @@ def stage_reward_model(budget, seed: int, folder: Path, policy: str, problems: s
         "max_new_tokens": budget.max_tokens, "sample_batch_size": 64, "center_rewards_coefficient": 0.01,
         "learning_rate": 2e-5, "num_train_epochs": budget.rm_epochs, **accumulate(8, budget.micro_batch),
         "max_length": 512, "gradient_checkpointing": False, "save_strategy": "no", "report_to": "none",
-        "logging_steps": 5, "seed": seed, "output_dir": str(folder), "hub_model_id": hub_id,
+        "logging_steps": 5, "seed": seed, "output_dir": str(folder), "hub_model_id": hub_id, **extra,
     }))
     return {"folder": str(folder), "metrics": train_reward_model(script, training, model_args)}
 

@@ -232,7 +232,8 @@ def _replicates_main(args, argv: list[str]) -> int:
     seed, n = recipe.get("seed", args.seed), recipe.get("replicates", args.replicates)
     cfg = DemoConfig(output_dir=args.output_dir, budget=args.budget, model=args.model,
                      warmup_model=args.warmup_model, seed=seed)
-    result = reps.run_replicates(cfg, budget, n, recipe.get("all_sources_in", args.all_sources_in), args.recipe)
+    result = reps.run_replicates(cfg, budget, n, recipe.get("all_sources_in", args.all_sources_in), args.recipe,
+                                 rm_curve=tuple(recipe.get("rm_curve", ())))
     result["command"] = "pns-hub experiment pns " + " ".join(argv)
     result["outputs"] = reps.write_outputs(result, Path(args.output_dir))
     print(Path(result["outputs"]["md"]).read_text())

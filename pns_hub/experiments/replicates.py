@@ -25,6 +25,7 @@ from pns_hub.experiments import demo
 from pns_hub.experiments import demo_stages as st
 from pns_hub.experiments import replicate_report as rr
 from pns_hub.experiments.placebo import PLACEBO
+from pns_hub.experiments.rm_curve import curve_stages as rm_curve_stages
 from pns_hub.experiments.stages import StageRunner
 from pns_hub.synthesis import baselines
 
@@ -101,7 +102,7 @@ def pooled_figure1(replicates: list[dict], seed: int) -> dict:
 
 
 def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe: str | None = None,
-                   n_resamples: int = 10_000) -> dict:
+                   n_resamples: int = 10_000, rm_curve: tuple[int, ...] = ()) -> dict:
     """Run (or resume) the shared stages and every replicate, then the pooled report; writes every file."""
     from pns_hub.hardware import device_name
 
@@ -114,6 +115,8 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
     files = st.write_problem_files(sets, root / "work" / "problems")
     base = {"model": cfg.model, "seed": cfg.seed, "budget": asdict(budget), "org": cfg.org, "sets": sets.summary()}
     policy, rm, base_eval = _shared(cfg, budget, runner, files, base, root / "hub")
+    curve = rm_curve_stages(runner, budget, cfg.seed, rm, policy, files["reward_model"], root / "hub", rm_curve,
+                            base) if rm_curve else []
     reps = []
     for r in range(replicates):
         rep = run_replicate(r, cfg, budget, runner, files, base, policy, rm, all_sources=r < all_sources_in)
@@ -134,6 +137,7 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
               "rm_heldout": {k: metrics.get(k) for k in ("pairwise_accuracy", "pairwise_accuracy_low",
                                                          "pairwise_accuracy_high", "num_pairs", "num_train_pairs",
                                                          "problem_bootstrap_ci", "pair_stats")},
+              "rm_learning_curve": curve,
               "figure1_pooled": pooled_figure1(reps, cfg.seed), "problem_sets": sets.summary(),
               "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
               "stage_peak_rss_mb": dict(runner.peak_rss_mb), "wall_seconds": round(time.perf_counter() - start, 1)}
@@ -152,6 +156,11 @@ def write_outputs(result: dict, root: Path) -> dict:
         header += [f"Reward model held-out pairwise accuracy: {100 * rm['pairwise_accuracy']:.1f}% "
                    f"[{100 * rm['pairwise_accuracy_low']:.1f}, {100 * rm['pairwise_accuracy_high']:.1f}] "
                    f"(n={rm['num_pairs']} pairs).", ""]
+    if result.get("rm_learning_curve"):
+        from pns_hub.experiments import rm_curve
+
+        header += ["RM learning curve (same held-out pairs, first n train pairs):", "",
+                   rm_curve.markdown(result["rm_learning_curve"])]
     paths["md"].write_text(rr.markdown(result, header))
     paths["json"].write_text(json.dumps(result, indent=1, default=str))
     rr.plot(result, paths["png"], f"PNS vs RS vs RS' over {result['replicates']} replicates ({result['cpu']})")
@@ -162,7 +171,7 @@ def load_recipe(path: str) -> dict:
     """The fixed settings of a replicate run (``recipes/experiments/*.json``): ``budget`` (Budget fields),
     ``replicates``, ``all_sources_in``, ``seed``. Unknown keys are an error naming the file, not ignored."""
     data = json.loads(Path(path).read_text())
-    known = {"budget", "replicates", "all_sources_in", "seed", "notes"}
+    known = {"budget", "replicates", "all_sources_in", "seed", "rm_curve", "notes"}
     if unknown := set(data) - known:
         raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
     fields = set(demo.Budget.__dataclass_fields__)

@@ -97,6 +97,11 @@ class RewardModelScriptArguments(trl.ScriptArguments):
     use_gold_fallback: bool = field(default=True, metadata={"help": "Gold solution as correct side when the "
                                                                     "policy never solved the problem."})
     pairs_path: str | None = field(default=None, metadata={"help": "Reuse pairs from this JSONL instead of sampling."})
+    format_filter: bool = field(default=True, metadata={"help": "Only well-formed samples (rewards.format_ok, not "
+                                                                "truncated) become sides, as synthesis filters its "
+                                                                "candidates: the RM scores well-formed ones only."})
+    max_train_pairs: int | None = field(default=None, metadata={"help": "Train on the first N train pairs only "
+                                                                        "(the learning curve; None = all)."})
     hub_card_template: str = field(default="reward_model.md", metadata={"help": "Model-card template."})
 
 
