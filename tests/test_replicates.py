@@ -186,3 +186,28 @@ def test_replicates_share_rm_and_base_redraw_the_rest_and_resume(tmp_path, monke
     assert calls == [] and again["pooled"] == result["pooled"]
     paths = replicates.write_outputs({**again, "command": "test"}, tmp_path)
     assert "## Pooled over replicates" in Path(paths["md"]).read_text()
+
+
+@pytest.mark.parametrize("name", ["pns_replicates.json", "pns_replicates_oracle.json"])
+def test_the_committed_recipes_load_and_meet_the_issues_minima(name):
+    """The replicate run's fixed settings: loadable, N >= 5, >= 150 pairs per arm possible at the measured 75% kept,
+    problem slices disjoint (checked by the protocol on construction)."""
+    from pathlib import Path
+
+    from pns_hub.experiments import demo, replicates
+
+    recipe = replicates.load_recipe(Path(__file__).parent.parent / "recipes" / "experiments" / name)
+    budget = replicates.budget_from_recipe(recipe)
+    assert recipe["replicates"] >= 5 and 0.75 * budget.synth_samples / 4 * budget.synth_problems >= 150
+    assert budget.gen_reward == ("oracle" if "oracle" in name else "composite")
+    sets = demo.problem_sets(demo.DemoConfig(warmup_model="cached"), budget)
+    assert sets.summary()["sizes"]["test"] == 500
+
+
+def test_a_recipe_with_an_unknown_setting_is_refused(tmp_path):
+    from pns_hub.experiments import replicates
+
+    path = tmp_path / "r.json"
+    path.write_text('{"replicates": 5, "budget": {"dpo_epoch": 2}}')
+    with pytest.raises(ValueError, match="r.json: budget has unknown field.*dpo_epoch"):
+        replicates.load_recipe(path)
