@@ -151,3 +151,29 @@ def test_pns_report_on_hand_made_results_knows_who_won(pns_right, rs_right, expe
     assert report["table"]["pns"]["value"] == pytest.approx(pns_right / 200)
     assert report["differences"]["rejection_sampling_minus_base"]["value"] == pytest.approx(rs_right / 200)
     assert report["verdicts"][CLAIM] == expected
+
+
+@pytest.mark.slow
+def test_experiment_pns_replicates_tiny(tiny_causal_lm_path, tmp_path, scripted_sampler):
+    """``--replicates 2 --all-sources-in 1`` end to end on the tiny model: the real stages (placebo synthesis, DPO on
+    every arm, evaluation), every replicate's file, the pooled report with the placebo line, and a resume that
+    reruns nothing."""
+    from pns_hub.cli import main
+
+    out = tmp_path / "reps"
+    argv = ["experiment", "pns", "--budget", "tiny", "--replicates", "2", "--all-sources-in", "1", "--output-dir",
+            str(out), "--model", tiny_causal_lm_path]
+    assert main(argv) == 0
+    result = json.loads((out / "experiment_pns_replicates.json").read_text())
+    assert result["replicates"] == 2 and result["arms_in_replicates"] == {
+        "perturbed": 1, "pns": 2, "prompted_wrong": 1, "rejection_sampling": 2, "rejection_sampling_placebo": 2}
+    assert result["pooled"]["pns_minus_rejection_sampling"]["n_replicates"] == 2
+    assert "placebo" in " ".join(result["verdicts"])
+    for r in range(2):
+        rep = json.loads((out / "replicates" / f"r{r}.json").read_text())
+        assert rep["seed"] == r and set(rep["figure1"]["groups"]["steps"]) >= {"correct", "pns", "rejection_sampling",
+                                                                                "rejection_sampling_placebo"}
+        assert (out / "replicates" / f"r{r}" / "negatives-placebo" / "README.md").exists()
+    assert main(argv) == 0
+    again = json.loads((out / "experiment_pns_replicates.json").read_text())
+    assert set(again["reused_stages"]) == set(again["stage_seconds"])
