@@ -151,6 +151,7 @@ def test_pns_report_on_hand_made_results_knows_who_won(pns_right, rs_right, expe
     assert report["table"]["pns"]["value"] == pytest.approx(pns_right / 200)
     assert report["differences"]["rejection_sampling_minus_base"]["value"] == pytest.approx(rs_right / 200)
     assert report["verdicts"][CLAIM] == expected
+    assert report["flips_vs_base"]["pns@seed1"] == {"gained": pns_right, "lost": 0, "total": pns_right}
 
 
 @pytest.mark.slow

@@ -328,6 +328,8 @@ def print_summary(summary: dict) -> None:
         print("  " + "  ".join(f"{p['step']}:{p['reward']:+.3f}" for p in curve))
     print("\ngenerator before vs after GRPO (synthesis problems, T 0.8; 95% intervals)\n" + summary["generator_md"])
     print("plausibility of the negatives, fair protocol\n" + summary["plausibility"])
+    if summary.get("figure1_md"):  # RM, judge and the model-free step checker, correct vs each source
+        print("Figure 1 at testbed scale (the pairs DPO trains on)\n" + summary["figure1_md"])
     print(f"final table: greedy accuracy on the testbed test split; DPO base = {summary['dpo_base']}\n"
           + summary["final_table"])
     print("artifacts (folders in Hub layout):")

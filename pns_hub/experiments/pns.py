@@ -44,7 +44,10 @@ def pns_report(evals: dict[str, dict], seed: int) -> dict:
             _, a, b = stats.pair_by_id(scores, seed_averaged(evals, negatives.REJECTION_SAMPLING))
             diffs[f"{source}_minus_rejection_sampling"] = stats.paired_bootstrap(a, b, seed=seed)
     main = diffs.get("pns_minus_rejection_sampling")
+    from pns_hub.experiments.replicate_report import flips  # per DPO model: test outcomes moved against the base
+
     return {"table": table, "differences": {k: d.to_dict() for k, d in diffs.items()},
+            "flips_vs_base": {name: flips(e["per_problem"], base) for name, e in evals.items() if name != "base"},
             "verdicts": {CLAIM: verdict(main, +1) if main else "not measured (pns or rejection_sampling missing)"}}
 
 
@@ -139,6 +142,9 @@ def write_outputs(result: dict, root: Path) -> dict:
         vs_base, vs_rs = d.get(f"{name}_minus_base"), d.get(f"{name}_minus_rejection_sampling")
         lines.append(f"| {'none (base = warm-up SFT)' if name == 'base' else name} | {fmt(e)} | {e['n']} | "
                      f"{fmt(vs_base, True) if vs_base else ''} | {fmt(vs_rs, True) if vs_rs else ''} |")
+    if result.get("flips_vs_base"):
+        lines += ["", "Test outcomes each DPO model changes against the base (gained / lost): " + ", ".join(
+            f"{name} {f['gained']} / {f['lost']}" for name, f in result["flips_vs_base"].items())]
     lines += ["", "Accuracy of a source: each problem's correctness averaged over the DPO seeds; intervals: Wilson "
               "(base) or bootstrap over problems; differences: paired bootstrap over problems.", "", "## Verdict", ""]
     lines += [f"- {claim}: **{v}**" for claim, v in result["verdicts"].items()]
