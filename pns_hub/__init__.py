@@ -12,7 +12,8 @@ models, hardware    cross-cutting: model specs and loading (embedded dequantised
 memory, hub, stats  TRL configs to this machine; RSS and model slots; Hub folders, cards, push; intervals, bootstrap
 data/               problems: the seven bundled benchmarks, GSM8K train, JSONL input, splits, the procedural testbed
 engines/            sampling: prompt template and decode loop, OpenVINO GenAI, engine choice, the dense LM head
-grading/            one verdict per completion (math-verify), what a well-formed answer is, ``pns-hub verify``
+grading/            one verdict per completion (math-verify), what a well-formed answer is, the step checker
+                    (plausibility of `a op b = c` chains without a model), ``pns-hub verify``
 eval/               lighteval tasks, ``pns-hub eval``, pass@k, result records, reproduce, leaderboard and Space
 rewards/            reward model (scorer, training), CoT judge, TRL reward functions and the PNS composite
 trainers/           GRPO generator (reverse RL), SFT warm-up, DPO, GLOW, PSR/NSR/W-REINFORCE, their configs

@@ -74,6 +74,15 @@ class Budget:
     # examples per forward/backward in every training stage; optimizer steps still see 8 (gradient accumulation), so
     # activation and logits memory (batch x length x the 49,152-token vocabulary) scale with this, not with 8 (#14)
     micro_batch: int = 1
+    # The generator's reward (issue #33): "composite" (the paper's gates + RM + judge) or "oracle" (the step checker
+    # in place of RM + judge). A wrong answer earns composite_base + composite_rm_weight * sigmoid(RM / rm_temperature)
+    # + composite_judge_weight * judge; the defaults are the recipes' (0.5, 0.25, 0.25, T = 1).
+    gen_reward: str = "composite"
+    gen_learning_rate: float = 1e-5
+    composite_base: float = 0.5
+    composite_rm_weight: float = 0.25
+    composite_judge_weight: float = 0.25
+    rm_temperature: float = 1.0
 
     @classmethod
     def for_scale(cls, scale: float) -> "Budget":
@@ -146,8 +155,10 @@ class _RewardLog:
                 self.history: list[dict] = []
 
             def on_log(self, args, state, control, logs=None, **kwargs):
-                if logs and "reward" in logs:
-                    self.history.append({"step": state.global_step, "reward": logs["reward"]})
+                if logs and "reward" in logs:  # the total and every component (pns/*, rewards/*) per step
+                    self.history.append({"step": state.global_step, **{
+                        k: v for k, v in logs.items() if k in ("reward", "reward_std", "kl", "entropy")
+                        or k.startswith(("pns/", "rewards/", "completions/mean_length"))}})
 
         return Callback()
 
@@ -252,6 +263,7 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
                                                    "pair_stats")},
         "reward_curve": gen.get("reward_curve"), "generator_report": neg["generator"],
         "generator_md": neg["generator_md"], "plausibility": neg["table_md"], "fair_selection": neg["selection"],
+        "figure1": neg.get("figure1"), "figure1_md": neg.get("figure1_md"),
         "evals": {k: v["accuracy"] for k, v in evals.items()}, "comparisons": comparisons,
         "per_problem": {k: {"per_problem": v["per_problem"]} for k, v in evals.items()},
         "models": {name: str(path) for name, (path, _, _, _) in trained.items()}, "model_keys": trained_key,
@@ -316,6 +328,8 @@ def print_summary(summary: dict) -> None:
         print("  " + "  ".join(f"{p['step']}:{p['reward']:+.3f}" for p in curve))
     print("\ngenerator before vs after GRPO (synthesis problems, T 0.8; 95% intervals)\n" + summary["generator_md"])
     print("plausibility of the negatives, fair protocol\n" + summary["plausibility"])
+    if summary.get("figure1_md"):  # RM, judge and the model-free step checker, correct vs each source
+        print("Figure 1 at testbed scale (the pairs DPO trains on)\n" + summary["figure1_md"])
     print(f"final table: greedy accuracy on the testbed test split; DPO base = {summary['dpo_base']}\n"
           + summary["final_table"])
     print("artifacts (folders in Hub layout):")

@@ -82,9 +82,11 @@ def stage_warmup(model: str, examples: int, micro_batch: int, seed: int, folder:
     return {"folder": train_sft_warmup(script, training, model_args)}
 
 
-def stage_reward_model(budget, seed: int, folder: Path, policy: str, problems: str, hub_id: str) -> dict:
+def stage_reward_model(budget, seed: int, folder: Path, policy: str, problems: str, hub_id: str,
+                       **extra) -> dict:
     """Pairs of the policy's own samples (correct vs wrong by math-verify; gold only as a counted fallback) on the RM
-    slice; held-out pairwise accuracy on problems the RM never trained on (RewardTrainer's accuracy + Wilson)."""
+    slice; held-out pairwise accuracy on problems the RM never trained on (RewardTrainer's accuracy + Wilson).
+    ``extra``: more script flags (the learning curve's ``pairs_path`` and ``max_train_pairs``)."""
     from trl import ModelConfig
 
     from pns_hub.trainers.pns_configs import PNSRewardConfig, RewardModelScriptArguments
@@ -97,14 +99,15 @@ def stage_reward_model(budget, seed: int, folder: Path, policy: str, problems: s
         "max_new_tokens": budget.max_tokens, "sample_batch_size": 64, "center_rewards_coefficient": 0.01,
         "learning_rate": 2e-5, "num_train_epochs": budget.rm_epochs, **accumulate(8, budget.micro_batch),
         "max_length": 512, "gradient_checkpointing": False, "save_strategy": "no", "report_to": "none",
-        "logging_steps": 5, "seed": seed, "output_dir": str(folder), "hub_model_id": hub_id,
+        "logging_steps": 5, "seed": seed, "output_dir": str(folder), "hub_model_id": hub_id, **extra,
     }))
     return {"folder": str(folder), "metrics": train_reward_model(script, training, model_args)}
 
 
 def stage_generator(budget, seed: int, folder: Path, rm_folder: str, policy: str, judge: str, problems: str,
                     hub_id: str, callbacks=()) -> dict:
-    """Reverse-RL GRPO from the policy with the composite reward, on the generator slice."""
+    """Reverse-RL GRPO from the policy with the composite reward (or, ``budget.gen_reward == "oracle"``, the step
+    checker in place of RM + judge), on the generator slice."""
     from trl import ModelConfig
 
     from pns_hub.trainers.grpo import train_generator
@@ -113,8 +116,11 @@ def stage_generator(budget, seed: int, folder: Path, rm_folder: str, policy: str
     script, training, model_args = parse((PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig), flags({
         "model_name_or_path": policy, "dataset_name": problems,
         "dataset_limit": budget.gen_steps * budget.gen_prompts_per_step, "holdout": 0,
-        "reward_funcs": ["pns_composite"], "reward_weights": [1.0], "reward_model_path": rm_folder,
-        "judge_model": judge, "learning_rate": 1e-5, "beta": 0.0, "num_generations": budget.gen_generations,
+        "reward_funcs": ["pns_oracle" if budget.gen_reward == "oracle" else "pns_composite"], "reward_weights": [1.0],
+        "reward_model_path": rm_folder, "judge_model": judge, "composite_base": budget.composite_base,
+        "composite_rm_weight": budget.composite_rm_weight, "composite_judge_weight": budget.composite_judge_weight,
+        "reward_model_temperature": budget.rm_temperature, "learning_rate": budget.gen_learning_rate, "beta": 0.0,
+        "num_generations": budget.gen_generations,
         # RM and judge loaded for each round's scoring only, not through the policy's backward (the stage's peak)
         "reward_models_resident": False,
         # one generation round of prompts x generations completions per optimizer step, trained micro_batch at a time
@@ -128,11 +134,16 @@ def stage_generator(budget, seed: int, folder: Path, rm_folder: str, policy: str
 
 
 def stage_negatives(budget, seed: int, folder: Path, work: Path, generator: str, rm_folder: str, policy: str,
-                    judge: str, problems: str, hub_id: str) -> dict:
+                    judge: str, problems: str, hub_id: str, sources=None, placebo: bool = False) -> dict:
     """Synthesis on the synthesis slice with every candidate kept (``rejected_choice="all"``, the same k and format
     filter for every source), then the fair pick (:mod:`pns_hub.synthesis.fair`): the most plausible of k for every
     source, same problems and chosen side; the card shows PNS vs RS under both rules and the generator's before/after.
+    Figure 1 (:mod:`pns_hub.experiments.figure1`) is read from the picked pairs. ``placebo`` adds RS' (rejection
+    sampling with another seed, :mod:`pns_hub.experiments.placebo`) as an arm of the fair pick, written to its own
+    folder ``<folder>-placebo`` as config ``rejection_sampling``.
     """
+    from pns_hub.experiments import figure1
+    from pns_hub.experiments import placebo as rs_placebo
     from pns_hub.synthesis import card as dataset_card
     from pns_hub.synthesis import fair as fair_negatives
     from pns_hub.synthesis import report
@@ -144,7 +155,10 @@ def stage_negatives(budget, seed: int, folder: Path, work: Path, generator: str,
         generator=generator, policy=policy, instruct_model=policy, reward_model=rm_folder, judge_model=judge,
         dataset=problems, limit=None, num_samples=budget.synth_samples, max_new_tokens=budget.max_tokens,
         output_dir=str(work / "negatives-all-candidates"), seed=seed, batch_size=64, rejected_choice="all",
-        hub_repo_id=hub_id, progress=False,
+        # candidates ranked by the generator's own composite weights (the RM squash stays at T = 1 here)
+        composite_base=budget.composite_base, composite_rm_weight=budget.composite_rm_weight,
+        composite_judge_weight=budget.composite_judge_weight,
+        hub_repo_id=hub_id, progress=False, **({"sources": list(sources)} if sources else {}),
         backend="openvino" if fixed_model_backend("float32") == "openvino" else "transformers")
     every = synthesize_dataset(config)
     candidates = report.load_folder(every)
@@ -152,8 +166,12 @@ def stage_negatives(budget, seed: int, folder: Path, work: Path, generator: str,
         raise ValueError(f"{every}: {', '.join(absent)} produced no candidate at all; the fair protocol compares the "
                          "sources on the problems every source covers, so none would be left (sample more problems or "
                          "completions)")
+    placebo_info = None
+    if placebo:
+        candidates[rs_placebo.PLACEBO], placebo_info = rs_placebo.placebo_candidates(config, seed, work, candidates)
     table = fair_negatives.plausibility_table(candidates, seed=seed)
     selected, selection = fair_negatives.fair_select(candidates, "most_plausible", seed=seed)
+    fig1 = figure1.figure1(selected, seed=seed)
     gen_report = fair_negatives.generator_report(fair_negatives.sample_stats(every), candidates, seed=seed)
     published = replace(config, output_dir=str(folder), rejected_choice="most_plausible")
     folder.mkdir(parents=True, exist_ok=True)
@@ -170,9 +188,17 @@ def stage_negatives(budget, seed: int, folder: Path, work: Path, generator: str,
                       "\n## Generator before vs after GRPO (synthesis problems, held out from RM and generator)\n\n"
                       + gen_md)
     (folder / "fair_protocol.json").write_text(json.dumps({"table": table, "selection": selection,
-                                                           "generator": gen_report}, indent=1))
-    return {"folder": str(folder), "table": table, "table_md": table_md, "selection": selection,
-            "generator": gen_report, "generator_md": gen_md}
+                                                           "generator": gen_report, "figure1": fig1}, indent=1))
+    out = {"folder": str(folder), "table": table, "table_md": table_md, "selection": selection,
+           "generator": gen_report, "generator_md": gen_md, "figure1": fig1, "figure1_md": figure1.markdown(fig1)}
+    if placebo:
+        pfolder = folder.with_name(folder.name + "-placebo")
+        pconfig = replace(rs_placebo.placebo_config(published, seed, work), output_dir=str(pfolder),
+                          rejected_choice="most_plausible", hub_repo_id=f"{hub_id}-placebo")
+        dataset_card.write_folder(pconfig, {s_: selected[rs_placebo.PLACEBO] for s_ in pconfig.sources}, [], [],
+                                  len(load_problems(problems)))
+        out.update(placebo_folder=str(pfolder), placebo=placebo_info)
+    return out
 
 
 def stage_dpo(budget, seed: int, folder: Path, dataset: str, source: str, policy: str, hub_id: str,

@@ -44,7 +44,10 @@ def pns_report(evals: dict[str, dict], seed: int) -> dict:
             _, a, b = stats.pair_by_id(scores, seed_averaged(evals, negatives.REJECTION_SAMPLING))
             diffs[f"{source}_minus_rejection_sampling"] = stats.paired_bootstrap(a, b, seed=seed)
     main = diffs.get("pns_minus_rejection_sampling")
+    from pns_hub.experiments.replicate_report import flips  # per DPO model: test outcomes moved against the base
+
     return {"table": table, "differences": {k: d.to_dict() for k, d in diffs.items()},
+            "flips_vs_base": {name: flips(e["per_problem"], base) for name, e in evals.items() if name != "base"},
             "verdicts": {CLAIM: verdict(main, +1) if main else "not measured (pns or rejection_sampling missing)"}}
 
 
@@ -101,6 +104,15 @@ def component_lines(result: dict) -> list[str]:
         lines += ["", "Generator before vs after GRPO (held-out problems; 95% intervals):", "", result["generator_md"]]
     if result.get("plausibility"):
         lines += ["", "Plausibility of each source's negatives (fair protocol):", "", result["plausibility"]]
+    if result.get("figure1_md"):
+        lines += ["", "Figure 1 at testbed scale (the pairs DPO trained on; bootstrap 95% over problems; "
+                  "![figure1](figure1.png)):", "", result["figure1_md"]]
+    curve = result.get("reward_curve") or []
+    if curve:
+        lines += ["", "Generator reward per GRPO step (total; wrong share; RM / judge / step checker of wrong answers):",
+                  "", "  ".join(f"{p['step']}: {p['reward']:+.3f}" + "".join(
+                      f" {k[4:]} {p[k]:.3f}" for k in ("pns/wrong", "pns/rm", "pns/judge", "pns/steps") if k in p)
+                      for p in curve)]
     return lines
 
 
@@ -130,6 +142,9 @@ def write_outputs(result: dict, root: Path) -> dict:
         vs_base, vs_rs = d.get(f"{name}_minus_base"), d.get(f"{name}_minus_rejection_sampling")
         lines.append(f"| {'none (base = warm-up SFT)' if name == 'base' else name} | {fmt(e)} | {e['n']} | "
                      f"{fmt(vs_base, True) if vs_base else ''} | {fmt(vs_rs, True) if vs_rs else ''} |")
+    if result.get("flips_vs_base"):
+        lines += ["", "Test outcomes each DPO model changes against the base (gained / lost): " + ", ".join(
+            f"{name} {f['gained']} / {f['lost']}" for name, f in result["flips_vs_base"].items())]
     lines += ["", "Accuracy of a source: each problem's correctness averaged over the DPO seeds; intervals: Wilson "
               "(base) or bootstrap over problems; differences: paired bootstrap over problems.", "", "## Verdict", ""]
     lines += [f"- {claim}: **{v}**" for claim, v in result["verdicts"].items()]
@@ -138,6 +153,10 @@ def write_outputs(result: dict, root: Path) -> dict:
         lines += benchmark_lines(result["benchmarks"])
     paths["md"].write_text("\n".join(lines) + "\n")
     paths["json"].write_text(json.dumps(result, indent=2, default=str))
+    if result.get("figure1"):
+        from pns_hub.experiments import figure1
+
+        figure1.plot(result["figure1"], root / "figure1.png", f"Figure 1 at testbed scale ({result['cpu']})")
     names = list(result["table"])
     values = [result["table"][n]["value"] for n in names]
     errs = [[v - result["table"][n]["low"] for n, v in zip(names, values)],
@@ -167,10 +186,19 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-problems", "--test_problems", type=int,
                         help="override the budget's number of held-out test problems (full: 500; 300 saves ~9 x 200 evaluations)")
+    parser.add_argument("--replicates", type=int, default=0,
+                        help="run N independent replicates (generator, synthesis, DPO re-drawn; RM shared) with the "
+                             "placebo arm RS' and pool them (experiments.replicates); 0 = the single-run experiment")
+    parser.add_argument("--recipe", help="the replicate run's fixed settings (recipes/experiments/*.json): budget, "
+                                         "replicates, all_sources_in, seed; overrides --budget, --seed, --replicates")
+    parser.add_argument("--all-sources-in", "--all_sources_in", type=int, default=0,
+                        help="with --replicates: also run prompted_wrong and perturbed in the first K replicates")
     parser.add_argument("--benchmark-problems", "--benchmark_problems", type=int, default=0,
                         help="also evaluate every model on the first N problems of each of the seven benchmarks "
                              "(greedy, the testbed's token budget; 0 = off; measured ~40 s per model at N = 10, 2-core CPU)")
     args = parser.parse_args(argv)
+    if args.recipe or args.replicates:
+        return _replicates_main(args, argv)
     budget = Budget.preset(args.budget)
     if args.test_problems:
         budget = replace(budget, test_problems=args.test_problems)
@@ -183,7 +211,8 @@ def cli_main(argv: list[str]) -> int:
               "stage_peak_rss_mb": summary["stage_peak_rss_mb"], "rm_heldout": summary["rm_heldout"],
               "reused_stages": summary["reused_stages"],
               "generator_report": summary["generator_report"], "generator_md": summary["generator_md"],
-              "plausibility": summary["plausibility"],
+              "plausibility": summary["plausibility"], "reward_curve": summary["reward_curve"],
+              "figure1": summary["figure1"], "figure1_md": summary["figure1_md"],
               "problem_sets": summary["problem_sets"]}
     if args.benchmark_problems > 0:
         result["benchmarks"] = bench = seven_benchmarks(summary, Path(args.output_dir), args.benchmark_problems,
@@ -193,5 +222,25 @@ def cli_main(argv: list[str]) -> int:
             result["wall_seconds"] += 0.0 if name in bench["reused_stages"] else seconds
         result["reused_stages"] = result["reused_stages"] + bench["reused_stages"]
     result["outputs"] = write_outputs(result, Path(args.output_dir))
+    print(Path(result["outputs"]["md"]).read_text())
+    return 0
+
+
+def _replicates_main(args, argv: list[str]) -> int:
+    """``--replicates N`` / ``--recipe FILE``: :func:`pns_hub.experiments.replicates.run_replicates`, then its files."""
+    from pns_hub.experiments import replicates as reps
+    from pns_hub.experiments.demo import Budget, DemoConfig
+
+    recipe = reps.load_recipe(args.recipe) if args.recipe else {}
+    budget = reps.budget_from_recipe(recipe) if recipe else Budget.preset(args.budget)
+    if args.test_problems:
+        budget = replace(budget, test_problems=args.test_problems)
+    seed, n = recipe.get("seed", args.seed), recipe.get("replicates", args.replicates)
+    cfg = DemoConfig(output_dir=args.output_dir, budget=args.budget, model=args.model,
+                     warmup_model=args.warmup_model, seed=seed)
+    result = reps.run_replicates(cfg, budget, n, recipe.get("all_sources_in", args.all_sources_in), args.recipe,
+                                 rm_curve=tuple(recipe.get("rm_curve", ())))
+    result["command"] = "pns-hub experiment pns " + " ".join(argv)
+    result["outputs"] = reps.write_outputs(result, Path(args.output_dir))
     print(Path(result["outputs"]["md"]).read_text())
     return 0

@@ -19,6 +19,9 @@ Component values (our choices where the paper is silent; pns.md section 9):
   ``base + w_rm * RM + w_judge * judge`` (0.5 + 0.25 + 0.25 by default, so in [0.5, 1]). When the RM or the judge is
   disabled, its weight moves to the other one; with both disabled a wrong answer earns ``base + w_rm + w_judge``.
   The RM and judge run only on the samples that pass the gates, which also saves most of their cost.
+* ``pns_oracle``: the same gates with the step checker (:mod:`pns_hub.grading.steps`) in place of RM + judge:
+  a verified-wrong answer earns ``base + (w_rm + w_judge) * step plausibility``. The ablation that shows what
+  the method does when plausibility is measured well, whatever the RM can do (issue #33).
 """
 
 from __future__ import annotations
@@ -151,6 +154,22 @@ def get_cot_judge_reward(judge_or_spec, **judge_kwargs):
     return _named(cot_judge_reward, "cot_judge_reward")
 
 
+class StepCheckerScorer:
+    """The step checker (:mod:`pns_hub.grading.steps`) with a scorer's interface (``score`` / ``squash``), so the gated
+    composite can take it in place of the RM: the oracle ablation (``pns_oracle``). Its plausibility is already in
+    [0, 1], so ``squash`` is the identity; it needs no model and measures plausibility well whatever the RM can do."""
+
+    metric = "pns/steps"  # logged under this name, not as the RM
+
+    def score(self, problems: Sequence[str], completions: Sequence[str], progress: bool = False) -> list[float]:
+        from pns_hub.grading.steps import plausibility_scores
+
+        return plausibility_scores(list(completions), list(problems))
+
+    def squash(self, scores: Sequence[float]) -> list[float]:
+        return [float(s) for s in scores]
+
+
 def composite_score(rm_squashed: float | None, judge: float | None, base: float = 0.5, rm_weight: float = 0.25,
                     judge_weight: float = 0.25) -> float:
     """Plausibility of a verified-wrong, well-formed answer: ``base + w_rm * sigma(RM) + w_judge * judge`` (pns.md 9.3).
@@ -220,7 +239,7 @@ def get_composite_reward(scorer=None, judge=None, base: float = 0.5, rm_weight: 
             log_metric("pns/wrong", len(wrong) / len(texts))
             log_metric("pns/correct", sum(v == verify.CORRECT for v in verdicts) / len(texts))
             if rm_vals:
-                log_metric("pns/rm", sum(rm_vals) / len(rm_vals))
+                log_metric(getattr(scorer, "metric", "pns/rm"), sum(rm_vals) / len(rm_vals))
             if judge_vals:
                 log_metric("pns/judge", sum(judge_vals) / len(judge_vals))
         return rewards
@@ -274,17 +293,21 @@ def _require(args, field: str, what: str) -> str:
     return spec
 
 
-def _build_composite(args, training_args, tokenizer):
+def _build_composite(args, training_args, tokenizer, oracle: bool = False):
+    """The gated composite from the script arguments; ``oracle`` puts the step checker in place of RM + judge."""
     rm_spec, judge_spec = _opt(args, "reward_model_path"), _opt(args, "judge_model")
-    return get_composite_reward(
-        scorer=_scorer(rm_spec, **_scorer_kwargs(args, training_args)) if rm_spec else None,
-        judge=_judge(judge_spec, **_judge_kwargs(args, training_args)) if judge_spec else None,
+    scorer = StepCheckerScorer() if oracle else _scorer(rm_spec, **_scorer_kwargs(args, training_args)) if rm_spec \
+        else None
+    fn = get_composite_reward(
+        scorer=scorer, judge=_judge(judge_spec, **_judge_kwargs(args, training_args)) if judge_spec and not oracle
+        else None,
         base=_opt(args, "composite_base", 0.5), rm_weight=_opt(args, "composite_rm_weight", 0.25),
         judge_weight=_opt(args, "composite_judge_weight", 0.25),
         format_penalty=_opt(args, "format_penalty", -1.0), correct_reward=_opt(args, "correct_reward", 0.0),
         unverifiable_reward=_opt(args, "unverifiable_reward", 0.0),
         max_completion_length=_opt(training_args, "max_completion_length"), eos_token_ids=_eos_ids(tokenizer),
     )
+    return _named(fn, "pns_oracle_reward") if oracle else fn
 
 
 # name -> builder(script_args, training_args, tokenizer) -> reward function. Builders, not functions, because the
@@ -298,6 +321,8 @@ REWARD_FUNCS_REGISTRY: dict[str, Callable[..., Callable]] = {
     "cot_judge": lambda a, t, tok: get_cot_judge_reward(
         _require(a, "judge_model", "cot_judge"), **_judge_kwargs(a, t)),
     "pns_composite": _build_composite,
+    # the oracle ablation: the same gates, the step checker's plausibility in place of RM + judge
+    "pns_oracle": lambda a, t, tok: _build_composite(a, t, tok, oracle=True),
 }
 
 
@@ -314,6 +339,6 @@ def get_reward_funcs(names: Sequence[str] | Any, script_args=None, training_args
 
 __all__ = [
     "format_ok", "format_problems", "format_reward", "get_format_reward", "accuracy_inversion_reward",
-    "get_accuracy_inversion_reward", "get_reward_model_reward", "get_cot_judge_reward", "get_composite_reward", "composite_score",
+    "get_accuracy_inversion_reward", "get_reward_model_reward", "get_cot_judge_reward", "get_composite_reward", "composite_score", "StepCheckerScorer",
     "REWARD_FUNCS_REGISTRY", "get_reward_funcs", "completion_text", "problem_text", "repetition_fraction",
 ]

@@ -179,10 +179,13 @@ def build_preference_pairs(rows: Sequence[dict], samples: Sequence[Sequence[str]
 
 def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: generation.SamplingParams,
                             batch_size: int = 32, max_pairs_per_problem: int = 2, use_gold_fallback: bool = True,
-                            verify_workers: int | None = None, policy_dtype: str = "auto") -> tuple[list[dict], dict]:
+                            verify_workers: int | None = None, policy_dtype: str = "auto",
+                            format_filter: bool = True) -> tuple[list[dict], dict]:
     """Sample the policy, label every sample with the verifier, and pair correct with wrong per problem. The policy is
-    a fixed model, so :func:`pns_hub.engines.backends.generate_from_folder` picks the engine (``PNS_HUB_GENERATE_BACKEND``)."""
+    a fixed model, so :func:`pns_hub.engines.backends.generate_from_folder` picks the engine (``PNS_HUB_GENERATE_BACKEND``).
+    ``format_filter``: an ill-formed sample (``format_ok``) is no side, as synthesis scores well-formed ones only."""
     from pns_hub.grading import verify
+    from pns_hub.grading.answer_format import format_ok
     from pns_hub.engines.backends import fixed_model_backend, generate_from_folder, resolve_dtype_name
 
     prompts = [generation.build_prompt(r["problem"]) for r in rows]
@@ -193,14 +196,16 @@ def sample_preference_pairs(policy_spec: str, rows: Sequence[dict], params: gene
                                   num_workers=verify_workers, progress=True)
     samples = [[c.text for c in group] for group in outs]
     verdicts: list[list[str]] = [[] for _ in rows]
-    for (i, _), result in zip(flat, results):
-        verdicts[i].append(result.verdict)
+    formed = [not format_filter or format_ok(c.text, c.truncated) for group in outs for c in group]
+    for (i, _), result, ok in zip(flat, results, formed):
+        verdicts[i].append(result.verdict if ok else "not_well_formed")
     pairs, stats = build_preference_pairs(rows, samples, verdicts, max_pairs_per_problem, use_gold_fallback,
                                           seed=params.seed)
     counts: dict[str, int] = {}
     for result in results:
         counts[result.verdict] = counts.get(result.verdict, 0) + 1
     stats["sample_verdicts"] = counts
+    stats["samples_not_well_formed"] = len(formed) - sum(formed)  # no side of any pair (format_filter)
     stats["sample_backend"] = fixed_model_backend(policy_dtype)  # part of how the pairs were made, with the dtype
     stats["sample_dtype"] = resolve_dtype_name(policy_dtype)
     return pairs, stats
@@ -297,9 +302,7 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
     import json
     from pathlib import Path
 
-    import torch
-    import transformers
-    import trl
+    import torch, transformers, trl  # noqa: E401
     from datasets import Dataset
     from trl import RewardTrainer
 
@@ -324,13 +327,14 @@ def train_reward_model(script_args, training_args, model_args) -> dict:
         pairs, stats = sample_preference_pairs(script_args.policy_model, rows, params,
                                                batch_size=script_args.sample_batch_size,
                                                max_pairs_per_problem=script_args.max_pairs_per_problem,
-                                               use_gold_fallback=script_args.use_gold_fallback)
+                                               use_gold_fallback=script_args.use_gold_fallback,
+                                               format_filter=script_args.format_filter)
         data.write_jsonl(out / "pairs.jsonl", pairs)
         # The sampling engine (OpenVINO keeps its compiled pipeline for the next call) is not needed for training:
         # kept, it sat under the RM's training (demo RM stage 3.6 -> 4.6 GB when sampling moved to OpenVINO bf16).
         memory.release()
     held_ids = {r["id"] for r in held_rows}
-    train_pairs = [p for p in pairs if p["id"] not in held_ids]
+    train_pairs = [p for p in pairs if p["id"] not in held_ids][:script_args.max_train_pairs or None]
     eval_pairs = [p for p in pairs if p["id"] in held_ids]
     logger.info("RM pairs: %d train, %d held-out (%s)", len(train_pairs), len(eval_pairs), stats)
     if not train_pairs or not eval_pairs:

@@ -13,11 +13,13 @@ is specific to each baseline:
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import operator
 import random
 import re
+
+# one bounded evaluator for "a op b = c" arithmetic: the step checker's
+from pns_hub.grading.steps import MAX_ARITH_CHARS, MAX_ARITH_EXPONENT, MAX_ARITH_MAGNITUDE  # noqa: F401
+from pns_hub.grading.steps import eval_arith as _eval_arith
 
 
 PNS, REJECTION_SAMPLING, PROMPTED_WRONG, PERTURBED = "pns", "rejection_sampling", "prompted_wrong", "perturbed"
@@ -60,53 +62,6 @@ def _fmt(value: float) -> str:
     if abs(value - round(value)) < 1e-9:
         return str(int(round(value)))
     return f"{value:.4f}".rstrip("0").rstrip(".")
-
-
-_ARITH_OPS = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos,
-}
-MAX_ARITH_CHARS = 200  # a solution's "a op b = c" is short; a long expression is not arithmetic we need
-MAX_ARITH_MAGNITUDE = 1e15  # beyond any quantity in a school word problem; bounds every intermediate value
-MAX_ARITH_EXPONENT = 16
-
-
-def _arith_node(node: ast.AST) -> float:
-    """Evaluate one node of a whitelisted arithmetic tree; ValueError for anything else or out of bounds.
-
-    Bounds are checked *before* each power is computed (``9**9**9`` is rejected at ``9**387420489``), so no input
-    can make a worker spin on a huge integer.
-    """
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        value = node.value
-    elif isinstance(node, ast.UnaryOp) and type(node.op) in _ARITH_OPS:
-        value = _ARITH_OPS[type(node.op)](_arith_node(node.operand))
-    elif isinstance(node, ast.BinOp) and type(node.op) in _ARITH_OPS:
-        left, right = _arith_node(node.left), _arith_node(node.right)
-        if isinstance(node.op, ast.Pow) and (abs(right) > MAX_ARITH_EXPONENT or right != int(right)):
-            raise ValueError(f"exponent {right} out of bounds")
-        value = _ARITH_OPS[type(node.op)](left, right)
-    else:
-        raise ValueError(f"{type(node).__name__} is not plain arithmetic")
-    if isinstance(value, complex) or abs(value) > MAX_ARITH_MAGNITUDE:
-        raise ValueError("value out of bounds")
-    return value
-
-
-def _eval_arith(expr: str) -> float | None:
-    """Evaluate ``12 x 5 + 3`` style arithmetic with a bounded evaluator (never ``eval``).
-
-    Only numbers, ``+ - * / **``, unary signs and parentheses, at most :data:`MAX_ARITH_CHARS` characters, every
-    intermediate value within :data:`MAX_ARITH_MAGNITUDE`, exponents within :data:`MAX_ARITH_EXPONENT`: anything
-    else is ``None`` (the perturbation then leaves that equation alone).
-    """
-    clean = expr.replace("$", "").replace("x", "*").replace("×", "*").replace("÷", "/")
-    if len(clean) > MAX_ARITH_CHARS or not re.fullmatch(r"[\d.\s+\-*/()]+", clean):
-        return None
-    try:
-        return float(_arith_node(ast.parse(clean, mode="eval").body))
-    except (SyntaxError, ZeroDivisionError, OverflowError, ValueError, TypeError, RecursionError):
-        return None
 
 
 def _new_value(old: float, rng: random.Random) -> float:

@@ -33,7 +33,8 @@ class PNSGeneratorScriptArguments(trl.ScriptArguments):
     split_seed: int = field(default=0, metadata={"help": "Seed of the held-out split."})
     reward_funcs: list[str] = field(
         default_factory=lambda: ["pns_composite"],
-        metadata={"help": "Reward names: format, accuracy_inversion, reward_model, cot_judge, pns_composite."},
+        metadata={"help": "Reward names: format, accuracy_inversion, reward_model, cot_judge, pns_composite, "
+                          "pns_oracle (the composite with the step checker in place of RM + judge)."},
     )
     reward_model_path: str | None = field(
         default=None, metadata={"help": "Reward model spec (Hub id / folder). None disables the RM term (its weight "
@@ -96,6 +97,11 @@ class RewardModelScriptArguments(trl.ScriptArguments):
     use_gold_fallback: bool = field(default=True, metadata={"help": "Gold solution as correct side when the "
                                                                     "policy never solved the problem."})
     pairs_path: str | None = field(default=None, metadata={"help": "Reuse pairs from this JSONL instead of sampling."})
+    format_filter: bool = field(default=True, metadata={"help": "Only well-formed samples (rewards.format_ok, not "
+                                                                "truncated) become sides, as synthesis filters its "
+                                                                "candidates: the RM scores well-formed ones only."})
+    max_train_pairs: int | None = field(default=None, metadata={"help": "Train on the first N train pairs only "
+                                                                        "(the learning curve; None = all)."})
     hub_card_template: str = field(default="reward_model.md", metadata={"help": "Model-card template."})
 
 

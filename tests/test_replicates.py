@@ -1,0 +1,213 @@
+"""The replicate experiment's report on hand-made per-problem results whose answer is known (PNS wins, loses, ties:
+labels and signs checked), and the placebo arm drawing another RS set through the real synthesis."""
+
+import pytest
+
+from pns_hub.experiments import replicate_report as rr
+from pns_hub.experiments.placebo import PLACEBO
+from pns_hub.experiments.report import CONTRADICTED, SUPPORTED, UNRESOLVED
+
+IDS = [f"p{i:03d}" for i in range(200)]
+BASE = {i: int(k % 2 == 0) for k, i in enumerate(IDS)}  # 50%
+
+
+def _arm(gain: int, loss: int, shift: int = 0) -> dict:
+    """The base with ``gain`` of its wrong problems made right and ``loss`` of its right ones made wrong (starting at
+    ``shift``, so two arms with the same counts differ on which problems)."""
+    out, wrong, right = dict(BASE), [i for i in IDS if not BASE[i]], [i for i in IDS if BASE[i]]
+    for i in wrong[shift:shift + gain]:
+        out[i] = 1
+    for i in right[shift:shift + loss]:
+        out[i] = 0
+    return out
+
+
+def _replicates(pns_gain: int, rs_gain: int, n: int = 5) -> list[dict]:
+    return [{"pns": _arm(pns_gain + (r % 2), 2, shift=r), "rejection_sampling": _arm(rs_gain, 2, shift=r + 1),
+             PLACEBO: _arm(rs_gain + (r % 3) - 1, 2, shift=r + 3)} for r in range(n)]
+
+
+def test_pns_wins():
+    report = rr.replicate_report(BASE, _replicates(pns_gain=30, rs_gain=5), seed=0, n_resamples=2000)
+    d = report["pooled"]["pns_minus_rejection_sampling"]
+    assert d["n_replicates"] == 5 and d["n"] == 200 and len(d["per_replicate"]) == 5
+    # hand count: PNS gains 30 or 31 (mean 30.4) and loses 2, RS gains 5 and loses 2, of 200 problems
+    assert d["value"] == pytest.approx((30.4 - 5) / 200) and d["low"] > 0
+    assert report["verdicts"][rr.CLAIM] == SUPPORTED
+    assert report["verdicts"][rr.PLACEBO_CLAIM] == "yes"
+    assert report["pooled"]["pns_minus_base"]["value"] == pytest.approx((30.4 - 2) / 200)
+    table = report["per_replicate"][0]["table"]
+    assert table["pns"]["flips_vs_base"] == {"gained": 30, "lost": 2, "total": 32}
+    assert table["rejection_sampling"]["flips_vs_base"] == {"gained": 5, "lost": 2, "total": 7}
+    assert table["base"]["value"] == 0.5 and "flips_vs_base" not in table["base"]
+
+
+def test_pns_loses_and_the_labels_follow_the_arms():
+    report = rr.replicate_report(BASE, _replicates(pns_gain=5, rs_gain=30), seed=0, n_resamples=2000)
+    d = report["pooled"]["pns_minus_rejection_sampling"]
+    assert d["value"] == pytest.approx((5.4 - 30) / 200) and d["high"] < 0
+    assert report["verdicts"][rr.CLAIM] == CONTRADICTED
+    # the same data with the arms' labels swapped: the sign flips with them
+    swapped = [{"pns": r["rejection_sampling"], "rejection_sampling": r["pns"]} for r in _replicates(5, 30)]
+    flipped = rr.replicate_report(BASE, swapped, seed=0, n_resamples=2000)
+    assert flipped["verdicts"][rr.CLAIM] == SUPPORTED
+    assert flipped["pooled"]["pns_minus_rejection_sampling"]["value"] == pytest.approx(-d["value"])
+    assert rr.PLACEBO_CLAIM not in flipped["verdicts"]  # no placebo arm, no placebo line
+
+
+def test_a_tie_is_not_resolvable_and_a_biased_placebo_is_flagged():
+    reps = _replicates(pns_gain=10, rs_gain=10)
+    report = rr.replicate_report(BASE, reps, seed=0, n_resamples=2000)
+    assert report["verdicts"][rr.CLAIM] == UNRESOLVED
+    for rep in reps:  # RS' better than RS in every replicate: a noise floor that is not zero
+        rep[PLACEBO] = _arm(40, 0)
+    assert rr.replicate_report(BASE, reps, seed=0, n_resamples=2000)["verdicts"][rr.PLACEBO_CLAIM].startswith("no")
+
+
+def test_arms_run_in_fewer_replicates_pool_over_those_and_say_so():
+    reps = _replicates(pns_gain=20, rs_gain=5)
+    reps[0]["prompted_wrong"] = _arm(8, 2)
+    report = rr.replicate_report(BASE, reps, seed=0, n_resamples=2000)
+    assert report["arms_in_replicates"]["prompted_wrong"] == 1
+    assert report["pooled"]["prompted_wrong_minus_rejection_sampling"]["n_replicates"] == 1
+    md = rr.markdown(report)
+    assert "| pns - rejection_sampling |" in md and "### Replicate 4" in md and "30 / 2" not in md
+    bad = [dict(r) for r in reps]
+    bad[2]["pns"] = {k: v for k, v in bad[2]["pns"].items() if k != "p000"}
+    with pytest.raises(ValueError, match="replicate 2, arm 'pns'"):
+        rr.replicate_report(BASE, bad, seed=0, n_resamples=2000)
+
+
+def _scripted_generate(answers):
+    """A sampler whose samples depend on the seed it is given: right first, then wrong answers gold + seed-derived
+    offsets, each with reasoning long enough for the format check."""
+    from pns_hub.engines.generation import Completion
+
+    def generate(model, tokenizer, prompts, params=None, batch_size=32, progress=True, desc="generate"):
+        out = []
+        for prompt in prompts:
+            text = prompt[-1]["content"] if isinstance(prompt, list) else prompt
+            gold = int(next(a for p, a in answers.items() if p in text))
+            draws = [gold] + [gold + 1 + (params.seed + 7 * j) % 50 for j in range(1, params.num_samples)]
+            out.append([Completion(f"Working through the numbers step by step (draw {params.seed % 1000}, sample "
+                                   f"{j}), we get the result.\n\nThe final answer is $\\boxed{{{v}}}$.", 30, False)
+                        for j, v in enumerate(draws)])
+        return out
+
+    return generate
+
+
+def test_the_placebo_arm_draws_another_rs_set_with_the_main_chosen_side(tmp_path, tiny_causal_lm_path, monkeypatch):
+    """Real synthesis (sampling seeds, verification, format filter, rows) with a scripted sampler: RS' comes from
+    another seed, so its negatives differ from RS's, while its chosen side is the main run's, problem by problem."""
+    from pns_hub.data import problems as data
+    from pns_hub.engines import generation
+    from pns_hub.experiments import placebo
+    from pns_hub.synthesis import fair, report
+    from pns_hub.synthesis.config import SynthesisConfig
+    from pns_hub.synthesis.run import synthesize_dataset
+
+    rows = data.load_problems("testbed_train")[:4]
+    path = tmp_path / "problems.jsonl"
+    data.write_jsonl(path, rows)
+    monkeypatch.setattr(generation, "generate", _scripted_generate({r["problem"]: r["answer"] for r in rows}))
+    config = SynthesisConfig(generator=tiny_causal_lm_path, policy=tiny_causal_lm_path, dataset=str(path), limit=None,
+                             sources=["pns", "rejection_sampling"], num_samples=3, max_new_tokens=16, seed=5,
+                             rejected_choice="all", output_dir=str(tmp_path / "main"), progress=False,
+                             verify_workers=0)
+    main = report.load_folder(synthesize_dataset(config))
+    rs_prime, info = placebo.placebo_candidates(config, 5, tmp_path, main)
+    assert info["seed"] != config.seed and info["dropped_no_main_row"] == 0 and len(rs_prime) == 8
+
+    def negatives(rows_):
+        return {(r["problem_id"], r["rejected"][0]["content"]) for r in rows_}
+
+    assert not negatives(rs_prime) & negatives(main["rejection_sampling"])  # another draw, not the same set
+    main_chosen = {r["problem_id"]: r["chosen"] for r in main["rejection_sampling"]}
+    own_chosen = {r["problem_id"]: r["chosen"] for r in report.load_folder(tmp_path / "negatives-placebo-all-candidates")
+                  ["rejection_sampling"]}
+    assert all(r["chosen"] == main_chosen[r["problem_id"]] for r in rs_prime)
+    assert any(own_chosen[p] != main_chosen[p] for p in own_chosen)  # its own draw had other chosen sides
+    selected, sel = fair.fair_select({**main, placebo.PLACEBO: rs_prime}, "random", seed=0)
+    assert sel["problems_kept"] == 4 and len(selected[placebo.PLACEBO]) == 4
+
+
+def test_replicates_share_rm_and_base_redraw_the_rest_and_resume(tmp_path, monkeypatch):
+    """Stand-in stages, the real runner and orchestration: RM and base evaluation once, every replicate's stages with
+    its own seed, RS' trained on the placebo folder, every replicate's file written, a rerun reuses every stage."""
+    from pathlib import Path
+
+    from pns_hub.experiments import demo, replicates
+    from pns_hub.experiments import demo_stages as st
+
+    calls = []
+
+    def made(folder, name, **extra):
+        calls.append(name)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for marker in ("config.json", "README.md"):
+            (Path(folder) / marker).write_text("{}")
+        return {"folder": str(folder), **extra}
+
+    def negatives(budget, seed, folder, *a, sources=None, placebo=False):
+        Path(str(folder) + "-placebo").mkdir(parents=True, exist_ok=True)
+        (Path(str(folder) + "-placebo") / "README.md").write_text("{}")
+        fig = {"groups": {"rm": {"correct": {"value": 1.0}, "pns": {"value": 0.5 + seed}}}}
+        return made(folder, f"negatives seed {seed} {'+'.join(sources)} placebo={placebo}", figure1=fig,
+                    generator={}, selection={}, table={}, placebo={"seed": -seed},
+                    placebo_folder=str(folder) + "-placebo")
+
+    def evaluate(model, problems, max_tokens, seed):
+        calls.append(f"eval {Path(model).name}")
+        return {"per_problem": {f"t{i}": (i + len(Path(model).name)) % 2 for i in range(8)}}
+
+    monkeypatch.setattr(st, "stage_reward_model", lambda b, s, folder, *a: made(folder, "rm", metrics={}))
+    monkeypatch.setattr(demo, "_generator", lambda cfg, b, folder, *a: made(folder, f"generator seed {cfg.seed}",
+                                                                             reward_curve=[]))
+    monkeypatch.setattr(st, "stage_negatives", negatives)
+    monkeypatch.setattr(st, "stage_dpo", lambda b, s, out, dataset, config, *a: made(
+        out, f"dpo seed {s} on {Path(dataset).name}/{config}"))
+    monkeypatch.setattr(st, "stage_eval", evaluate)
+    cfg = demo.DemoConfig(output_dir=str(tmp_path), warmup_model=str(tmp_path / "warm"), seed=10)
+    result = replicates.run_replicates(cfg, demo.Budget.preset("tiny"), 3, all_sources_in=1, n_resamples=500)
+    assert calls.count("rm") == 1 and calls.count("eval warm") == 1
+    assert [c for c in calls if c.startswith("generator")] == ["generator seed 10", "generator seed 11",
+                                                               "generator seed 12"]
+    assert "negatives seed 10 pns+rejection_sampling+prompted_wrong+perturbed placebo=True" in calls
+    assert "negatives seed 12 pns+rejection_sampling placebo=True" in calls
+    assert "dpo seed 11 on negatives-placebo/rejection_sampling" in calls
+    assert "dpo seed 11 on negatives/rejection_sampling" in calls and "dpo seed 11 on negatives/pns" in calls
+    assert result["replicates"] == 3 and result["arms_in_replicates"]["perturbed"] == 1
+    assert [e["seed"] for e in result["per_replicate"]] == [10, 11, 12]
+    assert result["figure1_pooled"]["rm"]["pns"] == {"mean": 11.5, "min": 10.5, "max": 12.5, "replicates": 3}
+    assert all((tmp_path / "replicates" / f"r{r}.json").exists() for r in range(3))
+    calls.clear()
+    again = replicates.run_replicates(cfg, demo.Budget.preset("tiny"), 3, all_sources_in=1, n_resamples=500)
+    assert calls == [] and again["pooled"] == result["pooled"]
+    paths = replicates.write_outputs({**again, "command": "test"}, tmp_path)
+    assert "## Pooled over replicates" in Path(paths["md"]).read_text()
+
+
+@pytest.mark.parametrize("name", ["pns_replicates.json", "pns_replicates_oracle.json"])
+def test_the_committed_recipes_load_and_meet_the_issues_minima(name):
+    """The replicate run's fixed settings: loadable, N >= 5, >= 150 pairs per arm possible at the measured 75% kept,
+    problem slices disjoint (checked by the protocol on construction)."""
+    from pathlib import Path
+
+    from pns_hub.experiments import demo, replicates
+
+    recipe = replicates.load_recipe(Path(__file__).parent.parent / "recipes" / "experiments" / name)
+    budget = replicates.budget_from_recipe(recipe)
+    assert recipe["replicates"] >= 5 and 0.75 * budget.synth_samples / 4 * budget.synth_problems >= 150
+    assert budget.gen_reward == ("oracle" if "oracle" in name else "composite")
+    sets = demo.problem_sets(demo.DemoConfig(warmup_model="cached"), budget)
+    assert sets.summary()["sizes"]["test"] == 500
+
+
+def test_a_recipe_with_an_unknown_setting_is_refused(tmp_path):
+    from pns_hub.experiments import replicates
+
+    path = tmp_path / "r.json"
+    path.write_text('{"replicates": 5, "budget": {"dpo_epoch": 2}}')
+    with pytest.raises(ValueError, match="r.json: budget has unknown field.*dpo_epoch"):
+        replicates.load_recipe(path)
