@@ -326,7 +326,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
         lighteval_results=str(lighteval_json), dtype=dtype, top_p=top_p,
         per_problem=per_problem_counts(tracker.details_logger.details, num_samples),
         predictions=prediction_digests(tracker.details_logger.details),
-        engine=ENGINE_OF_BACKEND[backend],
+        engine=ENGINE_OF_BACKEND[backend], temperature=temperature, seed=seed, max_new_tokens=max_new_tokens,
     )
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     record_path = leaderboard.write_record(
