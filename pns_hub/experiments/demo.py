@@ -173,7 +173,7 @@ def _leaderboard(folder: Path, records: list, budget: Budget, seed: int) -> dict
     board = leaderboard.build_leaderboard(results, folder)
     table = Path(board["markdown"]).read_text()
     card = hub.yaml_header({"license": "apache-2.0", "tags": ["pns-hub", "leaderboard", "math"],
-                            "pretty_name": "pns-hub results"})
+                            "pretty_name": "pns-hub results"}, "dataset")
     (folder / "README.md").write_text(card + "\n# pns-hub results\n\nGreedy accuracy on the pns-hub testbed test split "
                                       "(math-verify), one JSON record per model under `results/`:\n\n" + table +
                                       "\n![leaderboard](leaderboard.png)\n")
