@@ -76,7 +76,8 @@ def audit_folder(folder: str, num_workers: int | None = None, timeout: float = D
     for (path, index, side, _, gold, problem_id), result in zip(checks, results):
         still = result.is_correct if side == "chosen" else result.is_valid_negative
         if not still:
-            changes.append({"config": path.parent.name, "file": str(path.relative_to(root)), "row": index,
+            # rows counted from 1, as the errors above and every other file/line message count them
+            changes.append({"config": path.parent.name, "file": str(path.relative_to(root)), "row": index + 1,
                             "problem_id": problem_id, "side": side, "gold": gold,
                             "label": "verified correct" if side == "chosen" else "verified wrong",
                             **result.to_dict()})
