@@ -243,7 +243,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     """``pns-hub leaderboard RESULTS_DIR --out DIR``: exit 1 when some files were rejected (listed on stderr).
     ``pns-hub leaderboard --push-space ORG/NAME [--results-repo ORG/RESULTS]``: create/update the Space (see
     :mod:`pns_hub.eval.space`); ``--space-dir DIR`` only builds the Space folder."""
-    parser = argparse.ArgumentParser(prog="pns-hub leaderboard", description=cli_main.__doc__)
+    parser = argparse.ArgumentParser(prog="pns-hub leaderboard", description=cli_main.__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("results_dir", nargs="?", help="folder of results JSON files (or a downloaded Hub results "
                         "dataset); not needed with --push-space/--space-dir")
     parser.add_argument("--out", default="leaderboard_out", help="output folder for leaderboard.{md,png,csv}")

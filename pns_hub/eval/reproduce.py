@@ -196,10 +196,11 @@ def reproduce(org: str, output_dir: str | Path, local_root: str | Path | None = 
 
 
 def cli_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pns-hub reproduce", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="pns-hub reproduce", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("org", help="the Hub organisation (or user) that published the artifacts")
     parser.add_argument("--local-root", help="offline: folder holding the repos in Hub layout, named after them")
-    parser.add_argument("--output-dir", default="outputs/reproduce")
+    parser.add_argument("--output-dir", default="outputs/reproduce", help="re-run records, leaderboard and diff.md")
     parser.add_argument("--tolerance", type=float, default=0.0,
                         help="largest accepted |reproduced - published| per benchmark (0: exact)")
     parser.add_argument("--limit", type=int, help="override the published per-benchmark problem limit")

@@ -352,14 +352,16 @@ def print_summary(summary: dict) -> None:
 
 
 def cli_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pns-hub demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output-dir", default="outputs/demo")
+    parser = argparse.ArgumentParser(prog="pns-hub demo", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--output-dir", default="outputs/demo", help="where every artifact is written (hub/: one "
+                        "folder per Hub repo)")
     parser.add_argument("--budget", default="1", help="a scale (1 = default, estimated ~20 min on a 2-core CPU), or a preset: 'smoke' "
                                                       "(the slow test), 'tiny' (tests), 'full' (the experiment)")
     parser.add_argument("--model", default=models.EMBEDDED_DEFAULT, help="base model: Hub id, folder or embedded:...")
     parser.add_argument("--warmup-model", help="skip the warm-up: use this SFT checkpoint as base policy and DPO base")
     parser.add_argument("--push-to-hub", metavar="ORG", help="publish every artifact under ORG (needs a token)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of every stage")
     args = parser.parse_args(argv)
     try:
         Budget.preset(args.budget)

@@ -102,12 +102,12 @@ def audit_main(args, parser) -> int:
 
 def cli_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="pns-hub verify", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=type("HelpFormatter", (argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter), {}))
     parser.add_argument("file", nargs="?", help="JSONL with one completion and its gold answer per line")
     parser.add_argument("--audit", metavar="DATASET_FOLDER",
                         help="re-check every chosen/rejected of a negatives dataset folder and list changed labels")
-    parser.add_argument("--completion-field", default="completion")
-    parser.add_argument("--gold-field", default="answer")
+    parser.add_argument("--completion-field", default="completion", help="the input rows' completion field")
+    parser.add_argument("--gold-field", default="answer", help="the input rows' gold answer field")
     parser.add_argument("--num-workers", type=int, default=None, help="0 = sequential in-process; default: all cores")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per check")
     parser.add_argument("--output", help="write each row with its extracted answer, verdict and reason (JSONL)")

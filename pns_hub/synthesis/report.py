@@ -175,7 +175,8 @@ def write_report(folder: str | Path, update_readme: bool = True) -> dict[str, di
 
 def cli_main(argv: list[str] | None = None) -> int:
     """``pns-hub report FOLDER [--no-update-card]``: print the table and refresh the PNG and card."""
-    parser = argparse.ArgumentParser(prog="pns-hub report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="pns-hub report", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("folder", help="dataset folder written by 'pns-hub synthesize'")
     parser.add_argument("--no-update-card", action="store_true", help="leave README.md unchanged")
     args = parser.parse_args(argv)

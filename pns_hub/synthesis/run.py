@@ -202,7 +202,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     """``pns-hub synthesize [--config recipe.yaml] [--field value ...]`` (TrlParser: YAML + overrides)."""
     from trl import TrlParser
 
-    parser = TrlParser((SynthesisConfig,))
+    parser = TrlParser((SynthesisConfig,), prog="pns-hub synthesize")
     (config,) = parser.parse_args_and_config(args=argv)
     folder = synthesize_dataset(config)
     print(folder)
