@@ -12,12 +12,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
 
 logger = logging.getLogger(__name__)
+
+
+HUB_ID = re.compile(r"^[\w.-]{1,96}(/[\w.-]{1,96})?$")
+
+
+def check_local_model(spec: str) -> None:
+    """"no such model folder" for a path that is not there (it starts with ``/ . ~`` or cannot be a Hub id); else
+    the Hub client's ``HFValidationError: Repo id must be in the form 'repo_name'`` is all a user would see."""
+    if not Path(spec).expanduser().exists() and (spec.startswith(("/", ".", "~")) or not HUB_ID.match(spec)):
+        raise FileNotFoundError(f"{spec}: no such model folder (a Hub model is named org/name)")
 
 
 # --------------------------------------------------------------------------------------------------------------

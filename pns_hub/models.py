@@ -15,7 +15,6 @@ import functools
 import hashlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -151,22 +150,12 @@ def _convert_embedded(name: str, target: Path) -> None:
     logger.info("converted embedded model %s in %.1fs -> %s", name, time.perf_counter() - start, target)
 
 
-HUB_ID = re.compile(r"^[\w.-]{1,96}(/[\w.-]{1,96})?$")
-
-
-def check_local_model(spec: str) -> None:
-    """"no such model folder" for a path that is not there (it starts with ``/ . ~`` or cannot be a Hub id); else
-    the Hub client's ``HFValidationError: Repo id must be in the form 'repo_name'`` is all a user would see."""
-    if not Path(spec).expanduser().exists() and (spec.startswith(("/", ".", "~")) or not HUB_ID.match(spec)):
-        raise FileNotFoundError(f"{spec}: no such model folder (a Hub model is named org/name)")
-
-
 def resolve_model_path(spec: str) -> str:
-    """Return something ``from_pretrained`` accepts: a local folder for embedded specs, else ``spec`` unchanged (a
-    path that does not exist fails here, naming it: :func:`check_local_model`)."""
+    """A folder ``from_pretrained`` accepts for embedded specs, else ``spec`` (a missing path fails, named)."""
     if not is_embedded(spec):
-        check_local_model(spec)
-        return spec
+        from pns_hub.hub import check_local_model
+
+        return check_local_model(spec) or spec
     name = spec[len(EMBEDDED_PREFIX):]
     if name not in EMBEDDED_MODELS:
         raise ValueError(f"unknown embedded model '{name}'; known: {', '.join(EMBEDDED_MODELS)}")

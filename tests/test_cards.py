@@ -34,7 +34,7 @@ def _header(template: str) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     context = dict(HEADER_CONTEXT)
     if template == "dpo.md":
-        from pns_hub.dpo import card_metadata
+        from pns_hub.trainers.dpo import card_metadata
 
         context["card_metadata"] = card_metadata("org/m-dpo", "org/base", ["org/pns-negatives"], {"gsm8k": 0.25},
                                                  ["pns-hub", "dpo", "pns-dpo"])
@@ -64,10 +64,10 @@ def test_the_dpo_card_keeps_licence_base_model_and_tags(tmp_path):
 
 
 def test_results_and_space_cards_load(tmp_path):
-    from pns_hub.space import SPACE_SOURCE, space_card
+    from pns_hub.eval.space import SPACE_SOURCE, space_card
 
-    from pns_hub import demo
-    from pns_hub.results import ResultRecord
+    from pns_hub.experiments import demo
+    from pns_hub.eval.results import ResultRecord
 
     record = ResultRecord(model="local/m", method="base", scores={"testbed": 0.5})
     demo._leaderboard(tmp_path / "results", [("base", record)], demo.Budget.preset("tiny"), 0)

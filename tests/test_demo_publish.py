@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub import demo, hub
-from pns_hub import demo_stages as st
+from pns_hub import hub
+from pns_hub.experiments import demo
+from pns_hub.experiments import demo_stages as st
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_publishing_a_finished_demo_from_another_directory_reruns_nothing(tmp_pa
 
 
 def test_stage_keys_and_results_do_not_depend_on_the_working_directory(tmp_path, monkeypatch):
-    from pns_hub.stages import StageRunner
+    from pns_hub.experiments.stages import StageRunner
 
     monkeypatch.chdir(tmp_path)
     out = Path("run")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pns_hub import generation
-from pns_hub.generation import Completion
+from pns_hub.engines import generation
+from pns_hub.engines.generation import Completion
 
 
 pytestmark = pytest.mark.slow
@@ -48,8 +48,8 @@ def _scripted(answers: dict[str, str]):
 def moved_hub(tmp_path_factory, tiny_causal_lm_path):
     from dataclasses import replace
 
-    from pns_hub import demo
-    from pns_hub.data import load_problems
+    from pns_hub.experiments import demo
+    from pns_hub.data.problems import load_problems
 
     rows = load_problems("testbed_train")[:200] + load_problems("testbed")[:50]
     patch = pytest.MonkeyPatch()
@@ -69,7 +69,7 @@ def moved_hub(tmp_path_factory, tiny_causal_lm_path):
 
 @pytest.fixture
 def scripted(monkeypatch):
-    from pns_hub.data import load_problems
+    from pns_hub.data.problems import load_problems
 
     rows = load_problems("testbed")[:50]
     monkeypatch.setattr(generation, "generate", _scripted({r["problem"]: r["answer"] for r in rows}))
@@ -95,7 +95,7 @@ def test_every_card_loads_with_its_metadata(moved_hub):
 
 
 def test_the_moved_artifacts_reproduce_exactly_and_a_swap_fails(moved_hub, tmp_path, scripted):
-    from pns_hub import reproduce
+    from pns_hub.eval import reproduce
 
     same = reproduce.reproduce("local", tmp_path / "same", local_root=moved_hub)
     assert same["mismatches"] == 0, reproduce.diff_markdown(same["rows"])

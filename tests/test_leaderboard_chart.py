@@ -3,8 +3,8 @@ bar for a score that does not exist, and an average only over the benchmarks eve
 
 import pytest
 
-from pns_hub import leaderboard
-from pns_hub.results import ResultRecord, intervals_from_counts
+from pns_hub.eval import leaderboard
+from pns_hub.eval.results import ResultRecord, intervals_from_counts
 
 
 METHODS = ["base", "pns-dpo", "rs-dpo", "glow", "nsr", "w-reinforce"]

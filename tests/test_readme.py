@@ -82,7 +82,7 @@ def test_every_runnable_command_is_valid_as_written(command, capsys):
         args = words[words.index(script) + 1:]
         from trl import ModelConfig, TrlParser
 
-        from pns_hub.dpo import DPOScriptArguments, PNSDPOConfig
+        from pns_hub.trainers.dpo import DPOScriptArguments, PNSDPOConfig
 
         assert script == "recipes/dpo.py" and (ROOT / script).is_file()
         args[args.index("--config") + 1] = str(ROOT / args[args.index("--config") + 1])

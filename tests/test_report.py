@@ -98,7 +98,7 @@ def test_an_empty_source_is_left_out_of_configs_and_named_in_the_card(tmp_path):
 
 
 def test_a_row_without_a_rejected_side_is_named_not_counted():
-    from pns_hub import report
+    from pns_hub.synthesis import report
 
     good = {"problem_id": "p1", "chosen": "c", "rejected": "r", "rm_rejected": 0.1, "rm_chosen": 0.5}
     stats = report.plausibility_stats({"pns": [good, {**good, "problem_id": "p2", "rejected": None}]})

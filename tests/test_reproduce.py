@@ -131,8 +131,8 @@ def test_a_demo_record_reproduces_on_its_own_problems_after_a_move_and_a_swap_fa
     exactly those problems with its token budget, seed, dtype and engine: the same text digest from a copy of the
     artifacts in another folder, and a mismatch when the model folder holds other weights. Real generation (the
     tiny random model, our torch loop) and real math-verify."""
-    from pns_hub import demo_stages as st
-    from pns_hub.data import load_problems, write_jsonl
+    from pns_hub.experiments import demo_stages as st
+    from pns_hub.data.problems import load_problems, write_jsonl
 
     rows = load_problems("testbed")[7:10]  # not the first ones: a "first N" pick of the split would differ
     write_jsonl(tmp_path / "test.jsonl", rows)

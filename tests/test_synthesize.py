@@ -360,7 +360,8 @@ def test_a_problem_synthesis_drops_is_named_in_the_card_and_the_rejected_file(tm
 
 
 def test_a_testbed_slice_file_has_the_testbed_licence_and_the_card_describes_the_selection(tmp_path):
-    from pns_hub import data, dataset_card
+    from pns_hub.data import problems as data
+    from pns_hub.synthesis import card as dataset_card
 
     path = tmp_path / "synthesis.jsonl"
     data.write_jsonl(path, data.load_problems("testbed_train", limit=3))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pns_hub import data
+from pns_hub.data import problems as data
 from pns_hub.cli import main
 
 
@@ -22,7 +22,7 @@ def test_a_missing_local_model_is_no_such_model_folder(tmp_path, capsys):
 @pytest.mark.parametrize("limit", [-1, 0])
 def test_limits_are_positive_or_none(limit, capsys):
     """--limit -1 used to evaluate all but the last problem, --limit 0 all of them; synthesis dropped one."""
-    from pns_hub.synthesis_config import SynthesisConfig
+    from pns_hub.synthesis.config import SynthesisConfig
 
     with pytest.raises(ValueError, match="positive number of problems"):
         data.load_problems("testbed", limit=limit)

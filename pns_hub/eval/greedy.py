@@ -49,9 +49,10 @@ def engine(name: str | None):
 def evaluate(model: str, rows: list[dict], max_tokens: int, seed: int, dtype: str = DTYPE) -> dict:
     """Greedy completions of ``rows`` (``pns_hub.data`` schema) graded by math-verify: 0/1 per problem id, accuracy
     with its Wilson 95% interval, truncations, the engine that ran and the digest of the generated text."""
-    from pns_hub import stats, verify
-    from pns_hub.backends import fixed_model_backend, generate_from_folder
-    from pns_hub.generation import SamplingParams, build_prompt
+    from pns_hub import stats
+    from pns_hub.engines.backends import fixed_model_backend, generate_from_folder
+    from pns_hub.engines.generation import SamplingParams, build_prompt
+    from pns_hub.grading import verify
 
     params = SamplingParams(num_samples=1, max_new_tokens=max_tokens, temperature=0.0, seed=seed)
     prompts = [build_prompt(r["problem"]) for r in rows]
@@ -67,7 +68,7 @@ def evaluate(model: str, rows: list[dict], max_tokens: int, seed: int, dtype: st
 
 def problems_by_id(benchmark: str, ids: list[str]) -> tuple[list[dict], list[str]]:
     """The rows of ``benchmark`` with these ids, in the given order, and the ids it does not have."""
-    from pns_hub.data import load_problems
+    from pns_hub.data.problems import load_problems
 
     index = {r["id"]: r for r in load_problems(benchmark)}
     return [index[i] for i in ids if i in index], [i for i in ids if i not in index]
@@ -79,7 +80,7 @@ def to_record(model_id: str, method: str, source: str | None, base: str | None, 
     greedy, seed, token budget, engine, dtype, text digest), so ``pns-hub reproduce`` can re-run exactly that."""
     from datetime import datetime, timezone
 
-    from pns_hub.results import ResultRecord, git_commit, intervals_from_counts
+    from pns_hub.eval.results import ResultRecord, git_commit, intervals_from_counts
 
     per = {benchmark: result["per_problem"]}
     digest = result.get("predictions")  # absent in a demo stage cached before digests were kept

@@ -13,7 +13,7 @@ import json
 import logging
 from pathlib import Path
 
-from . import leaderboard
+from pns_hub.eval import leaderboard
 
 
 logger = logging.getLogger(__name__)
@@ -102,8 +102,8 @@ def diff_markdown(rows: list[dict]) -> str:
 
 def _runnable_engine(engine: str | None, dtype: str) -> str | None:
     """``engine`` if it runs here for ``dtype``, else ``None`` (this machine's pick; the diff then names the engine)."""
-    from .backends import fixed_model_backend
-    from .eval import greedy
+    from pns_hub.engines.backends import fixed_model_backend
+    from pns_hub.eval import greedy
 
     try:
         with greedy.engine(engine):
@@ -118,7 +118,7 @@ def _rerun_greedy(record: leaderboard.ResultRecord, settings: dict, model_path: 
                   limit: int | None) -> leaderboard.ResultRecord:
     """The demo's evaluation again, on the problems the record lists, with its token budget, seed, dtype and engine
     (the engine only where it runs here: otherwise this machine's pick, and the diff names the difference)."""
-    from .eval import greedy
+    from pns_hub.eval import greedy
 
     if len(record.per_problem) != 1:
         raise ValueError(f"{record.model}: a {greedy.HARNESS} record scores one benchmark and lists its problems; "
@@ -139,7 +139,7 @@ def _rerun_greedy(record: leaderboard.ResultRecord, settings: dict, model_path: 
 def _rerun_lighteval(record: leaderboard.ResultRecord, model_path: str, settings: dict, limit: int | None,
                      output_dir: Path) -> leaderboard.ResultRecord:
     """``pns-hub eval`` again with the record's settings (older records: the results dataset's eval_settings)."""
-    from .eval.run import ENGINE_OF_BACKEND, run_eval
+    from pns_hub.eval.run import ENGINE_OF_BACKEND, run_eval
 
     backend_of_engine = {engine: backend for backend, engine in ENGINE_OF_BACKEND.items()}
 
@@ -161,7 +161,7 @@ def _rerun_lighteval(record: leaderboard.ResultRecord, model_path: str, settings
 def reproduce(org: str, output_dir: str | Path, local_root: str | Path | None = None, tolerance: float = 0.0,
               limit: int | None = None) -> dict:
     """Re-evaluate every model of ``ORG``'s published results exactly as its record says; rebuild and diff."""
-    from .eval import greedy
+    from pns_hub.eval import greedy
 
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of problems or None, got {limit}")

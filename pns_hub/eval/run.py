@@ -275,7 +275,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     from pns_hub.eval.model import DEFAULT_KV_BUDGET_GB
     from pns_hub.models import best_dtype, display_name, is_embedded, resolve_model_path
 
-    from pns_hub.data import check_limit
+    from pns_hub.data.problems import check_limit
 
     check_limit(limit)
     if backend not in BACKENDS:

@@ -1,10 +1,10 @@
 """The stages of ``pns-hub demo`` (and ``pns-hub experiment pns``), one function each, on the testbed under the fair
-protocol (:mod:`pns_hub.protocol`): warm-up, RM, generator and synthesis each train or sample on their own disjoint
+protocol (:mod:`pns_hub.experiments.protocol`): warm-up, RM, generator and synthesis each train or sample on their own disjoint
 slice of ``testbed_train``; every model is evaluated on the testbed test split.
 
 Why the testbed and not the seven benchmarks: the 135M embedded model solves ~1% of GSM8K, so an RM, a generator and
 DPO trained and scored there show nothing (issue #17); the warm-up model scores 20-70% greedy on the testbed.
-Why :mod:`pns_hub.generation` for evaluation and not lighteval: lighteval costs minutes per benchmark here; the
+Why :mod:`pns_hub.engines.generation` for evaluation and not lighteval: lighteval costs minutes per benchmark here; the
 batched sampler + math-verify gives the same greedy accuracy in a fraction of the time, with per-problem results for
 paired comparisons.
 """
@@ -15,9 +15,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from . import data
-
-
+from pns_hub.data import problems as data
 def parse(types, argv: list[str]):
     from trl import TrlParser
 
@@ -58,7 +56,7 @@ def accumulate(batch: int, micro_batch: int) -> dict:
 
 
 def write_problem_files(sets, folder: Path) -> dict[str, str]:
-    """Each role's problems as a JSONL file, so every recipe reads exactly its slice by path (``pns_hub.data``)."""
+    """Each role's problems as a JSONL file, so every recipe reads exactly its slice by path (``pns_hub.data.problems``)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for role, rows in sets.sets.items():
@@ -72,8 +70,8 @@ def stage_warmup(model: str, examples: int, micro_batch: int, seed: int, folder:
     """SFT on gold solutions of the protocol's warm-up slice (``testbed_train[0:examples]``): the DPO base."""
     from trl import ModelConfig
 
-    from .pns_configs import PNSSFTConfig
-    from .sft import SFTWarmupArguments, train_sft_warmup
+    from pns_hub.trainers.pns_configs import PNSSFTConfig
+    from pns_hub.trainers.sft import SFTWarmupArguments, train_sft_warmup
 
     script, training, model_args = parse((SFTWarmupArguments, PNSSFTConfig, ModelConfig), flags({
         "model_name_or_path": model, "dataset_name": "testbed_train", "dataset_offset": 0, "dataset_limit": examples,
@@ -89,8 +87,8 @@ def stage_reward_model(budget, seed: int, folder: Path, policy: str, problems: s
     slice; held-out pairwise accuracy on problems the RM never trained on (RewardTrainer's accuracy + Wilson)."""
     from trl import ModelConfig
 
-    from .pns_configs import PNSRewardConfig, RewardModelScriptArguments
-    from .reward_model import train_reward_model
+    from pns_hub.trainers.pns_configs import PNSRewardConfig, RewardModelScriptArguments
+    from pns_hub.rewards.reward_model import train_reward_model
 
     script, training, model_args = parse((RewardModelScriptArguments, PNSRewardConfig, ModelConfig), flags({
         "model_name_or_path": policy, "dataset_name": problems, "dataset_limit": budget.rm_problems,
@@ -109,8 +107,8 @@ def stage_generator(budget, seed: int, folder: Path, rm_folder: str, policy: str
     """Reverse-RL GRPO from the policy with the composite reward, on the generator slice."""
     from trl import ModelConfig
 
-    from .grpo import train_generator
-    from .pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
+    from pns_hub.trainers.grpo import train_generator
+    from pns_hub.trainers.pns_configs import PNSGeneratorScriptArguments, PNSGRPOConfig
 
     script, training, model_args = parse((PNSGeneratorScriptArguments, PNSGRPOConfig, ModelConfig), flags({
         "model_name_or_path": policy, "dataset_name": problems,
@@ -132,13 +130,15 @@ def stage_generator(budget, seed: int, folder: Path, rm_folder: str, policy: str
 def stage_negatives(budget, seed: int, folder: Path, work: Path, generator: str, rm_folder: str, policy: str,
                     judge: str, problems: str, hub_id: str) -> dict:
     """Synthesis on the synthesis slice with every candidate kept (``rejected_choice="all"``, the same k and format
-    filter for every source), then the fair pick (:mod:`pns_hub.fair_negatives`): the most plausible of k for every
+    filter for every source), then the fair pick (:mod:`pns_hub.synthesis.fair`): the most plausible of k for every
     source, same problems and chosen side; the card shows PNS vs RS under both rules and the generator's before/after.
     """
-    from . import dataset_card, fair_negatives, report
-    from .backends import fixed_model_backend
-    from .data import load_problems
-    from .synthesize import SynthesisConfig, synthesize_dataset
+    from pns_hub.synthesis import card as dataset_card
+    from pns_hub.synthesis import fair as fair_negatives
+    from pns_hub.synthesis import report
+    from pns_hub.engines.backends import fixed_model_backend
+    from pns_hub.data.problems import load_problems
+    from pns_hub.synthesis.run import SynthesisConfig, synthesize_dataset
 
     config = SynthesisConfig(
         generator=generator, policy=policy, instruct_model=policy, reward_model=rm_folder, judge_model=judge,
@@ -180,7 +180,7 @@ def stage_dpo(budget, seed: int, folder: Path, dataset: str, source: str, policy
     """DPO from the warm-up model on one source's pairs; the same settings for every source."""
     from trl import ModelConfig
 
-    from .dpo import DPOScriptArguments, PNSDPOConfig, train_dpo
+    from pns_hub.trainers.dpo import DPOScriptArguments, PNSDPOConfig, train_dpo
 
     script, training, model_args = parse((DPOScriptArguments, PNSDPOConfig, ModelConfig), flags({
         "model_name_or_path": policy, "dataset_name": dataset, "dataset_config": source,
@@ -196,7 +196,7 @@ def stage_dpo(budget, seed: int, folder: Path, dataset: str, source: str, policy
 
 def _greedy_correct(model: str, rows: list[dict], max_tokens: int, seed: int) -> tuple[list[int], int]:
     """0/1 per row (math-verify on the greedy completion) and how many completions hit ``max_tokens``."""
-    from .eval import greedy
+    from pns_hub.eval import greedy
 
     out = greedy.evaluate(model, rows, max_tokens, seed)
     return [out["per_problem"][r["id"]] for r in rows], out["truncated"]
@@ -205,7 +205,7 @@ def _greedy_correct(model: str, rows: list[dict], max_tokens: int, seed: int) ->
 def stage_eval(model: str, problems: str, max_tokens: int, seed: int) -> dict:
     """Greedy accuracy on the test problems, per problem (0/1 by math-verify) and with its Wilson 95% interval; with
     what a reproduction needs to run it again (engine, dtype, seed, token budget, text digest: :mod:`eval.greedy`)."""
-    from .eval import greedy
+    from pns_hub.eval import greedy
 
     # the rows as :func:`write_problem_files` wrote them: their ids are the dataset's own ("testbed/test/..."), which
     # a reproduction looks up; load_problems would prefix them with the file's name
@@ -216,9 +216,9 @@ def stage_eval(model: str, problems: str, max_tokens: int, seed: int) -> dict:
 def stage_benchmarks(model: str, limit: int, max_tokens: int, seed: int) -> dict:
     """Greedy accuracy on the first ``limit`` problems of each of the seven benchmarks, in one engine call: per
     benchmark (Wilson 95%) and pooled, per problem by id so the pool can be paired across models."""
-    from . import stats
-    from .backends import fixed_model_backend
-    from .data import BENCHMARK_NAMES, load_problems
+    from pns_hub import stats
+    from pns_hub.engines.backends import fixed_model_backend
+    from pns_hub.data.problems import BENCHMARK_NAMES, load_problems
 
     rows = [(name, r) for name in BENCHMARK_NAMES for r in load_problems(name, limit=limit)]
     scores, truncated = _greedy_correct(model, [r for _, r in rows], max_tokens, seed)
@@ -233,8 +233,7 @@ def stage_benchmarks(model: str, limit: int, max_tokens: int, seed: int) -> dict
 
 def compare(evals: dict[str, dict], seed: int) -> dict:
     """Each DPO model vs the base and vs rejection-sampling DPO of the same seed: paired bootstrap over problems."""
-    from . import stats
-
+    from pns_hub import stats
     def diff(a: str, b: str) -> dict:
         ids, x, y = stats.pair_by_id(evals[a]["per_problem"], evals[b]["per_problem"])
         return stats.paired_bootstrap(x, y, seed=seed).to_dict()
@@ -253,6 +252,6 @@ def compare(evals: dict[str, dict], seed: int) -> dict:
 def record(model_id: str, method: str, source: str | None, base: str, result: dict, max_tokens: int):
     """The evaluation as a leaderboard record (benchmark ``testbed``), so the results dataset and chart keep working;
     it names what defined the run, so ``pns-hub reproduce`` re-runs exactly that (:func:`eval.greedy.to_record`)."""
-    from .eval.greedy import to_record
+    from pns_hub.eval.greedy import to_record
 
     return to_record(model_id, method, source, base, {"max_new_tokens": max_tokens, **result})

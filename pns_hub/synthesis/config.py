@@ -84,7 +84,7 @@ class SynthesisConfig:
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"{name}={value!r}; choose from {list(allowed)}")
-        from pns_hub.data import check_limit
+        from pns_hub.data.problems import check_limit
 
         check_limit(self.limit)
         if self.num_samples < 1 or self.shard_size < 1 or self.batch_size < 1:
