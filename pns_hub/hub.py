@@ -259,8 +259,8 @@ def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
         raise FileNotFoundError(f"{folder}: nothing to push")
     api = api or HfApi(endpoint=endpoint, token=token)
     try:
-        api.create_repo(repo_id=repo_id, repo_type=repo_type, private=private, exist_ok=True,
-                        **({"space_sdk": "gradio", "space_variables": space_variables} if repo_type == "space" else {}))
+        space = {"space_sdk": "gradio", "space_variables": space_variables} if repo_type == "space" else {}
+        api.create_repo(repo_id=repo_id, repo_type=repo_type, private=private, exist_ok=True, **space)
         info = api.upload_folder(
             repo_id=repo_id, repo_type=repo_type, folder_path=str(folder),
             commit_message=commit_message or f"Upload {repo_type} with pns-hub",

@@ -101,7 +101,7 @@ def diff_markdown(rows: list[dict]) -> str:
 
 
 def _runnable_engine(engine: str | None, dtype: str) -> str | None:
-    """``engine`` if it runs here for ``dtype``, else ``None`` (this machine's pick; the diff then names the engine)."""
+    """``engine`` if it runs here for ``dtype``, else ``None``: this machine's pick (the diff then names it)."""
     from pns_hub.engines.backends import fixed_model_backend
     from pns_hub.eval import greedy
 

@@ -119,9 +119,13 @@ def run_suite(quick: bool = False, only: list[str] | None = None, name: str | No
     return {"rows": rows, "peaks": peaks, "meta": meta, "json": str(json_path), "markdown": str(md_path)}
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written, and every option's default in its help."""
+
+
 def cli_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pns-hub bench", description=__doc__,
-                                     formatter_class=type("HelpFormatter", (argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter), {}))
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CI-sized runs (minutes, not tens of minutes)")
     parser.add_argument("--only", nargs="*", help="run only these scripts (names without .py)")
     parser.add_argument("--name", default=None, help="results file stem (default: quick or full)")

@@ -100,9 +100,13 @@ def audit_main(args, parser) -> int:
     return 1 if changes else 0
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written, and every option's default in its help."""
+
+
 def cli_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="pns-hub verify", description=__doc__,
-                                     formatter_class=type("HelpFormatter", (argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter), {}))
+                                     formatter_class=HelpFormatter)
     parser.add_argument("file", nargs="?", help="JSONL with one completion and its gold answer per line")
     parser.add_argument("--audit", metavar="DATASET_FOLDER",
                         help="re-check every chosen/rejected of a negatives dataset folder and list changed labels")
