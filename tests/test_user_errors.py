@@ -30,6 +30,11 @@ def test_limits_are_positive_or_none(limit, capsys):
         SynthesisConfig(generator="g", policy="p", dataset="testbed", limit=limit)
     assert main(["eval", "embedded:smollm2-135m-instruct", "--benchmarks", "testbed", "--limit", str(limit)]) == 2
     assert "limit must be a positive number of problems" in capsys.readouterr().err
+    for command in (["synthesize", "--dataset", "testbed"], ["reproduce", "local"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*command, "--limit", str(limit)])
+        assert exit_info.value.code == 2
+        assert "positive number of problems" in capsys.readouterr().err
     assert len(data.load_problems("testbed", limit=None)) > len(data.load_problems("testbed", limit=3)) == 3
 
 

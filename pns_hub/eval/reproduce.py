@@ -205,6 +205,8 @@ def cli_main(argv: list[str] | None = None) -> int:
                         help="largest accepted |reproduced - published| per benchmark (0: exact)")
     parser.add_argument("--limit", type=int, help="override the published per-benchmark problem limit")
     args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be a positive number of problems, got {args.limit}")
     result = reproduce(args.org, args.output_dir, args.local_root, args.tolerance, args.limit)
     print(diff_markdown(result["rows"]))
     print(f"leaderboard: {result['leaderboard']}")

@@ -203,7 +203,10 @@ def cli_main(argv: list[str] | None = None) -> int:
     from trl import TrlParser
 
     parser = TrlParser((SynthesisConfig,), prog="pns-hub synthesize")
-    (config,) = parser.parse_args_and_config(args=argv)
+    try:
+        (config,) = parser.parse_args_and_config(args=argv)
+    except ValueError as err:  # SynthesisConfig's checks (limits, sources, choices): one line, as argparse's errors
+        parser.error(str(err))
     folder = synthesize_dataset(config)
     print(folder)
     return 0
