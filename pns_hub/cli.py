@@ -50,7 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     if name == "experiment" and rest[:1] == ["pns"]:  # the demo's chain at the experiment's size
         name, rest = "experiment_pns", rest[1:]
     module = importlib.import_module(COMMANDS.get(name, ("pns_hub.experiments.pns",))[0])
-    return int(module.cli_main(rest) or 0)
+    try:
+        return int(module.cli_main(rest) or 0)
+    except user_errors() as err:  # the message names the file, line or folder: a traceback would add nothing
+        print(f"pns-hub {argv[0]}: error: {err}", file=sys.stderr)
+        return 1 if type(err).__name__ == "PushError" else 2
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is the whole story (a path that is not there, a bad input line, a push that found no
+    network): one line, no traceback. Anything else is a bug and keeps its traceback."""
+    from pns_hub.data.problems import DataError
+    from pns_hub.hub import PushError
+    from pns_hub.eval.results import ResultsError
+
+    return FileNotFoundError, NotADirectoryError, DataError, PushError, ResultsError
 
 
 if __name__ == "__main__":

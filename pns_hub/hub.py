@@ -12,12 +12,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
 
 logger = logging.getLogger(__name__)
+
+
+HUB_ID = re.compile(r"^[\w.-]{1,96}(/[\w.-]{1,96})?$")
+
+
+def check_local_model(spec: str) -> None:
+    """"no such model folder" for a path that is not there (it starts with ``/ . ~`` or cannot be a Hub id); else
+    the Hub client's ``HFValidationError: Repo id must be in the form 'repo_name'`` is all a user would see."""
+    if not Path(spec).expanduser().exists() and (spec.startswith(("/", ".", "~")) or not HUB_ID.match(spec)):
+        raise FileNotFoundError(f"{spec}: no such model folder (a Hub model is named org/name)")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -212,6 +223,28 @@ def save_model_folder(trainer_or_model, tokenizer, folder: str | os.PathLike, ca
 # --------------------------------------------------------------------------------------------------------------
 # Push
 # --------------------------------------------------------------------------------------------------------------
+class PushError(RuntimeError):
+    """A push that could not reach the Hub; the message says what was kept where (``pns-hub`` prints it as is)."""
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What a client raises when the Hub cannot be reached (huggingface_hub 1.x speaks httpx; older ones requests)."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    try:
+        import httpx
+
+        errors.append(httpx.TransportError)
+    except ImportError:
+        pass
+    try:
+        import requests
+
+        errors.append(requests.ConnectionError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
 def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model", token: str | None = None,
                 endpoint: str | None = None, private: bool | None = None, commit_message: str | None = None,
                 ignore_patterns: list[str] | None = None, api=None, space_variables: list[dict] | None = None) -> str:
@@ -225,13 +258,18 @@ def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
     if not Path(folder).is_dir():
         raise FileNotFoundError(f"{folder}: nothing to push")
     api = api or HfApi(endpoint=endpoint, token=token)
-    api.create_repo(repo_id=repo_id, repo_type=repo_type, private=private, exist_ok=True,
-                    **({"space_sdk": "gradio", "space_variables": space_variables} if repo_type == "space" else {}))
-    info = api.upload_folder(
-        repo_id=repo_id, repo_type=repo_type, folder_path=str(folder),
-        commit_message=commit_message or f"Upload {repo_type} with pns-hub",
-        ignore_patterns=ignore_patterns or ["checkpoint-*", "*.pth", "*.pt", ".cache/*", "runs/*"],
-    )
+    try:
+        space = {"space_sdk": "gradio", "space_variables": space_variables} if repo_type == "space" else {}
+        api.create_repo(repo_id=repo_id, repo_type=repo_type, private=private, exist_ok=True, **space)
+        info = api.upload_folder(
+            repo_id=repo_id, repo_type=repo_type, folder_path=str(folder),
+            commit_message=commit_message or f"Upload {repo_type} with pns-hub",
+            ignore_patterns=ignore_patterns or ["checkpoint-*", "*.pth", "*.pt", ".cache/*", "runs/*"],
+        )
+    except _network_errors() as err:
+        raise PushError(f"could not reach the Hub to push {repo_id} ({type(err).__name__}: {str(err)[:120]}); "
+                        f"nothing is lost: the {repo_type} is kept in {folder}, push it later with "
+                        f"`hf upload {repo_id} {folder} --repo-type {repo_type}`") from err
     url = getattr(info, "commit_url", str(info))
     logger.info("pushed %s to %s (%s)", folder, repo_id, url)
     return url

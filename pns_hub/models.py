@@ -151,9 +151,11 @@ def _convert_embedded(name: str, target: Path) -> None:
 
 
 def resolve_model_path(spec: str) -> str:
-    """Return something ``from_pretrained`` accepts: a local folder for embedded specs, else ``spec`` unchanged."""
+    """A folder ``from_pretrained`` accepts for embedded specs, else ``spec`` (a missing path fails, named)."""
     if not is_embedded(spec):
-        return spec
+        from pns_hub.hub import check_local_model
+
+        return check_local_model(spec) or spec
     name = spec[len(EMBEDDED_PREFIX):]
     if name not in EMBEDDED_MODELS:
         raise ValueError(f"unknown embedded model '{name}'; known: {', '.join(EMBEDDED_MODELS)}")

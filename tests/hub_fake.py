@@ -79,6 +79,8 @@ def metadata_errors(content: str, repo_type: str) -> list[str]:
     """What the Hub says about a README's front matter (empty = accepted), for the keys pns-hub writes."""
     match = YAML_BLOCK.match(content)
     if not match:
+        if content.lstrip().startswith("---"):  # a block that opens and never closes on a line of its own
+            return ["metadata block: a README that starts with '---' must close it with a '---' line"]
         return []  # no metadata: the Hub warns, it does not reject
     try:
         meta = yaml.safe_load(match.group(2))

@@ -95,3 +95,14 @@ def test_an_empty_source_is_left_out_of_configs_and_named_in_the_card(tmp_path):
     nothing = dataset_card.write_folder(config, {s: [] for s in config.sources}, skipped, [], n_problems=2)
     card = (nothing / "README.md").read_text()  # every source empty: a card that says so, and no loadable config
     assert "config_name" not in card and card.count("Empty: not in this folder") == 3
+
+
+def test_a_row_without_a_rejected_side_is_named_not_counted():
+    from pns_hub.synthesis import report
+
+    good = {"problem_id": "p1", "chosen": "c", "rejected": "r", "rm_rejected": 0.1, "rm_chosen": 0.5}
+    stats = report.plausibility_stats({"pns": [good, {**good, "problem_id": "p2", "rejected": None}]})
+    assert stats["pns"]["rows"] == 1 and stats["pns"]["problems"] == 1
+    assert stats["pns"]["incomplete_rows"] == 1 and stats["pns"]["incomplete_problem_ids"] == ["p2"]
+    assert "pns: 1 row(s) without a chosen or rejected side, not counted above (problems p2)" in \
+        report.markdown_table(stats)

@@ -123,3 +123,46 @@ def test_settings_a_record_does_not_state_are_not_mismatches():
     old = _record(dtype=None, top_p=None, predictions={})
     rows, mismatches = reproduce.diff_records([old], [_record()], tolerance=0.0)
     assert mismatches == 0 and rows[0]["same_predictions"] is None
+
+
+def test_a_demo_record_reproduces_on_its_own_problems_after_a_move_and_a_swap_fails(tmp_path, tiny_causal_lm_path,
+                                                                                    other_tiny_lm):
+    """A record of the demo's evaluation (greedy, the testbed problems it lists; not lighteval's pick) re-runs on
+    exactly those problems with its token budget, seed, dtype and engine: the same text digest from a copy of the
+    artifacts in another folder, and a mismatch when the model folder holds other weights. Real generation (the
+    tiny random model, our torch loop) and real math-verify."""
+    from pns_hub.experiments import demo_stages as st
+    from pns_hub.data.problems import load_problems, write_jsonl
+
+    rows = load_problems("testbed")[7:10]  # not the first ones: a "first N" pick of the split would differ
+    write_jsonl(tmp_path / "test.jsonl", rows)
+    root = tmp_path / "out" / "hub"
+    shutil.copytree(tiny_causal_lm_path, root / "tiny")
+    result = st.stage_eval(str(root / "tiny"), str(tmp_path / "test.jsonl"), 8, 0)
+    record = st.record("local/tiny", "base", None, None, result, 8)
+    _publish(root, [record], {"max_new_tokens": 8, "seed": 0})
+    moved = Path(shutil.copytree(root, tmp_path / "elsewhere"))
+    shutil.rmtree(tmp_path / "out")
+
+    same = reproduce.reproduce("local", tmp_path / "same", local_root=moved)
+    assert same["mismatches"] == 0, reproduce.diff_markdown(same["rows"])
+    again = leaderboard.load_results(tmp_path / "same" / "results")[0][0]
+    assert list(again.per_problem["testbed"]) == [r["id"] for r in rows]
+    assert again.predictions == record.predictions and again.engine == record.engine and again.max_new_tokens == 8
+
+    shutil.rmtree(moved / "tiny")
+    shutil.copytree(other_tiny_lm, moved / "tiny")
+    swapped = reproduce.reproduce("local", tmp_path / "swapped", local_root=moved)
+    assert swapped["mismatches"] >= 1 and swapped["rows"][0]["same_predictions"] is False, \
+        reproduce.diff_markdown(swapped["rows"])
+
+
+def test_a_different_problem_set_is_named():
+    """Same scores and no digests: only the problems tell the runs apart, and the diff says so."""
+    published = _record(predictions={}, per_problem={"gsm8k": {"gsm8k/1": 0, "gsm8k/2": 0}})
+    other = _record(predictions={}, per_problem={"gsm8k": {"gsm8k/2": 0, "gsm8k/3": 0}})
+    rows, mismatches = reproduce.diff_records([published], [other], tolerance=0.0)
+    assert mismatches == 1
+    assert [r for r in rows if not r["ok"]] == [
+        {"model": "local/m", "benchmark": "problems:gsm8k", "published": "2 ids", "reproduced": "2 ids, 1 in common",
+         "delta": None, "same_predictions": None, "ok": False}]

@@ -335,3 +335,35 @@ def test_two_processes_equal_one(built, tmp_path, tiny_rm_path):
     two_rows, one_rows = _load_all(tmp_path / "two"), _load_all(tmp_path / "one")
     assert sum(map(len, two_rows.values())) > 0, "no rows at all: the comparison below would be vacuous"
     assert two_rows == one_rows
+
+
+def test_a_problem_synthesis_drops_is_named_in_the_card_and_the_rejected_file(tmp_path):
+    """A word gold (``four``): no gold solution verifies against it, so the problem gets no pair; it must be named,
+    with its reason, not only counted."""
+    rows = [{"id": "p0", "problem": "Tom has 2 apples and buys 3 more. How many now?", "answer": "5",
+             "solution": "Tom has 2 + 3 = 5 apples.\n#### 5"},
+            {"id": "w", "problem": "Tom has 2 apples and buys 2 more. How many now?", "answer": "four",
+             "solution": "Tom has 2 + 2 = 4 apples.\n#### 4"}]
+    path = tmp_path / "problems.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = synthesize.SynthesisConfig(output_dir=str(tmp_path / "out"), dataset=str(path), limit=None,
+                                        sources=["perturbed"], chosen_from_policy=False, verify_workers=0,
+                                        progress=False)
+    folder = synthesize.synthesize_dataset(config)
+    kept = {r["problem_id"] for r in _load_all(folder, ["perturbed"])["perturbed"]}
+    dropped = [json.loads(line) for line in (folder / synthesize.REJECTED_FILE).read_text().splitlines()]
+    assert "problems/w" not in kept and "problems/w" in {d.get("problem_id") for d in dropped}
+    assert all(d.get("reason") for d in dropped)
+    card = (folder / "README.md").read_text()
+    assert "problems/w" in card
+    assert "unknown (user-supplied problems)" in card  # a file of unknown origin; a testbed slice is Apache-2.0
+
+
+def test_a_testbed_slice_file_has_the_testbed_licence_and_the_card_describes_the_selection(tmp_path):
+    from pns_hub.data import problems as data
+    from pns_hub.synthesis import card as dataset_card
+
+    path = tmp_path / "synthesis.jsonl"
+    data.write_jsonl(path, data.load_problems("testbed_train", limit=3))
+    assert dataset_card.source_license(str(path)) == "Apache-2.0"
+    assert dataset_card.describe("rejection_sampling", "most_plausible").endswith("the most plausible of its k kept")

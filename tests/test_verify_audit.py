@@ -101,8 +101,10 @@ def test_audit_lists_rows_whose_label_changed(built, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 labels changed" in out
     changes = [json.loads(line) for line in report.read_text().splitlines()]
-    assert [(c["row"], c["side"], c["verdict"]) for c in changes] == [(0, "rejected", "correct"),
-                                                                      (1, "chosen", "unparseable")]
+    # rows counted from 1 (the file's first row is row 1, as in the errors that name a row)
+    assert [(c["row"], c["side"], c["verdict"]) for c in changes] == [(1, "rejected", "correct"),
+                                                                      (2, "chosen", "unparseable")]
+    assert f"{changes[0]['file']} row 1 (" in out
 
 
 def test_audit_of_a_folder_without_data_is_a_clear_error(tmp_path, capsys):

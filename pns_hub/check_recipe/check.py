@@ -194,7 +194,8 @@ def format_report(r: dict) -> str:
 
 
 def cli_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pns-hub check-recipe", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="pns-hub check-recipe", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("recipes", nargs="+", help="recipe YAML file(s)")
     parser.add_argument("--gpu-memory-gib", type=float, default=DEFAULT_GPU_GIB, help="memory of one GPU")
     parser.add_argument("--model-configs", default=str(FIXTURE_DIR), help="folder of <Model>.json configs")

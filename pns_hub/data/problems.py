@@ -191,8 +191,13 @@ def read_jsonl(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
     path = Path(path)
     if not path.exists():
         raise DataError(path, None, None, "file not found")
-    with path.open(encoding="utf-8-sig") as handle:
-        for number, text in enumerate(handle, start=1):
+    with path.open("rb") as handle:  # bytes, decoded line by line: a non-UTF-8 byte is named with its line
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(path, number, None, f"not UTF-8 (byte {raw[err.start]:#04x} at column "
+                                f"{err.start + 1}); save the file as UTF-8") from None
             if not text.strip():
                 continue
             try:
@@ -252,6 +257,13 @@ def _from_hub(spec: BenchmarkSpec) -> list[dict]:
     return [normalise_row(spec, dict(row), i, spec.hub_id, i + 1) for i, row in enumerate(dataset)]
 
 
+def check_limit(limit, name: str = "limit") -> None:
+    """A problem limit is a positive count or ``None`` (all): ``rows[:-1]`` would silently drop the last problem and
+    ``0`` would silently mean "all"."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"{name} must be a positive number of problems or None (all), got {limit!r}")
+
+
 def load_problems(name: str, limit: int | None = None, source: str | None = None) -> list[dict]:
     """Load a benchmark (``gsm8k``, ``math_500``, ...), training set (``gsm8k_train``) or testbed set (``testbed``,
     ``testbed_train``, ``testbed_ood``: see :mod:`pns_hub.data.testbed`) in the shared schema.
@@ -260,6 +272,7 @@ def load_problems(name: str, limit: int | None = None, source: str | None = None
     the bundled copy). The default comes from ``PNS_HUB_DATA`` and is ``bundled`` so runs never wait on a network.
     A path to a JSONL file is accepted too.
     """
+    check_limit(limit)
     source = source or os.environ.get("PNS_HUB_DATA", "bundled")
     if name in TESTBED_SETS:  # generated from a fixed seed: the same rows offline and online
         from pns_hub.data import testbed

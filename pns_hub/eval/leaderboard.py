@@ -25,19 +25,28 @@ from pns_hub.eval.results import (  # noqa: F401  (the record API, long imported
 logger = logging.getLogger(__name__)
 
 
+def common_benchmarks(records: list[ResultRecord]) -> list[str]:
+    """The benchmarks every record scores, in table order: the only ones an average may compare across rows (an
+    average over other benchmarks for other rows ranks runs by which benchmarks they ran)."""
+    benches = [b for b in BENCHMARK_ORDER if all(b in r.scores for r in records)]
+    return benches + sorted(set.intersection(*(set(r.scores) for r in records)) - set(benches)) if records else []
+
+
 def to_dataframe(records: list[ResultRecord]):
     """One row per record, scores in percent, sorted by average (best first); after the average, one
-    ``<bench> 95% CI`` column per benchmark that some record has an interval for."""
+    ``<bench> 95% CI`` column per benchmark that some record has an interval for. ``average`` is the mean over
+    :func:`common_benchmarks` (``df.attrs["average_over"]``); None when the records share no benchmark."""
     import pandas as pd
 
     benches = [b for b in BENCHMARK_ORDER if any(b in r.scores for r in records)]
     benches += sorted({b for r in records for b in r.scores} - set(benches))
     ci_benches = [b for b in benches if any(b in r.intervals for r in records)]
+    common = common_benchmarks(records)
     rows = []
     for r in records:
         row = {"model": r.model, "base": r.base or "", "method": r.method, "negative_source": r.negative_source or ""}
         row.update({b: round(100 * r.scores[b], 2) if b in r.scores else None for b in benches})
-        row["average"] = round(100 * r.average, 2) if r.average is not None else None
+        row["average"] = round(100 * sum(r.scores[b] for b in common) / len(common), 2) if common else None
         row.update({b + CI_SUFFIX: format_interval(r.intervals.get(b)) for b in ci_benches})
         row.update({"n": r.num_samples, "limit": r.limit, "lighteval": r.lighteval_version or "",
                     "commit": (r.commit or "")[:10], "date": r.date or ""})
@@ -47,6 +56,7 @@ def to_dataframe(records: list[ResultRecord]):
     df = pd.DataFrame(rows, columns=columns)
     if len(df):
         df = df.sort_values("average", ascending=False, kind="stable").reset_index(drop=True)
+    df.attrs["average_over"] = common
     return df
 
 
@@ -76,35 +86,82 @@ def to_markdown(df) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(df, path: str | Path) -> Path:
-    """Grouped bar chart: one group per benchmark plus the average, one bar per model/method, with the 95%
-    interval as an error bar where the record has one."""
+def _number(value) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def chart_bars(df) -> tuple[list[str], list[dict]]:
+    """The chart's groups (each benchmark, then ``average`` when two or more benchmarks are common to every row)
+    and one bar per run and group that has a score: ``{run, model, method, group, value, low, high}`` in percent.
+
+    A missing score has no bar (a zero-height bar reads as "scored 0"). The average is over the benchmarks every
+    row has (``df.attrs["average_over"]``); its interval combines the benchmarks' intervals as independent normal
+    errors (half-width sqrt(sum w_b^2) / k), since the benchmarks' problems are disjoint samples."""
+    common = df.attrs.get("average_over") or []
+    benches = [c for c in df.columns if c not in (*ID_COLUMNS, "average", "n", "limit", "lighteval", "commit", "date")
+               and not c.endswith(CI_SUFFIX)]
+    groups = benches + (["average"] if len(common) >= 2 else [])
+    bars = []
+    for run, (_, row) in enumerate(df.iterrows()):
+        cis = {b: parse_interval(row.get(b + CI_SUFFIX)) for b in benches}
+        for group in groups:
+            value = _number(row.get(group))
+            if value is None:
+                continue
+            if group == "average":
+                half = math.sqrt(sum(((cis[b][1] - cis[b][0]) / 2) ** 2 for b in common)) / len(common) \
+                    if all(cis[b] for b in common) else None
+                low, high = (value - half, value + half) if half is not None else (None, None)
+            else:
+                low, high = cis[group][:2] if cis[group] else (None, None)
+            bars.append({"run": run, "model": row["model"], "method": row["method"], "group": group, "value": value,
+                         "low": low, "high": high})
+    return groups, bars
+
+
+def draw(df):
+    """The chart as a matplotlib figure: one colour per method (its runs side by side), the legend beside the axes,
+    95% intervals as error bars (see :func:`chart_bars`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    order = list(dict.fromkeys(df["method"]))
+    df = df.iloc[sorted(range(len(df)), key=lambda i: order.index(df["method"].iloc[i]))]  # a method's runs together
+    df.attrs = dict(df.attrs)
+    groups, bars = chart_bars(df.reset_index(drop=True))
+    palette = plt.get_cmap("tab10" if len(order) <= 10 else "tab20")
+    colour = {m: palette(i % palette.N) for i, m in enumerate(order)}
+    width = 0.8 / max(1, len(df))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups) + 0.15 * len(df) * len(groups)), 4.5), dpi=120)
+    labelled = set()
+    for bar in bars:
+        x = groups.index(bar["group"]) + bar["run"] * width
+        err = None if bar["low"] is None else [[max(0.0, bar["value"] - bar["low"])],  # max: cells are rounded
+                                               [max(0.0, bar["high"] - bar["value"])]]
+        ax.bar(x, bar["value"], width, color=colour[bar["method"]], yerr=err, capsize=2, error_kw={"elinewidth": 0.8},
+               label=bar["method"] if bar["method"] not in labelled else "_nolegend_", edgecolor="white",
+               linewidth=0.3)
+        labelled.add(bar["method"])
+    over = df.attrs.get("average_over") or []
+    names = [f"average\n({', '.join(over)})" if g == "average" else g for g in groups]
+    ax.set_xticks([x + width * (len(df) - 1) / 2 for x in range(len(groups))], names, rotation=0, fontsize=8)
+    ax.set_ylabel("pass@1 (%)")
+    ax.set_title(f"pns-hub leaderboard: {len(df)} runs (error bars: 95% interval; no bar: not evaluated)", fontsize=9)
+    ax.legend(title="method", fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ax.grid(True, axis="y", alpha=0.3)
+    return fig
+
+
+def plot(df, path: str | Path) -> Path:
+    """:func:`draw` written to ``path`` (PNG), the legend kept inside the image."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    benches = [c for c in df.columns if c not in (*ID_COLUMNS, "n", "limit", "lighteval", "commit", "date")
-               and not c.endswith(CI_SUFFIX)]
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(benches)), 4.5), dpi=120)
-    width = 0.8 / max(1, len(df))
-    for i, row in enumerate(df.itertuples(index=False)):
-        values = [getattr(row, b) if getattr(row, b) is not None and not
-                  (isinstance(getattr(row, b), float) and math.isnan(getattr(row, b))) else 0.0 for b in benches]
-        cis = [parse_interval(df.iloc[i].get(b + CI_SUFFIX)) for b in benches]
-        errors = [[max(0.0, v - ci[0]) if ci else 0.0 for v, ci in zip(values, cis)],  # max: cells are rounded
-                  [max(0.0, ci[1] - v) if ci else 0.0 for v, ci in zip(values, cis)]]
-        ax.bar([x + i * width for x in range(len(benches))], values, width, label=f"{row.model} ({row.method})",
-               yerr=errors if any(cis) else None, capsize=2, error_kw={"elinewidth": 0.8})
-    ax.set_xticks([x + width * (len(df) - 1) / 2 for x in range(len(benches))], benches, rotation=20)
-    ax.set_ylabel("pass@1 (%)")
-    ax.set_title("pns-hub leaderboard (error bars: 95% interval)")
-    ax.legend(fontsize=7)
-    ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
+    fig = draw(df)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -170,6 +227,9 @@ def build_leaderboard(results_dir: str | Path, out_dir: str | Path) -> dict:
         import pandas as pd
 
         pd.DataFrame(deltas).to_csv(out_dir / "deltas.csv", index=False)
+    over = df.attrs["average_over"]
+    md += (f"\naverage: mean over {', '.join(over)}, the benchmarks every run has.\n" if over else
+           "\naverage: none (no benchmark is common to every run).\n")
     if rejected:
         md += "\nRejected files:\n" + "".join(f"- {r['error']}\n" for r in rejected)
     (out_dir / "leaderboard.md").write_text(md)
@@ -183,7 +243,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     """``pns-hub leaderboard RESULTS_DIR --out DIR``: exit 1 when some files were rejected (listed on stderr).
     ``pns-hub leaderboard --push-space ORG/NAME [--results-repo ORG/RESULTS]``: create/update the Space (see
     :mod:`pns_hub.eval.space`); ``--space-dir DIR`` only builds the Space folder."""
-    parser = argparse.ArgumentParser(prog="pns-hub leaderboard", description=cli_main.__doc__)
+    parser = argparse.ArgumentParser(prog="pns-hub leaderboard", description=cli_main.__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("results_dir", nargs="?", help="folder of results JSON files (or a downloaded Hub results "
                         "dataset); not needed with --push-space/--space-dir")
     parser.add_argument("--out", default="leaderboard_out", help="output folder for leaderboard.{md,png,csv}")

@@ -13,7 +13,13 @@ Schema (``SCHEMA_VERSION`` 1), one file per run, written by ``pns-hub eval``::
      "lighteval_version": "0.13.0", "commit": "git sha of pns-hub or null", "date": "ISO 8601",
      "lighteval_results": "path of lighteval's own results JSON (kept as the source of truth)",
      "dtype": "float32 (what ran) or null", "top_p": 0.95,
-     "predictions": {"gsm8k": "sha256 of every problem's generated text"}}   # optional, see prediction_digest
+     "predictions": {"gsm8k": "sha256 of every problem's generated text"},   # optional, see prediction_digest
+     "engine": "openvino | transformers | compact | vllm", "harness": "lighteval | pns-hub-greedy",
+     "temperature": 0.0, "seed": 0, "max_new_tokens": 192}   # what defines the run: reproduce re-runs exactly this
+
+The problems a run scored are the keys of ``per_problem``; with the fields above they define the evaluation, so a
+reproduction can run the same one and name any difference it cannot remove. Records written before a field existed
+leave it null ("not stated").
 
 Why a flat schema of our own next to lighteval's JSON: lighteval's file does not know which method or which negatives
 produced a model, and its metric names change with parameters; the table needs stable columns. A folder of such
@@ -70,6 +76,10 @@ class ResultRecord:
     top_p: float | None = None
     predictions: dict[str, str] = field(default_factory=dict)
     engine: str | None = None  # what generated the completions (transformers, openvino, vllm): part of how it was made
+    harness: str | None = None  # which evaluation code ran: "lighteval" (pns-hub eval) or "pns-hub-greedy" (the demo)
+    temperature: float | None = None
+    seed: int | None = None
+    max_new_tokens: int | None = None  # null with lighteval: each task's own generation size
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -94,7 +104,7 @@ class ResultRecord:
             if not isinstance(data.get(name), str) or not data[name].strip():
                 raise ResultsError(path, name, "must be a non-empty string")
         for name in ("base", "negative_source", "lighteval_version", "commit", "date", "lighteval_results", "dtype",
-                     "engine"):
+                     "engine", "harness"):
             if data.get(name) is not None and not isinstance(data[name], str):
                 raise ResultsError(path, name, f"must be a string or null, got {type(data[name]).__name__}")
         scores = data.get("scores")
@@ -104,9 +114,14 @@ class ResultRecord:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0 \
                     or math.isnan(value):
                 raise ResultsError(path, f"scores.{bench}", f"must be a number in [0, 1], got {value!r}")
-        top_p = data.get("top_p")
-        if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float))):
-            raise ResultsError(path, "top_p", f"must be a number or null, got {top_p!r}")
+        for name in ("top_p", "temperature"):
+            value = data.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ResultsError(path, name, f"must be a number or null, got {value!r}")
+        for name in ("seed", "max_new_tokens", "limit"):
+            value = data.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ResultsError(path, name, f"must be an integer or null, got {value!r}")
         predictions = data.get("predictions") or {}
         if not isinstance(predictions, dict) or not all(isinstance(v, str) for v in predictions.values()):
             raise ResultsError(path, "predictions", "must be a mapping benchmark -> digest string")
@@ -166,7 +181,8 @@ def record_from_lighteval(results: dict, model: str, method: str = "base", base:
                           commit: str | None = None, lighteval_results: str | None = None,
                           per_problem: dict[str, dict[str, int]] | None = None, dtype: str | None = None,
                           top_p: float | None = None, predictions: dict[str, str] | None = None,
-                          engine: str | None = None) -> ResultRecord:
+                          engine: str | None = None, temperature: float | None = None, seed: int | None = None,
+                          max_new_tokens: int | None = None) -> ResultRecord:
     """Read ``pass@k`` entries of ``pns_<bench>|<fewshot>`` tasks (see ``pns_hub.eval.tasks``) out of a lighteval
     results dict; the date is the time of conversion, i.e. the end of the run. ``per_problem`` (correct samples per
     problem id, from lighteval's details) gives each score its n and 95% interval."""
@@ -199,7 +215,8 @@ def record_from_lighteval(results: dict, model: str, method: str = "base", base:
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         lighteval_results=lighteval_results, per_problem=dict(per_problem or {}),
         intervals=intervals_from_counts(per_problem or {}, num_samples),
-        dtype=dtype, top_p=top_p, predictions=dict(predictions or {}), engine=engine,
+        dtype=dtype, top_p=top_p, predictions=dict(predictions or {}), engine=engine, harness="lighteval",
+        temperature=temperature, seed=seed, max_new_tokens=max_new_tokens,
     )
 
 

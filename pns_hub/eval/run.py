@@ -275,6 +275,9 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     from pns_hub.eval.model import DEFAULT_KV_BUDGET_GB
     from pns_hub.models import best_dtype, display_name, is_embedded, resolve_model_path
 
+    from pns_hub.data.problems import check_limit
+
+    check_limit(limit)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     backend = resolve_backend(backend, dtype)
@@ -326,7 +329,7 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
         lighteval_results=str(lighteval_json), dtype=dtype, top_p=top_p,
         per_problem=per_problem_counts(tracker.details_logger.details, num_samples),
         predictions=prediction_digests(tracker.details_logger.details),
-        engine=ENGINE_OF_BACKEND[backend],
+        engine=ENGINE_OF_BACKEND[backend], temperature=temperature, seed=seed, max_new_tokens=max_new_tokens,
     )
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     record_path = leaderboard.write_record(
@@ -343,16 +346,18 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``pns-hub eval`` options (``pns-hub check-recipe`` parses evaluate recipes with it)."""
-    parser = argparse.ArgumentParser(prog="pns-hub eval", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="pns-hub eval", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("model", help="Hub id, local folder, or embedded:smollm2-135m-instruct")
     parser.add_argument("--benchmarks", nargs="+", default=["all"], help=f"any of {', '.join(EVAL_NAMES)}")
     parser.add_argument("--limit", type=int, default=None, help="first N problems per benchmark (after lighteval's "
                         "fixed shuffle); default all")
     parser.add_argument("--num-samples", type=int, default=1, help="samples per problem (pass@k up to this)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the per-task generation length")
-    parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("--top-p", type=float, default=0.95)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=None, help="None: 0 (greedy) for one sample, 0.6 for "
+                        "several")
+    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--batch-size", type=int, default=32, help="prompts per batch (fewer where the KV budget "
                         "requires)")
     parser.add_argument("--kv-budget-gb", type=float, default=None, help="KV-cache memory one batch may use "
@@ -363,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "unless PNS_HUB_GENERATE_BACKEND names a torch engine; else accelerate), accelerate "
                         "(transformers, the reference), openvino (CPU; f32, or bf16 where native with --dtype "
                         "bfloat16; pip install 'pns-hub[openvino]'), vllm (GPU)")
-    parser.add_argument("--output-dir", default="eval_results")
+    parser.add_argument("--output-dir", default="eval_results", help="lighteval's results and details, our record")
     parser.add_argument("--method", default="base", help="leaderboard method label (base, pns-dpo, rs-dpo, ...)")
     parser.add_argument("--base", default=None, help="base model the evaluated one was trained from")
     parser.add_argument("--negative-source", default=None, help="which negatives trained it (pns, rejection_sampling)")

@@ -119,13 +119,17 @@ def run_suite(quick: bool = False, only: list[str] | None = None, name: str | No
     return {"rows": rows, "peaks": peaks, "meta": meta, "json": str(json_path), "markdown": str(md_path)}
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written, and every option's default in its help."""
+
+
 def cli_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pns-hub bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CI-sized runs (minutes, not tens of minutes)")
     parser.add_argument("--only", nargs="*", help="run only these scripts (names without .py)")
     parser.add_argument("--name", default=None, help="results file stem (default: quick or full)")
-    parser.add_argument("--subprocess-timeout", type=float, default=1800.0)
+    parser.add_argument("--subprocess-timeout", type=float, default=1800.0, help="seconds one script may run")
     # a script's own options (generation_throughput's --shape=P,S,N and --paths=a,e) stay in sys.argv, where it reads
     # them; only the --name=value form, so that a value is never taken for a script name
     args, script_args = parser.parse_known_args(argv)

@@ -47,6 +47,7 @@ REPOS = {
     "results": ("pns-results", "dataset"),
 }
 SOURCES = ("pns", "rejection_sampling", "prompted_wrong", "perturbed")
+LOCAL_ORG = "local"  # the org the cards and records name until a push names the real one (_retarget)
 
 
 @dataclass
@@ -183,7 +184,7 @@ def _leaderboard(folder: Path, records: list, budget: Budget, seed: int) -> dict
     board = leaderboard.build_leaderboard(results, folder)
     table = Path(board["markdown"]).read_text()
     card = hub.yaml_header({"license": "apache-2.0", "tags": ["pns-hub", "leaderboard", "math"],
-                            "pretty_name": "pns-hub results"})
+                            "pretty_name": "pns-hub results"}, "dataset")
     (folder / "README.md").write_text(card + "\n# pns-hub results\n\nGreedy accuracy on the pns-hub testbed test split "
                                       "(math-verify), one JSON record per model under `results/`:\n\n" + table +
                                       "\n![leaderboard](leaderboard.png)\n")
@@ -199,9 +200,11 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
     runner = StageRunner(root)
     sets = problem_sets(cfg, budget)
     files = st.write_problem_files(sets, work / "problems")
-    base = {"model": cfg.model, "seed": cfg.seed, "budget": asdict(budget), "org": cfg.org, "sets": sets.summary()}
+    # no org in the key: it is only a name in the cards and records, put in at push time (_retarget), so publishing a
+    # finished demo re-runs nothing
+    base = {"model": cfg.model, "seed": cfg.seed, "budget": asdict(budget), "sets": sets.summary()}
     folder = {key: hub_dir / name for key, (name, _) in REPOS.items()}
-    repo_id = {key: f"{cfg.org}/{name}" for key, (name, _) in REPOS.items()}
+    repo_id = {key: f"{LOCAL_ORG}/{name}" for key, (name, _) in REPOS.items()}
 
     if cfg.warmup_model:
         policy = cfg.warmup_model
@@ -228,14 +231,15 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
                 f"-seed{seed}" if len(budget.dpo_seeds) > 1 else ""))
             dpo = runner.run(key, {**base, "dataset": neg["folder"], "source": source, "dpo_seed": seed},
                              lambda s=source, sd=seed, o=out: st.stage_dpo(
-                                 budget, sd, o, neg["folder"], s, policy, f"{cfg.org}/{o.name}", repo_id["negatives"]),
-                             [out / "config.json"])
+                                 budget, sd, o, neg["folder"], s, policy, f"{LOCAL_ORG}/{o.name}",
+                                 repo_id["negatives"]), [out / "config.json"])
             method = {"pns": "pns-dpo", "rejection_sampling": "rs-dpo"}.get(source, f"{source}-dpo")
-            trained[name] = (dpo["folder"], f"{cfg.org}/{out.name}", method, source)
+            trained[name] = (dpo["folder"], f"{LOCAL_ORG}/{out.name}", method, source)
             trained_key[name] = runner.keys[key]
     # keyed on the trained stage's key, not only the folder: a retrained model keeps its path (stale scores otherwise)
+    # "record": 2: the result also names engine, dtype, seed and the text digest (what a reproduction re-runs)
     evals = {name: runner.run(f"eval_{name}", {"model": path, "trained": trained_key[name], "test": sets.summary(),
-                                               "tokens": budget.eval_max_tokens},
+                                               "tokens": budget.eval_max_tokens, "record": 2},
                               lambda p=path: st.stage_eval(p, files["test"], budget.eval_max_tokens, cfg.seed))
              for name, (path, _, _, _) in trained.items()}
     comparisons = st.compare(evals, cfg.seed)
@@ -244,12 +248,8 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
     board = runner.run("leaderboard", {**base, "evals": {k: v["accuracy"] for k, v in evals.items()}},
                        lambda: _leaderboard(folder["results"], records, budget, cfg.seed),
                        [folder["results"] / "leaderboard.md"])
-    pushed = {}
-    if cfg.push_to_hub:
-        for key, (name, repo_type) in REPOS.items():
-            if key != "warmup" or not cfg.warmup_model:
-                pushed[key] = hub.push_folder(folder[key], repo_id[key], repo_type=repo_type,
-                                              commit_message=f"pns-hub demo: {key}")
+    pushed = _push(cfg, folder, [Path(path) for name, (path, *_) in trained.items() if name != "base"]) \
+        if cfg.push_to_hub else {}
     metrics = rm.get("metrics") or {}
     summary = {
         "output_dir": str(root), "wall_seconds": round(time.perf_counter() - start, 1), "budget": asdict(budget),
@@ -272,6 +272,30 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
     summary["final_table"] = final_table(summary)
     (root / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _retarget(folders: list[Path], org: str) -> None:
+    """Name ``org`` instead of :data:`LOCAL_ORG` in the cards and records of these folders (README.md, *.json, *.md
+    at their top and in ``results/``): the repo ids of this run's artifacts, the only place the org appears."""
+    names = [f.name for f in folders]
+    for folder in folders:
+        for path in [*folder.glob("*.md"), *folder.glob("*.json"), *folder.glob("results/*.json")]:
+            text = original = path.read_text(encoding="utf-8")
+            for name in names:
+                text = text.replace(f"{LOCAL_ORG}/{name}", f"{org}/{name}")
+            if text != original:
+                path.write_text(text, encoding="utf-8")
+
+
+def _push(cfg: DemoConfig, folder: dict[str, Path], dpo_folders: list[Path]) -> dict[str, str]:
+    """Publish every artifact under ``cfg.org`` (the DPO models too), after naming the org in their cards."""
+    repos = {key: (folder[key], repo_type) for key, (_, repo_type) in REPOS.items()
+             if key != "warmup" or not cfg.warmup_model}
+    repos.update({f.name: (f, "model") for f in dpo_folders})
+    _retarget([path for path, _ in repos.values()], cfg.org)
+    return {key: hub.push_folder(path, f"{cfg.org}/{path.name}", repo_type=repo_type,
+                                 commit_message=f"pns-hub demo: {key}")
+            for key, (path, repo_type) in repos.items()}
 
 
 def _cpu() -> str:
@@ -342,14 +366,16 @@ def print_summary(summary: dict) -> None:
 
 
 def cli_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pns-hub demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output-dir", default="outputs/demo")
+    parser = argparse.ArgumentParser(prog="pns-hub demo", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--output-dir", default="outputs/demo", help="where every artifact is written (hub/: one "
+                        "folder per Hub repo)")
     parser.add_argument("--budget", default="1", help="a scale (1 = default, estimated ~20 min on a 2-core CPU), or a preset: 'smoke' "
                                                       "(the slow test), 'tiny' (tests), 'full' (the experiment)")
     parser.add_argument("--model", default=models.EMBEDDED_DEFAULT, help="base model: Hub id, folder or embedded:...")
     parser.add_argument("--warmup-model", help="skip the warm-up: use this SFT checkpoint as base policy and DPO base")
     parser.add_argument("--push-to-hub", metavar="ORG", help="publish every artifact under ORG (needs a token)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of every stage")
     args = parser.parse_args(argv)
     try:
         Budget.preset(args.budget)

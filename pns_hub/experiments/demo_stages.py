@@ -222,28 +222,21 @@ def stage_dpo(budget, seed: int, folder: Path, dataset: str, source: str, policy
 
 def _greedy_correct(model: str, rows: list[dict], max_tokens: int, seed: int) -> tuple[list[int], int]:
     """0/1 per row (math-verify on the greedy completion) and how many completions hit ``max_tokens``."""
-    from pns_hub.grading import verify
-    from pns_hub.engines.backends import generate_from_folder
-    from pns_hub.engines.generation import SamplingParams, build_prompt
+    from pns_hub.eval import greedy
 
-    params = SamplingParams(num_samples=1, max_new_tokens=max_tokens, temperature=0.0, seed=seed)
-    outs = generate_from_folder(model, [build_prompt(r["problem"]) for r in rows], params, batch_size=64,
-                                dtype="float32", progress=False)
-    checks = verify.verify_batch([o[0].text for o in outs], [r["answer"] for r in rows], num_workers=0)
-    return [int(c.is_correct) for c in checks], sum(o[0].truncated for o in outs)
+    out = greedy.evaluate(model, rows, max_tokens, seed)
+    return [out["per_problem"][r["id"]] for r in rows], out["truncated"]
 
 
 def stage_eval(model: str, problems: str, max_tokens: int, seed: int) -> dict:
-    """Greedy accuracy on the test problems, per problem (0/1 by math-verify) and with its Wilson 95% interval."""
-    from pns_hub import stats
-    from pns_hub.engines.backends import fixed_model_backend
-    from pns_hub.data.problems import load_problems
+    """Greedy accuracy on the test problems, per problem (0/1 by math-verify) and with its Wilson 95% interval; with
+    what a reproduction needs to run it again (engine, dtype, seed, token budget, text digest: :mod:`eval.greedy`)."""
+    from pns_hub.eval import greedy
 
-    rows = load_problems(problems)
-    scores, truncated = _greedy_correct(model, rows, max_tokens, seed)
-    correct = {r["id"]: c for r, c in zip(rows, scores)}
-    return {"per_problem": correct, "accuracy": stats.accuracy(list(correct.values())).to_dict(),
-            "truncated": truncated, "backend": fixed_model_backend("float32")}
+    # the rows as :func:`write_problem_files` wrote them: their ids are the dataset's own ("testbed/test/..."), which
+    # a reproduction looks up; load_problems would prefix them with the file's name
+    rows = [row for _, row in data.read_jsonl(problems)]
+    return greedy.evaluate(model, rows, max_tokens, seed)
 
 
 def stage_benchmarks(model: str, limit: int, max_tokens: int, seed: int) -> dict:
@@ -283,11 +276,8 @@ def compare(evals: dict[str, dict], seed: int) -> dict:
 
 
 def record(model_id: str, method: str, source: str | None, base: str, result: dict, max_tokens: int):
-    """The evaluation as a leaderboard record (benchmark ``testbed``), so the results dataset and chart keep working."""
-    from pns_hub.eval.results import ResultRecord, git_commit, intervals_from_counts
+    """The evaluation as a leaderboard record (benchmark ``testbed``), so the results dataset and chart keep working;
+    it names what defined the run, so ``pns-hub reproduce`` re-runs exactly that (:func:`eval.greedy.to_record`)."""
+    from pns_hub.eval.greedy import to_record
 
-    per = {"testbed": result["per_problem"]}
-    return ResultRecord(model=model_id, method=method, scores={"testbed": result["accuracy"]["value"]}, base=base,
-                        negative_source=source, per_problem=per, intervals=intervals_from_counts(per, 1),
-                        limit=len(result["per_problem"]), commit=git_commit(), dtype="float32",
-                        date=__import__("datetime").datetime.now(__import__("datetime").timezone.utc).isoformat())
+    return to_record(model_id, method, source, base, {"max_new_tokens": max_tokens, **result})

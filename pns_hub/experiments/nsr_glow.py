@@ -340,11 +340,18 @@ def cli_main(argv: list[str] | None = None) -> int:
     from trl import TrlParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    usage = ("usage: pns-hub experiment {nsr,glow,pns} [--budget tiny|full] [--output-dir DIR] [--model M] "
+             "[--warmup-model M] [--seed N]\n\n  nsr   NSR / W-REINFORCE vs PSR on the testbed\n  glow  GLOW vs "
+             "plain SFT on the testbed\n  pns   the demo's chain at the experiment's size (PNS-DPO vs RS-DPO)\n\n"
+             "Run 'pns-hub experiment <name> --help' for its options.")
+    if argv[:1] in (["-h"], ["--help"]):
+        print(usage)
+        return 0
     if not argv or argv[0] not in ("nsr", "glow"):
-        print("usage: pns-hub experiment {nsr,glow} [--budget tiny|full] [--output_dir DIR] [--model M] "
-              "[--warmup_model M] [--seed N]", file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
-    (cfg,) = TrlParser((ExperimentConfig,)).parse_args_and_config(args=argv[1:])
+    (cfg,) = TrlParser((ExperimentConfig,), prog=f"pns-hub experiment {argv[0]}").parse_args_and_config(
+        args=argv[1:])
     result = run_experiment(argv[0], cfg, "pns-hub experiment " + " ".join(argv))
     print(Path(result["outputs"]["md"]).read_text())
     return 0

@@ -178,12 +178,13 @@ def cli_main(argv: list[str]) -> int:
     from pns_hub import models
     from pns_hub.experiments.demo import Budget, DemoConfig, run_demo
 
-    parser = argparse.ArgumentParser(prog="pns-hub experiment pns", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget", default="full")
-    parser.add_argument("--output-dir", "--output_dir", default="outputs/experiment-pns")
-    parser.add_argument("--model", default=models.EMBEDDED_DEFAULT)
-    parser.add_argument("--warmup-model", "--warmup_model")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argparse.ArgumentParser(prog="pns-hub experiment pns", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--budget", default="full", help="a scale, or 'tiny', 'smoke', 'full' (see pns-hub demo)")
+    parser.add_argument("--output-dir", "--output_dir", default="outputs/experiment-pns", help="where it all goes")
+    parser.add_argument("--model", default=models.EMBEDDED_DEFAULT, help="base model: Hub id, folder or embedded:...")
+    parser.add_argument("--warmup-model", "--warmup_model", help="skip the warm-up: this SFT checkpoint is the base")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every stage")
     parser.add_argument("--test-problems", "--test_problems", type=int,
                         help="override the budget's number of held-out test problems (full: 500; 300 saves ~9 x 200 evaluations)")
     parser.add_argument("--replicates", type=int, default=0,

@@ -26,6 +26,39 @@ def settings_hash(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+ROOT_TOKEN = "<stage-root>"  # how a path under the runner's root is written in keys, markers and cached results
+
+
+def portable(value, root: Path):
+    """``value`` with every path string under ``root`` written as ``<stage-root>/...`` (``Path`` objects too).
+
+    Why: a stage's settings and results name folders (``outputs/demo/hub/pns-reward-model``); written as the caller
+    spelled them, the same run from another directory, or with an absolute ``--output-dir``, has other keys and
+    restarts from the first stage, and a cached result would point at a folder relative to another directory."""
+    if isinstance(value, dict):
+        return {k: portable(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v, root) for v in value]
+    if isinstance(value, (str, Path)) and (isinstance(value, Path) or "/" in value or value == str(root)):
+        try:
+            relative = Path(value).resolve().relative_to(root.resolve())
+        except (ValueError, OSError):
+            return str(value)
+        return ROOT_TOKEN if str(relative) == "." else f"{ROOT_TOKEN}/{relative.as_posix()}"
+    return value
+
+
+def located(value, root: Path):
+    """Inverse of :func:`portable`: ``<stage-root>/...`` strings as paths under this run's ``root``."""
+    if isinstance(value, dict):
+        return {k: located(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [located(v, root) for v in value]
+    if isinstance(value, str) and (value == ROOT_TOKEN or value.startswith(ROOT_TOKEN + "/")):
+        return str(root / value[len(ROOT_TOKEN) + 1:]) if value != ROOT_TOKEN else str(root)
+    return value
+
+
 @dataclass
 class StageRunner:
     """Runs named stages under ``root/stages/``, reusing results whose settings did not change."""
@@ -39,9 +72,10 @@ class StageRunner:
 
     def run(self, name: str, settings: dict, fn: Callable[[], dict], outputs: list[Path] | None = None) -> dict:
         marker = self.root / "stages" / f"{name}.json"
+        settings = portable(settings, self.root)
         key = self.keys[name] = settings_hash(settings)
         if marker.exists():
-            saved = json.loads(marker.read_text())
+            saved = located(json.loads(marker.read_text()), self.root)
             if saved.get("key") == key and all(Path(p).exists() for p in saved.get("outputs", [])):
                 logger.info("stage %s: reusing the result of an earlier run (%s)", name, marker)
                 self.timings[name] = saved.get("seconds", 0.0)
@@ -63,10 +97,11 @@ class StageRunner:
         self.start_rss_mb[name] = round(memory.start_mb, 1) if memory.start_mb is not None else None
         marker.parent.mkdir(parents=True, exist_ok=True)
         tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": key, "settings": settings, "seconds": seconds,
-                                   "peak_rss_mb": self.peak_rss_mb[name],
-                                   "start_rss_mb": self.start_rss_mb[name], "result": result,
-                                   "outputs": [str(p) for p in (outputs or [])]}, indent=2, default=str))
+        tmp.write_text(json.dumps(portable({"key": key, "settings": settings, "seconds": seconds,
+                                            "peak_rss_mb": self.peak_rss_mb[name],
+                                            "start_rss_mb": self.start_rss_mb[name], "result": result,
+                                            "outputs": [str(p) for p in (outputs or [])]}, self.root),
+                                  indent=2, default=str))
         tmp.replace(marker)  # a stage is done only once its marker is complete
         return result
 

@@ -83,7 +83,8 @@ def audit_folder(folder: str, num_workers: int | None = None, timeout: float = D
     for (path, index, side, _, gold, problem_id), result in zip(checks, results):
         still = result.is_correct if side == "chosen" else result.is_valid_negative
         if not still:
-            changes.append({"config": path.parent.name, "file": str(path.relative_to(root)), "row": index,
+            # rows counted from 1, as the errors above and every other file/line message count them
+            changes.append({"config": path.parent.name, "file": str(path.relative_to(root)), "row": index + 1,
                             "problem_id": problem_id, "side": side, "gold": gold,
                             "label": "verified correct" if side == "chosen" else "verified wrong",
                             **result.to_dict()})
@@ -142,9 +143,13 @@ def cross_audit_main(args, parser) -> int:
     return 0
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written, and every option's default in its help."""
+
+
 def cli_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="pns-hub verify", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("file", nargs="?", help="JSONL with one completion and its gold answer per line")
     parser.add_argument("--audit", metavar="DATASET_FOLDER",
                         help="re-check every chosen/rejected of a negatives dataset folder and list changed labels")
@@ -155,8 +160,8 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--output-dir", help="with --mutations: write grader_mutations.json and .md here")
     parser.add_argument("--cross-audit", metavar="FILE",
                         help="grade FILE with this grader, lighteval and math-verify; list their disagreements")
-    parser.add_argument("--completion-field", default="completion")
-    parser.add_argument("--gold-field", default="answer")
+    parser.add_argument("--completion-field", default="completion", help="the input rows' completion field")
+    parser.add_argument("--gold-field", default="answer", help="the input rows' gold answer field")
     parser.add_argument("--num-workers", type=int, default=None, help="0 = sequential in-process; default: all cores")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per check")
     parser.add_argument("--output", help="write each row with its extracted answer, verdict and reason (JSONL)")

@@ -84,6 +84,9 @@ class SynthesisConfig:
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"{name}={value!r}; choose from {list(allowed)}")
+        from pns_hub.data.problems import check_limit
+
+        check_limit(self.limit)
         if self.num_samples < 1 or self.shard_size < 1 or self.batch_size < 1:
             raise ValueError("num_samples, shard_size and batch_size must be >= 1")
         if self.push_to_hub and not self.hub_repo_id:

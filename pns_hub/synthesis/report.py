@@ -61,7 +61,14 @@ def plausibility_stats(by_source: Mapping[str, Sequence[Mapping]]) -> dict[str, 
     out = {}
     for source, rows in by_source.items():
         rows = rows.to_list() if hasattr(rows, "to_list") else list(rows)
-        out[source] = source_stats(rows)
+        # a pair without a chosen or rejected side is no pair: counted apart and named, never in the statistics
+        complete = [r for r in rows if r.get("rejected") is not None and r.get("chosen") is not None]
+        broken = [r for r in rows if r.get("rejected") is None or r.get("chosen") is None]
+        for r in broken:
+            logger.warning("%s: row of problem %s has no %s side; left out of the statistics", source,
+                           r.get("problem_id"), "rejected" if r.get("rejected") is None else "chosen")
+        out[source] = {**source_stats(complete),
+                       "incomplete_rows": len(broken), "incomplete_problem_ids": [r.get("problem_id") for r in broken]}
     return out
 
 
@@ -84,7 +91,10 @@ def markdown_table(stats: Mapping[str, dict]) -> str:
             f" | {_fmt(s['judge_rejected_mean'])} / {_fmt(s['judge_chosen_mean'])} | {_fmt(s['format_rate'], pct=True)}"
             f" | {_fmt(s['rejected_chars_mean'])} / {_fmt(s['chosen_chars_mean'])} |"
         )
-    return head + "\n".join(lines) + "\n"
+    notes = [f"\n{source}: {s['incomplete_rows']} row(s) without a chosen or rejected side, not counted above "
+             f"(problems {', '.join(map(str, s['incomplete_problem_ids'][:5]))})"
+             for source, s in stats.items() if s.get("incomplete_rows")]
+    return head + "\n".join(lines) + "\n" + "\n".join(notes) + ("\n" if notes else "")
 
 
 def plot(stats: Mapping[str, dict], by_source: Mapping[str, Sequence[Mapping]], path: str | Path) -> Path:
@@ -165,7 +175,8 @@ def write_report(folder: str | Path, update_readme: bool = True) -> dict[str, di
 
 def cli_main(argv: list[str] | None = None) -> int:
     """``pns-hub report FOLDER [--no-update-card]``: print the table and refresh the PNG and card."""
-    parser = argparse.ArgumentParser(prog="pns-hub report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="pns-hub report", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("folder", help="dataset folder written by 'pns-hub synthesize'")
     parser.add_argument("--no-update-card", action="store_true", help="leave README.md unchanged")
     args = parser.parse_args(argv)

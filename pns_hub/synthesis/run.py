@@ -202,8 +202,11 @@ def cli_main(argv: list[str] | None = None) -> int:
     """``pns-hub synthesize [--config recipe.yaml] [--field value ...]`` (TrlParser: YAML + overrides)."""
     from trl import TrlParser
 
-    parser = TrlParser((SynthesisConfig,))
-    (config,) = parser.parse_args_and_config(args=argv)
+    parser = TrlParser((SynthesisConfig,), prog="pns-hub synthesize")
+    try:
+        (config,) = parser.parse_args_and_config(args=argv)
+    except ValueError as err:  # SynthesisConfig's checks (limits, sources, choices): one line, as argparse's errors
+        parser.error(str(err))
     folder = synthesize_dataset(config)
     print(folder)
     return 0

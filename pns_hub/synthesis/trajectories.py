@@ -172,7 +172,7 @@ def cli_main(argv: list[str]) -> int:
 
     from pns_hub.trainers.configs import TrajectoryArguments
 
-    (args,) = TrlParser((TrajectoryArguments,)).parse_args_and_config(argv)
+    (args,) = TrlParser((TrajectoryArguments,), prog="pns-hub trajectories").parse_args_and_config(argv)
     summary = sample_trajectories(**vars(args))
     print(summary)
     return 0
