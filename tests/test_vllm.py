@@ -79,7 +79,7 @@ def test_greedy_rows_equal_the_transformers_path(vllm_samplers, embedded_model_p
     """Same prompts, greedy, float32: same text, same token counts (EOS not counted), same truncation flags."""
     from pns_hub.synthesis.sampling import Samplers
 
-    vllm_samplers = _configured(vllm_samplers, temperature=0.0, num_samples=1, max_new_tokens=96)
+    vllm_samplers = _configured(vllm_samplers, temperature=0.0, num_samples=1, max_new_tokens=160)
     reference = Samplers(dataclasses.replace(vllm_samplers.config, backend="transformers"))
     short = {"id": "short", "problem": "What is 2 + 3?"}  # ends (EOS) well inside the limit
     got = vllm_samplers.sample(embedded_model_path, None, "solve", problems[:2] + [short])

@@ -365,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="auto (openvino where installed and no GPU, "
                         "unless PNS_HUB_GENERATE_BACKEND names a torch engine; else accelerate), accelerate "
                         "(transformers, the reference), openvino (CPU; f32, or bf16 where native with --dtype "
-                        "bfloat16; pip install 'pns-hub[openvino]'), vllm (lighteval's; needs vllm<0.10.2: docs/vllm.md)")
+                        "bfloat16; pip install 'pns-hub[openvino]'), vllm (lighteval's: needs vllm<0.10.2, "
+                        "docs/vllm.md)")
     parser.add_argument("--output-dir", default="eval_results")
     parser.add_argument("--method", default="base", help="leaderboard method label (base, pns-dpo, rs-dpo, ...)")
     parser.add_argument("--base", default=None, help="base model the evaluated one was trained from")
