@@ -104,7 +104,7 @@ class SynthesisConfig:
         generator retrained in place into the same folder must not reuse the old generator's shards.
         """
         skip = {"output_dir", "overwrite", "progress", "verify_workers", "push_to_hub", "hub_repo_id", "hub_endpoint",
-                "hub_private", "pretty_name", "vllm_gpu_memory_utilization"}
+                "hub_private", "pretty_name", "vllm_gpu_memory_utilization", "vllm_max_model_len"}  # engine sizing
         payload = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         payload["problem_ids"] = list(problem_ids)
         payload["model_fingerprints"] = {role: models.model_fingerprint(spec, rev)
