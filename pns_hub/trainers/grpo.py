@@ -104,8 +104,11 @@ def train_generator(script_args, training_args, model_args, callbacks: list | No
     reward_funcs = rewards.get_reward_funcs(script_args.reward_funcs, script_args, training_args, tokenizer)
     logger.info("GRPO on %d problems with rewards %s (weights %s)", len(dataset), script_args.reward_funcs,
                 training_args.reward_weights)
-    trainer = GRPOTrainer(model=model_path, reward_funcs=reward_funcs, args=training_args, train_dataset=dataset,
-                          processing_class=tokenizer, callbacks=callbacks)
+    from pns_hub.trainers.vllm_colocate import build_grpo_trainer  # use_vllm colocate on CPU: see that module
+
+    trainer = build_grpo_trainer(lambda: GRPOTrainer(
+        model=model_path, reward_funcs=reward_funcs, args=training_args, train_dataset=dataset,
+        processing_class=tokenizer, callbacks=callbacks), training_args)
     lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)
     trainer.train()
     card = hub.render_card(script_args.hub_card_template,
