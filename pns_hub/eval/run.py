@@ -5,13 +5,12 @@ the task table built by ``pns_hub.eval.tasks.build_tasks`` for the requested num
 ``--output-dir``: lighteval's own ``results/<model>/results_<time>.json`` (+ ``details/`` parquet with every
 completion), our schema file ``leaderboard/<model>_<time>.json``, and with n > 1 a ``passk_<model>_<time>.png``.
 
-Backends: ``auto`` (the default: ``openvino`` where the fixed-model engine switch picks it, see
-:func:`pns_hub.engines.backends.fixed_model_backend`, else ``accelerate``), ``accelerate`` (transformers; CPU or GPU, tested;
-the reference), ``openvino`` (lighteval's custom-model
-route onto :mod:`pns_hub.engines.openvino`, CPU; f32 unless ``--dtype bfloat16`` on a CPU with native bf16; f32
-greedy tokens equal the reference's, tested) and ``vllm``
-(lighteval's vLLM model; needs vllm 0.10.0-0.10.1.x, which lighteval 0.13.0 pins and which no environment of ours has:
-TRL 1.16 needs 0.22-0.31; it fails up front with that reason, tested, docs/vllm.md).
+Backends: ``auto`` (the default: ``openvino`` where :func:`pns_hub.engines.backends.fixed_model_backend` picks it,
+else ``accelerate``), ``accelerate`` (transformers; CPU or GPU, tested; the reference), ``openvino`` (lighteval's
+custom-model route onto :mod:`pns_hub.engines.openvino`, CPU; f32 unless ``--dtype bfloat16`` on a CPU with native
+bf16; f32 greedy tokens equal the reference's, tested) and ``vllm`` (lighteval's vLLM model; needs vllm
+0.10.0-0.10.1.x, which lighteval 0.13.0 pins and no environment of ours has: TRL 1.16 needs 0.22-0.31; it fails up
+front with that reason, tested, docs/vllm.md).
 """
 
 from __future__ import annotations
