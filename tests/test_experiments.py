@@ -49,7 +49,8 @@ def test_experiment_nsr_tiny(tiny_causal_lm_path, tmp_path):
     for seed in (0, 1):  # one JSON per seed, each with every arm's evaluation and reward curve
         rep = json.loads((tmp_path / "replicates" / f"nsr-seed{seed}.json").read_text())
         assert rep["seed"] == seed and set(rep["evals"]) == {"base", *NSR_ARMS, "psr_placebo"}
-        assert all(len(a["reward_curve"]) == 2 for a in rep["arms"].values())  # tiny: 2 optimizer steps
+        for arm in rep["arms"].values():  # tiny: 2 optimizer steps from one rollout batch, logged once or twice
+            assert 1 <= len(arm["reward_curve"]) <= 2 and all(0 <= p["reward"] <= 1 for p in arm["reward_curve"])
         assert rep["arms"]["psr_placebo"]["train_seed"] == seed + 1000 and rep["arms"]["psr"]["train_seed"] == seed
     _check_outputs(result, "nsr")
     assert set(result["verdicts"].values()) == {"not resolvable at this scale"}  # a random model solves nothing
@@ -128,10 +129,10 @@ def test_verdict_rule():
 
 
 def test_stage_keys_retrain_on_budget_counts_and_seeds_train_only_themselves(tmp_path, monkeypatch):
-    """Cached stages are reused only while what they depend on is unchanged: editing a budget's training counts retrains
-    every arm of every seed (not reuse arms trained at the old size) and re-evaluates them (a retrained arm keeps its
-    folder path, so a key on the path alone would serve the old model's scores); an evaluation override re-evaluates
-    only; a seed added later trains and evaluates only itself."""
+    """Cached stages are reused only while what they depend on is unchanged: editing a budget's training counts
+    retrains every arm of every seed (not reuse arms trained at the old size) and re-evaluates them (a retrained arm
+    keeps its folder path, so a key on the path alone would serve the old model's scores); an evaluation override
+    re-evaluates only; a seed added later trains and evaluates only itself."""
     from pathlib import Path
 
     from pns_hub.experiments import arms, nsr_glow, testbed_stages
@@ -148,7 +149,8 @@ def test_stage_keys_retrain_on_budget_counts_and_seeds_train_only_themselves(tmp
 
     def fake_counts(model, problems, n, max_tokens, seed):
         calls.append(f"eval {Path(model).parent.name}/{Path(model).name}")
-        return {"ids": [p["id"] for p in problems], "counts": [[n, (i + seed) % (n + 1)] for i, _ in enumerate(problems)]}
+        counts = [[n, (i + seed) % (n + 1)] for i, _ in enumerate(problems)]
+        return {"ids": [p["id"] for p in problems], "counts": counts}
 
     monkeypatch.setattr(arms, "train_rl_arm", fake_train)
     monkeypatch.setattr(testbed_stages, "sample_counts", fake_counts)

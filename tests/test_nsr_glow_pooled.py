@@ -43,6 +43,9 @@ def test_nsr_pooled_verdicts_where_nsr_wins_and_where_it_loses():
     loses = nsr_pooled(_replicates(base=NARROW, psr=WIDE, psr_placebo=WIDE, nsr=NARROW, w_reinforce=NARROW,
                                    grpo=WIDE))["verdicts"]
     assert [loses[c] for c in claims] == [CONTRADICTED] * 4
+    # a placebo that differs from its arm (as if seeds alone moved pass@k this much) is flagged, not passed over
+    noisy = nsr_pooled(_replicates(base=NARROW, psr=NARROW, psr_placebo=WIDE, nsr=WIDE, w_reinforce=WIDE, grpo=WIDE))
+    assert noisy["placebo"]["contains_zero"] is False and noisy["placebo"]["largest_k"]["high"] < 0
     nothing = nsr_pooled(_replicates(**{m: [(4, 0)] * 40 for m in ("base", "psr", "nsr", "w_reinforce", "grpo")}))
     assert set(nothing["verdicts"].values()) == {UNRESOLVED} and nothing["placebo"] is None
 

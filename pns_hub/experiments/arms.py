@@ -144,15 +144,15 @@ def train_sft_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, se
 
 def run_glow(cfg: ExperimentConfig, runner, budget: Budget, base: str, sets: dict, seed: int,
              base_eval: dict) -> dict:
-    """One replicate: trajectories drawn with ``seed`` from the base, then every arm on them, evaluated with ``seed``."""
+    """One replicate: trajectories drawn with ``seed`` from the base, every arm trained on them, evaluated with it."""
     from pns_hub.synthesis.trajectories import sample_trajectories
 
     root = Path(cfg.output_dir) / f"seed{seed}"
-    folder = root / "trajectories"
-    sampled = f"testbed_train[{WARMUP_SLICE}:{WARMUP_SLICE + len(sets['train'])}]"  # what the card says it holds
+    folder, problems = root / "trajectories", sets["train"][:budget.glow_problems]
+    sampled = f"testbed_train[{WARMUP_SLICE}:{WARMUP_SLICE + len(problems)}]"  # what the card says it holds
     traj_key = {**train_settings(cfg, budget, "glow", seed), "base": runner.keys["warmup"], "stage": "trajectories"}
     traj = runner.run(_stage("trajectories", seed), traj_key, lambda: {
-        "summary": sample_trajectories(model_name_or_path=base, problems=sets["train"], num_samples=budget.glow_samples,
+        "summary": sample_trajectories(model_name_or_path=base, problems=problems, num_samples=budget.glow_samples,
                                        dataset_name=sampled, max_new_tokens=budget.max_tokens, seed=seed,
                                        verify_workers=0, output_dir=str(folder), progress=False)},
                       [folder / "README.md"])

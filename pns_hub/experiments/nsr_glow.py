@@ -30,8 +30,9 @@ from pathlib import Path
 
 from pns_hub import models
 from pns_hub.eval.results import write_record
-from pns_hub.experiments.testbed_stages import (BUDGETS, GLOW_ARMS, GLOW_SETTING, NSR_ARMS, ExperimentConfig,  # noqa: F401
-                                                eval_settings, evaluate, problem_sets, stage_warmup, warmup_settings)
+from pns_hub.experiments.testbed_stages import (BUDGETS, GLOW_ARMS, GLOW_SETTING, NSR_ARMS,  # noqa: F401 (the API)
+                                                ExperimentConfig, eval_settings, evaluate, problem_sets, stage_warmup,
+                                                warmup_settings)
 from pns_hub.hardware import device_name
 
 

@@ -47,10 +47,10 @@ def _verdict_lines(result: dict) -> list[str]:
 
 def nsr_lines(result: dict) -> list[str]:
     b, ks = result["budget"], result["ks"]
-    lines = [f"Budget per arm and seed: {b['train_steps']} optimizer steps at lr {result['learning_rate']:g} (constant), "
-             f"{b['prompts_per_step']} prompts x {b['generations']} samples per step, {b['steps_per_generation']} "
-             f"steps per rollout batch, {b['max_tokens']} new tokens; evaluation: {b['eval_problems']} held-out "
-             f"problems x {result['n_samples']} samples (T 0.6, top_p 0.95).", "",
+    lines = [f"Budget per arm and seed: {b['train_steps']} optimizer steps at lr {result['learning_rate']:g} "
+             f"(constant), {b['prompts_per_step']} prompts x {b['generations']} samples per step, "
+             f"{b['steps_per_generation']} steps per rollout batch, {b['max_tokens']} new tokens; evaluation: "
+             f"{b['eval_problems']} held-out problems x {result['n_samples']} samples (T 0.6, top_p 0.95).", "",
              "## pass@k (%)", "", "| method | " + " | ".join(f"k={k}" for k in ks) + " |",
              "|---|" + "---:|" * len(ks)]
     lines += [f"| {m} | " + " | ".join(fmt(c[k]) for k in ks) + " |" for m, c in result["curves"].items()]
@@ -92,7 +92,8 @@ def glow_lines(result: dict) -> list[str]:
         arm = first.get(m) or {}
         lines.append(f"| {m} | {arm.get('rows', '')} | {arm.get('epochs', '')} | {arm.get('steps', '')} | "
                      f"{arm.get('tokens', '')} | {fmt(t['test'])} | {fmt(t['ood'])} |")
-    lines += ["", f"(rows, steps, tokens: seed {next(iter(result['arms_by_seed']))}; every seed's are in its JSON)", "",
+    seed = next(iter(result["arms_by_seed"]))
+    lines += ["", f"(rows, steps, tokens: seed {seed}; every seed's are in its JSON)", "",
               "Paired differences (pts): " + "; ".join(f"{k.replace('_minus_', ' - ')} {fmt(d, True)}"
                                                        for k, d in result["differences"].items()), ""]
     lines += ["## GLOW's weights after the first epoch (all seeds)", "",

@@ -45,6 +45,7 @@ class Budget:
     max_tokens: int
     eval_problems: int
     eval_samples: int
+    glow_problems: int  # GLOW: the first of the training problems its trajectories are drawn on
     glow_samples: int
     glow_epochs: int  # every SFT / GLOW arm trains this many epochs over its own rows (equal epochs)
     glow_eval_samples: int  # GLOW reports accuracy, not pass@k: fewer samples per problem suffice
@@ -52,13 +53,13 @@ class Budget:
 
 BUDGETS = {
     "tiny": Budget(warmup_examples=8, train_problems=4, train_steps=2, prompts_per_step=2, generations=2,
-                   steps_per_generation=2, max_tokens=8, eval_problems=4, eval_samples=4, glow_samples=2,
-                   glow_epochs=2, glow_eval_samples=2),
+                   steps_per_generation=2, max_tokens=8, eval_problems=4, eval_samples=4, glow_problems=4,
+                   glow_samples=2, glow_epochs=2, glow_eval_samples=2),
     # The replicated run (recipes/smollm2-135m-instruct/experiment_{nsr,glow}.yaml fix it); per-stage times measured
     # by the smoke runs are in docs/experiments-nsr-glow.md
     "full": Budget(warmup_examples=400, train_problems=96, train_steps=48, prompts_per_step=2, generations=8,
-                   steps_per_generation=4, max_tokens=128, eval_problems=100, eval_samples=32, glow_samples=4,
-                   glow_epochs=3, glow_eval_samples=8),
+                   steps_per_generation=4, max_tokens=128, eval_problems=100, eval_samples=32, glow_problems=24,
+                   glow_samples=4, glow_epochs=3, glow_eval_samples=4),
 }
 
 
@@ -152,7 +153,7 @@ def sample_counts(model: str, problems: list[dict], n: int, max_tokens: int, see
 
 TRAINING_COUNTS = {"nsr": ("train_problems", "train_steps", "prompts_per_step", "generations", "steps_per_generation",
                            "max_tokens"),
-                   "glow": ("train_problems", "glow_samples", "glow_epochs", "max_tokens")}
+                   "glow": ("glow_problems", "glow_samples", "glow_epochs", "max_tokens")}
 EVAL_COUNTS = ("eval_problems", "max_tokens")  # the samples per problem are keyed per chunk (evaluate)
 EVAL_CHUNK = 16  # samples per problem in one cached evaluation stage
 CHUNK_SEED_STRIDE = 1_000_003  # chunk c samples with seed + c * stride: no batch seed (seed + batch) repeats a chunk's
