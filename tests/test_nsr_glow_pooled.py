@@ -105,3 +105,35 @@ def test_glow_weights_leave_the_floor_at_the_experiments_setting():
     floor = GLOW_SETTING["min_weight"]
     assert (w > floor + 1e-6).float().mean() >= 0.6  # most samples off the floor
     assert w[1] > w[0] and w[2] > w[1] and w[4] > 1.0  # smaller gain, larger weight; a regression above 1
+
+
+def test_pooled_markdown_states_verdicts_with_signed_differences_and_the_budget(tmp_path):
+    """The pooled markdown a reader checks: each verdict beside its signed difference and per-seed values, the
+    placebo line, the reward table (nsr) and the equal-epoch table with the weight distribution (glow)."""
+    from pns_hub.experiments.pooled import GLOW_CLAIM, glow_pooled, nsr_pooled
+    from pns_hub.experiments.pooled_report import write_pooled
+
+    common = {"command": "pns-hub experiment x", "cpu": "test CPU", "wall_seconds": 1.0, "reused_stages": [],
+              "replicate_files": ["r/nsr-seed0.json"], "learning_rate": 1e-6}
+    reps = _replicates(base=NARROW, psr=NARROW, psr_placebo=NARROW, nsr=WIDE, w_reinforce=WIDE, grpo=WIDE)
+    curve = {"psr": {"reward_curve": [{"step": s, "reward": r} for s, r in ((1, 0.2), (5, 0.2), (9, 0.6), (13, 0.6))]}}
+    result = {**nsr_pooled(reps), **common, "arms_by_seed": {r["seed"]: curve for r in reps},
+              "budget": {"train_steps": 48, "prompts_per_step": 2, "generations": 8, "steps_per_generation": 4,
+                         "max_tokens": 128, "eval_problems": 40}}
+    md = (tmp_path / "experiment_nsr.md").read_text() if write_pooled("nsr", result, tmp_path) else ""
+    assert "- NSR above PSR at the largest k: **supported** (+6" in md  # 90% - 25%, jittered
+    assert "Placebo (psr - psr_placebo" in md and "contain zero, as they should" in md
+    assert "| psr | 0.200 | 0.600 | 4 |" in md and (tmp_path / "experiment_nsr.png").stat().st_size > 0
+    good, poor = [(4, 3)] * 30 + [(4, 1)] * 10, [(4, 1)] * 40
+    reps = _replicates(base=poor, sft_correct=good, sft_all=poor, glow=poor)
+    for r in reps:
+        r["evals"] = {m: {"test": e, "ood": e} for m, e in r["evals"].items()}
+        r["weights"] = [{"epoch": 1, "label": "positive", "weight": 0.75}]
+        r["arms"] = {"glow": {"rows": 120, "epochs": 3, "steps": 90, "tokens": 1000}}
+    result = {**glow_pooled(reps), **common, "arms_by_seed": {r["seed"]: r["arms"] for r in reps},
+              "budget": {"glow_epochs": 3, "eval_problems": 40, "glow_eval_samples": 4},
+              "glow_setting": {"alpha": 2.0, "beta": 1.0, "min_weight": 0.5, "max_weight": 5.0}}
+    write_pooled("glow", result, tmp_path)
+    md = (tmp_path / "experiment_glow.md").read_text()
+    assert f"- {GLOW_CLAIM}: **not supported** (-37.5 [" in md  # GLOW below SFT on correct here
+    assert "| glow | 120 | 3 | 90 | 1000 |" in md and "| epoch 2 positive | 3 | 0.750 |" in md and "| 100.0% |" in md

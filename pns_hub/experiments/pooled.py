@@ -143,7 +143,7 @@ def glow_pooled(replicates: list[dict], seed: int = 0) -> dict:
         ("sft_correct", "base")) if a in models and b in models for s in ("ood", "test")}
     main = differences.get("glow_minus_sft_correct_ood")
     return {"replicates": len(replicates), "seeds": [r.get("seed") for r in replicates], "table": table,
-            "differences": differences,
+            "differences": differences, "claim_differences": {GLOW_CLAIM: main} if main else {},
             "placebo": _placebo("glow", models, lambda a, b: {"ood": diff(a, b, "ood"), "test": diff(a, b, "test")}),
             "budget_by_arm": {m: replicates[0].get("arms", {}).get(m) for m in models if m != "base"},
             "weights": weight_distribution([w for rep in replicates for w in rep.get("weights", [])],

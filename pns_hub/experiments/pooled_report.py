@@ -31,7 +31,7 @@ def _header(which: str, result: dict) -> list[str]:
 def _verdict_lines(result: dict) -> list[str]:
     lines = ["## Verdicts (pooled)", ""]
     for claim, v in result["verdicts"].items():
-        d = result["differences"].get(claim)
+        d = result.get("claim_differences", result["differences"]).get(claim)
         lines.append(f"- {claim}: **{v}**" + (f" ({fmt(d, True)} pts; per seed {_per_seed(d)})" if d else ""))
     placebo = result.get("placebo")
     if placebo:
