@@ -7,6 +7,7 @@ import pytest
 IDS = [f"testbed/{i}" for i in range(40)]
 WIDE = [(4, 1)] * 36 + [(4, 0)] * 4  # one of 4 right on 36 problems: pass@1 22.5%, pass@4 90%
 NARROW = [(4, 4)] * 10 + [(4, 0)] * 30  # all right on 10 problems: pass@1 25%, pass@4 25%
+FAST = 2000  # bootstrap resamples: the contrasts here are far from zero, so tests need no more
 
 
 def _jitter(counts, r):
@@ -22,13 +23,18 @@ def _replicates(seeds=(0, 1, 2), **arms):
             for r, s in enumerate(seeds)]
 
 
+def _nsr(**arms):
+    from pns_hub.experiments.pooled import nsr_pooled
+
+    return nsr_pooled(_replicates(**arms), n_resamples=FAST)
+
+
 def test_nsr_pooled_verdicts_where_nsr_wins_and_where_it_loses():
-    from pns_hub.experiments.pooled import NSR_CLAIMS, nsr_pooled
+    from pns_hub.experiments.pooled import NSR_CLAIMS
     from pns_hub.experiments.report import CONTRADICTED, SUPPORTED, UNRESOLVED
 
     claims = list(NSR_CLAIMS)
-    wins = nsr_pooled(_replicates(base=NARROW, psr=NARROW, psr_placebo=NARROW, nsr=WIDE, w_reinforce=WIDE,
-                                  grpo=WIDE))
+    wins = _nsr(base=NARROW, psr=NARROW, psr_placebo=NARROW, nsr=WIDE, w_reinforce=WIDE, grpo=WIDE)
     assert wins["ks"] == [1, 2, 4] and wins["replicates"] == 3 and wins["seeds"] == [0, 1, 2]
     v = wins["verdicts"]
     assert v[claims[0]] == SUPPORTED and v[claims[1]] == SUPPORTED and v[claims[2]] == SUPPORTED
@@ -40,13 +46,12 @@ def test_nsr_pooled_verdicts_where_nsr_wins_and_where_it_loses():
     # replicates 0 and 2 lost one solved problem to the jitter, replicate 1 gained a sample on a solved one
     assert wins["curves"]["nsr"][4]["value"] == pytest.approx((0.875 + 0.9 + 0.875) / 3)
     assert wins["placebo"]["contains_zero"] is True and wins["placebo"]["arms"] == ["psr", "psr_placebo"]
-    loses = nsr_pooled(_replicates(base=NARROW, psr=WIDE, psr_placebo=WIDE, nsr=NARROW, w_reinforce=NARROW,
-                                   grpo=WIDE))["verdicts"]
+    loses = _nsr(base=NARROW, psr=WIDE, psr_placebo=WIDE, nsr=NARROW, w_reinforce=NARROW, grpo=WIDE)["verdicts"]
     assert [loses[c] for c in claims] == [CONTRADICTED] * 4
     # a placebo that differs from its arm (as if seeds alone moved pass@k this much) is flagged, not passed over
-    noisy = nsr_pooled(_replicates(base=NARROW, psr=NARROW, psr_placebo=WIDE, nsr=WIDE, w_reinforce=WIDE, grpo=WIDE))
+    noisy = _nsr(base=NARROW, psr=NARROW, psr_placebo=WIDE, nsr=WIDE, w_reinforce=WIDE, grpo=WIDE)
     assert noisy["placebo"]["contains_zero"] is False and noisy["placebo"]["largest_k"]["high"] < 0
-    nothing = nsr_pooled(_replicates(**{m: [(4, 0)] * 40 for m in ("base", "psr", "nsr", "w_reinforce", "grpo")}))
+    nothing = _nsr(**{m: [(4, 0)] * 40 for m in ("base", "psr", "nsr", "w_reinforce", "grpo")})
     assert set(nothing["verdicts"].values()) == {UNRESOLVED} and nothing["placebo"] is None
 
 
@@ -56,7 +61,7 @@ def test_nsr_pooled_refuses_replicates_on_other_problems():
     reps = _replicates(base=NARROW, psr=NARROW, nsr=WIDE)
     reps[2]["evals"]["nsr"]["ids"] = IDS[::-1]
     with pytest.raises(ValueError, match="replicate 2 .seed 2.: 'nsr' was evaluated on other problems"):
-        nsr_pooled(reps)
+        nsr_pooled(reps, n_resamples=FAST)
 
 
 def test_glow_pooled_verdict_and_weight_distribution():
@@ -75,14 +80,14 @@ def test_glow_pooled_verdict_and_weight_distribution():
             r["glow_setting"] = {"min_weight": 0.5}
         return out
 
-    result = glow_pooled(reps(good, poor))
+    result = glow_pooled(reps(good, poor), n_resamples=FAST)
     assert result["verdicts"][GLOW_CLAIM] == SUPPORTED
     assert result["differences"]["glow_minus_sft_correct_ood"]["value"] == pytest.approx(30 / 40 * 0.5)
     assert result["placebo"]["contains_zero"] is True
     w = result["weights"]
     assert w["epoch 2"]["n"] == 6 and w["epoch 2"]["share_above_floor"] == pytest.approx(0.5)
     assert w["epoch 2 negative"]["share_above_floor"] == 0.0 and w["epoch 2 positive"]["median"] == 0.9
-    assert glow_pooled(reps(poor, good))["verdicts"][GLOW_CLAIM] == CONTRADICTED
+    assert glow_pooled(reps(poor, good), n_resamples=FAST)["verdicts"][GLOW_CLAIM] == CONTRADICTED
 
 
 def test_glow_weights_leave_the_floor_at_the_experiments_setting():
@@ -117,7 +122,7 @@ def test_pooled_markdown_states_verdicts_with_signed_differences_and_the_budget(
               "replicate_files": ["r/nsr-seed0.json"], "learning_rate": 1e-6}
     reps = _replicates(base=NARROW, psr=NARROW, psr_placebo=NARROW, nsr=WIDE, w_reinforce=WIDE, grpo=WIDE)
     curve = {"psr": {"reward_curve": [{"step": s, "reward": r} for s, r in ((1, 0.2), (5, 0.2), (9, 0.6), (13, 0.6))]}}
-    result = {**nsr_pooled(reps), **common, "arms_by_seed": {r["seed"]: curve for r in reps},
+    result = {**nsr_pooled(reps, n_resamples=FAST), **common, "arms_by_seed": {r["seed"]: curve for r in reps},
               "budget": {"train_steps": 48, "prompts_per_step": 2, "generations": 8, "steps_per_generation": 4,
                          "max_tokens": 128, "eval_problems": 40}}
     md = (tmp_path / "experiment_nsr.md").read_text() if write_pooled("nsr", result, tmp_path) else ""
@@ -130,7 +135,7 @@ def test_pooled_markdown_states_verdicts_with_signed_differences_and_the_budget(
         r["evals"] = {m: {"test": e, "ood": e} for m, e in r["evals"].items()}
         r["weights"] = [{"epoch": 1, "label": "positive", "weight": 0.75}]
         r["arms"] = {"glow": {"rows": 120, "epochs": 3, "steps": 90, "tokens": 1000}}
-    result = {**glow_pooled(reps), **common, "arms_by_seed": {r["seed"]: r["arms"] for r in reps},
+    result = {**glow_pooled(reps, n_resamples=FAST), **common, "arms_by_seed": {r["seed"]: r["arms"] for r in reps},
               "budget": {"glow_epochs": 3, "eval_problems": 40, "glow_eval_samples": 4},
               "glow_setting": {"alpha": 2.0, "beta": 1.0, "min_weight": 0.5, "max_weight": 5.0}}
     write_pooled("glow", result, tmp_path)

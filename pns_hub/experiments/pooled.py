@@ -49,12 +49,13 @@ def _check_same_problems(replicates: list[dict], models: list[str], split: str |
                                  f"than {models[0]!r} of replicate 0; pooled pairs need the same problems")
 
 
-def pooled_estimate(per_replicate: list[list[float]], seed: int = 0) -> dict:
+def pooled_estimate(per_replicate: list[list[float]], seed: int = 0, n_resamples: int = 10_000) -> dict:
     """Mean of per-replicate, per-problem scores with the replicate-and-problem bootstrap interval (the difference to
     an all-zero arm: the same resampling as every contrast, so estimates and differences are on one footing)."""
     from pns_hub import stats
 
-    d = stats.replicate_paired_bootstrap(per_replicate, [[0.0] * len(row) for row in per_replicate], seed=seed)
+    d = stats.replicate_paired_bootstrap(per_replicate, [[0.0] * len(row) for row in per_replicate], seed=seed,
+                                         n_resamples=n_resamples)
     return _as_dict(d)
 
 
@@ -64,7 +65,7 @@ def _as_dict(d) -> dict:
             "per_replicate": list(d.per_replicate), "p_value": d.p_value, "method": d.method}
 
 
-def nsr_pooled(replicates: list[dict], seed: int = 0) -> dict:
+def nsr_pooled(replicates: list[dict], seed: int = 0, n_resamples: int = 10_000) -> dict:
     """Pooled pass@k curves per arm, the claims' verdicts, the placebo and the context differences."""
     from pns_hub import stats
     from pns_hub.eval.passk import curve_ks, pass_at_k
@@ -83,10 +84,13 @@ def nsr_pooled(replicates: list[dict], seed: int = 0) -> dict:
 
     where = {"k1": lambda m: at(m, 1), "largest_k": lambda m: at(m, n), "curve": over_curve}
 
-    def diff(a, b, w):
-        return _as_dict(stats.replicate_paired_bootstrap(where[w](a), where[w](b), seed=seed))
+    def boot(a, b):
+        return stats.replicate_paired_bootstrap(a, b, seed=seed, n_resamples=n_resamples)
 
-    curves = {m: {k: pooled_estimate(at(m, k), seed) for k in ks} for m in models}
+    def diff(a, b, w):
+        return _as_dict(boot(where[w](a), where[w](b)))
+
+    curves = {m: {k: pooled_estimate(at(m, k), seed, n_resamples) for k in ks} for m in models}
     differences, verdicts = {}, {}
     for claim, (a, b, w) in NSR_CLAIMS.items():
         if a in models and b in models:
@@ -95,7 +99,7 @@ def nsr_pooled(replicates: list[dict], seed: int = 0) -> dict:
         else:
             verdicts[claim] = f"not measured ({a if a not in models else b} has no evaluation in every replicate)"
     context = {name: diff(a, b, w) for name, (a, b, w) in NSR_CONTEXT.items() if a in models and b in models}
-    nsr_minus_psr_curve = {k: _as_dict(stats.replicate_paired_bootstrap(at("nsr", k), at("psr", k), seed=seed))
+    nsr_minus_psr_curve = {k: _as_dict(boot(at("nsr", k), at("psr", k)))
                            for k in ks} if "nsr" in models and "psr" in models else {}
     return {"ks": ks, "n_samples": n, "replicates": len(replicates), "seeds": [r.get("seed") for r in replicates],
             "curves": curves, "nsr_minus_psr_by_k": nsr_minus_psr_curve, "differences": differences,
@@ -122,7 +126,7 @@ def _placebo(which: str, models: list[str], contrast) -> dict | None:
     return result
 
 
-def glow_pooled(replicates: list[dict], seed: int = 0) -> dict:
+def glow_pooled(replicates: list[dict], seed: int = 0, n_resamples: int = 10_000) -> dict:
     """Pooled accuracy per arm in-template and on held-out templates, GLOW - SFT-correct on held-out (the verdict),
     the other arms' differences, the placebo, and the equal-epoch budget per arm."""
     from pns_hub import stats
@@ -134,10 +138,13 @@ def glow_pooled(replicates: list[dict], seed: int = 0) -> dict:
     def scores(m, split):
         return [[c / nn for nn, c in rep["evals"][m][split]["counts"]] for rep in replicates]
 
-    def diff(a, b, split="ood"):
-        return _as_dict(stats.replicate_paired_bootstrap(scores(a, split), scores(b, split), seed=seed))
+    def boot(a, b):
+        return stats.replicate_paired_bootstrap(a, b, seed=seed, n_resamples=n_resamples)
 
-    table = {m: {s: pooled_estimate(scores(m, s), seed) for s in ("test", "ood")} for m in models}
+    def diff(a, b, split="ood"):
+        return _as_dict(boot(scores(a, split), scores(b, split)))
+
+    table = {m: {s: pooled_estimate(scores(m, s), seed, n_resamples) for s in ("test", "ood")} for m in models}
     differences = {f"{a}_minus_{b}_{s}": diff(a, b, s) for a, b in (
         ("glow", "sft_correct"), ("glow", "sft_all"), ("sft_all", "sft_correct"), ("glow", "base"),
         ("sft_correct", "base")) if a in models and b in models for s in ("ood", "test")}
