@@ -40,7 +40,8 @@ def _budget(which: str, cfg: ExperimentConfig):
     """The budget with the command line's overrides (evaluation size, NSR steps, GLOW epochs) applied."""
     samples = "eval_samples" if which == "nsr" else "glow_eval_samples"  # --eval_samples sets the one this run uses
     overrides = {name: v for k, name in (("eval_problems", "eval_problems"), ("eval_samples", samples),
-                                         ("train_steps", "train_steps"), ("glow_epochs", "glow_epochs"))
+                                         ("train_steps", "train_steps"), ("glow_epochs", "glow_epochs"),
+                                         ("glow_problems", "glow_problems"))
                  if (v := getattr(cfg, k)) is not None}
     return replace(BUDGETS[cfg.budget], **overrides)
 
@@ -120,7 +121,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in ("nsr", "glow"):
         print("usage: pns-hub experiment {nsr,glow} [--config YAML] [--budget tiny|full] [--seeds N ...] "
               "[--output_dir DIR] [--model M] [--warmup_model M] [--learning_rate LR] [--train_steps N] "
-              "[--glow_epochs N] [--placebo false]", file=sys.stderr)
+              "[--glow_epochs N] [--glow_problems N] [--placebo false]", file=sys.stderr)
         return 2
     (cfg,) = TrlParser((ExperimentConfig,)).parse_args_and_config(args=argv[1:])
     result = run_experiment(argv[0], cfg, "pns-hub experiment " + " ".join(argv))

@@ -77,6 +77,8 @@ class ExperimentConfig:
         "help": "default: the paper's (nsr 1e-6 constant, glow 1e-5 cosine)"})
     train_steps: int | None = field(default=None, metadata={"help": "override the budget's NSR optimizer steps"})
     glow_epochs: int | None = field(default=None, metadata={"help": "override the budget's SFT / GLOW epochs"})
+    glow_problems: int | None = field(default=None, metadata={
+        "help": "override the budget's problems GLOW's trajectories are drawn on"})
     glow_alpha: float = field(default=GLOW_SETTING["alpha"], metadata={"help": "GLOW alpha (see GLOW_SETTING)"})
     glow_beta: float = field(default=GLOW_SETTING["beta"], metadata={"help": "GLOW beta (see GLOW_SETTING)"})
     eval_problems: int | None = field(default=None, metadata={"help": "override the budget's held-out problems"})
@@ -167,7 +169,8 @@ def train_settings(cfg: ExperimentConfig, budget: Budget, which: str, seed: int,
     """What a trained arm depends on: its experiment's settings, the replicate's seed, the learning rate used and the
     budget's training counts (editing a budget must retrain, not reuse arms trained at the old size). Not the list of
     seeds (adding a seed must not retrain the others) nor the evaluation overrides (they re-evaluate only)."""
-    skip = {"seeds", "placebo", "eval_problems", "eval_samples", "learning_rate", "train_steps", "glow_epochs"}
+    skip = {"seeds", "placebo", "eval_problems", "eval_samples", "learning_rate", "train_steps", "glow_epochs",
+            "glow_problems"}  # the overrides are in the budget's counts
     if which == "nsr":
         skip |= {"glow_alpha", "glow_beta"}
     return {**{k: v for k, v in asdict(cfg).items() if k not in skip}, "seed": seed, "learning_rate": cfg.lr(which),
