@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pns_hub import models
-from pns_hub.experiments.report import glow_report, nsr_report
+from pns_hub.experiments.report import EVAL_DTYPE, glow_report, nsr_report
 from pns_hub.experiments.testbed_stages import (GLOW_ARMS, GLOW_SETTING, NSR_ARMS, PLACEBOS, WARMUP_SLICE, Budget,
                                                 ExperimentConfig, eval_settings, evaluate, log_curve,
                                                 train_settings, training_args)
@@ -144,7 +144,10 @@ def train_sft_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, se
 
 def run_glow(cfg: ExperimentConfig, runner, budget: Budget, base: str, sets: dict, seed: int,
              base_eval: dict) -> dict:
-    """One replicate: trajectories drawn with ``seed`` from the base, every arm trained on them, evaluated with it."""
+    """One replicate: trajectories drawn with ``seed`` from the base, every arm trained on them, evaluated with it.
+
+    The trajectories are sampled in float32, as the evaluations: with ``dtype="auto"`` the OpenVINO engine took the
+    bf16 path on an AMX Xeon and the process died of SIGFPE (smoke run, issue #34)."""
     from pns_hub.synthesis.trajectories import sample_trajectories
 
     root = Path(cfg.output_dir) / f"seed{seed}"
@@ -154,7 +157,7 @@ def run_glow(cfg: ExperimentConfig, runner, budget: Budget, base: str, sets: dic
     traj = runner.run(_stage("trajectories", seed), traj_key, lambda: {
         "summary": sample_trajectories(model_name_or_path=base, problems=problems, num_samples=budget.glow_samples,
                                        dataset_name=sampled, max_new_tokens=budget.max_tokens, seed=seed,
-                                       verify_workers=0, output_dir=str(folder), progress=False)},
+                                       dtype=EVAL_DTYPE, verify_workers=0, output_dir=str(folder), progress=False)},
                       [folder / "README.md"])
     models_, trained, evals = {"base": base}, {}, {"base": base_eval}
     for arm in arms("glow", cfg.placebo):
