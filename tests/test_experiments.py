@@ -1,6 +1,8 @@
-"""``pns-hub experiment nsr|glow`` end to end at ``--budget tiny`` on the tiny random model: the chain runs, every
-figure carries n and an interval, and the verdicts use the fixed vocabulary. (Whether the claims hold is for the
-full-size runs; a random model's numbers mean nothing.)"""
+"""``pns-hub experiment nsr|glow`` end to end at ``--budget tiny`` on the tiny random model: the chain runs over
+seeds, every figure carries n and an interval, and the verdicts use the fixed vocabulary. (Whether the claims hold is
+for the full-size runs; a random model's numbers mean nothing.)"""
+
+import json
 
 import pytest
 
@@ -24,32 +26,40 @@ def _check_outputs(result, which):
     from pns_hub.eval.results import load_results
 
     records, problems = load_results(Path(result["outputs"]["results"][0]).parent)  # the leaderboard's rows
-    assert not problems and {r.model for r in records} >= {"testbed-warmup"} and len(records) == len(result["evals"])
+    arms = len(result["curves"] if which == "nsr" else result["table"]) - 1
+    assert not problems and {r.model for r in records} >= {"testbed-warmup", "testbed-warmup+glow@seed1"
+                                                           if which == "glow" else "testbed-warmup+nsr@seed1"}
+    assert len(records) == 1 + arms * len(result["seeds"])  # the shared base once, every arm of every seed
 
 
-@pytest.mark.slow  # warm-up + 4 (nsr) or 3 (glow) training runs + evaluations: ~1-2 min on the loaded 2-core CPU
+@pytest.mark.slow  # warm-up + 2 seeds x 5 (nsr) or 4 (glow) training runs + evaluations: minutes on the 2-core CPU
 def test_experiment_nsr_tiny(tiny_causal_lm_path, tmp_path):
     from pns_hub.experiments.nsr_glow import NSR_ARMS, ExperimentConfig, run_experiment
 
-    result = run_experiment("nsr", ExperimentConfig(output_dir=str(tmp_path), model=tiny_causal_lm_path,
-                                                    budget="tiny"))
-    assert set(result["curves"]) == {"base", *NSR_ARMS}
+    cfg = ExperimentConfig(output_dir=str(tmp_path), model=tiny_causal_lm_path, budget="tiny", seeds=[0, 1])
+    result = run_experiment("nsr", cfg)
+    assert set(result["curves"]) == {"base", *NSR_ARMS, "psr_placebo"} and result["seeds"] == [0, 1]
     assert result["ks"] == [1, 2, 4]  # n = 4 samples per problem at the tiny budget
     for curve in result["curves"].values():
         assert sorted(curve) == [1, 2, 4]
         for estimate in curve.values():
             _check_estimate(estimate, 4)
-    for method, ev in result["evals"].items():
-        assert len(ev["counts"]) == 4 and all(n == 4 and 0 <= c <= 4 for n, c in ev["counts"]), method
+            assert estimate["n_replicates"] == 2
+    assert result["learning_rate"] == 1e-6  # the paper's, by default
+    for seed in (0, 1):  # one JSON per seed, each with every arm's evaluation and reward curve
+        rep = json.loads((tmp_path / "replicates" / f"nsr-seed{seed}.json").read_text())
+        assert rep["seed"] == seed and set(rep["evals"]) == {"base", *NSR_ARMS, "psr_placebo"}
+        for arm in rep["arms"].values():  # tiny: 2 optimizer steps from one rollout batch, logged once or twice
+            assert 1 <= len(arm["reward_curve"]) <= 2 and all(0 <= p["reward"] <= 1 for p in arm["reward_curve"])
+        assert rep["arms"]["psr_placebo"]["train_seed"] == seed + 1000 and rep["arms"]["psr"]["train_seed"] == seed
     _check_outputs(result, "nsr")
     assert set(result["verdicts"].values()) == {"not resolvable at this scale"}  # a random model solves nothing
     assert "| w_reinforce |" in (tmp_path / "experiment_nsr.md").read_text()
     # a smaller evaluation of the same run re-evaluates every model and retrains none
     again = run_experiment("nsr", ExperimentConfig(output_dir=str(tmp_path), model=tiny_causal_lm_path,
-                                                   budget="tiny", eval_samples=2, eval_problems=3))
-    assert again["ks"] == [1, 2] and again["models"] == result["models"]
-    assert all(len(ev["counts"]) == 3 and all(n == 2 for n, _ in ev["counts"]) for ev in again["evals"].values())
-    assert {f"train_{arm}" for arm in NSR_ARMS} <= set(again["reused_stages"])
+                                                   budget="tiny", seeds=[0, 1], eval_samples=2, eval_problems=3))
+    assert again["ks"] == [1, 2] and again["curves"]["nsr"][1]["n"] == 3
+    assert {f"train_{arm}@s{s}" for arm in NSR_ARMS for s in (0, 1)} <= set(again["reused_stages"])
     assert not any(stage.startswith("eval_") for stage in again["reused_stages"])
 
 
@@ -58,15 +68,22 @@ def test_experiment_glow_tiny(tiny_causal_lm_path, tmp_path):
     from pns_hub.experiments.nsr_glow import GLOW_ARMS, ExperimentConfig, run_experiment
 
     result = run_experiment("glow", ExperimentConfig(output_dir=str(tmp_path), model=tiny_causal_lm_path,
-                                                     budget="tiny"))
-    assert set(result["table"]) == {"base", *GLOW_ARMS}
-    assert result["trajectories"]["dataset_name"] == "testbed_train[400:404]"  # what was sampled, for its card
+                                                     budget="tiny", seeds=[0, 1]))
+    assert set(result["table"]) == {"base", *GLOW_ARMS, "sft_correct_placebo"}
+    rep = json.loads((tmp_path / "replicates" / "glow-seed1.json").read_text())
+    assert rep["trajectories"]["dataset_name"] == "testbed_train[400:404]"  # what was sampled, for its card
+    assert rep["trajectories"]["sampling"]["seed"] == 1  # each replicate draws its own trajectories
     for row in result["table"].values():
         _check_estimate(row["test"], 4)
         _check_estimate(row["ood"], 4)
-    # GLOW trained past its first epoch, so weights were recorded, per label
-    assert result["weights"] and result["weights_by_label"]
-    assert {w["label"] for w in result["weights"]} <= {"positive", "negative", "unknown"}
+    # equal epochs: every arm trained the budget's epochs over its own rows
+    arms = rep["arms"]
+    assert {a["epochs"] for a in arms.values()} == {2} and arms["glow"]["rows"] == arms["sft_all"]["rows"]
+    assert arms["sft_correct"]["steps"] == 2 * -(-arms["sft_correct"]["rows"] // 4)
+    assert arms["glow"]["steps"] == 2 * -(-arms["glow"]["rows"] // 4) and arms["glow"]["tokens"] > 0
+    # GLOW trained past its first epoch, so weights were recorded, per label, and summarised per epoch
+    assert rep["weights"] and "epoch 2" in result["weights"] and result["glow_setting"]["beta"] == 1.0
+    assert {w["label"] for w in rep["weights"]} <= {"positive", "negative", "unknown"}
     _check_outputs(result, "glow")
 
 
@@ -111,47 +128,52 @@ def test_verdict_rule():
         [SUPPORTED, CONTRADICTED, UNRESOLVED]
 
 
-def test_stage_keys_retrain_on_budget_counts_and_reevaluate_retrained_arms(tmp_path, monkeypatch):
-    """Cached stages are reused only while what they depend on is unchanged: editing a budget's training counts retrains
-    every arm (not reuse arms trained at the old size), a retrained arm is re-evaluated (its folder path is the same, so
-    a key on the path alone would serve the old model's scores), and an evaluation override re-evaluates only."""
-    from dataclasses import replace
+def test_stage_keys_retrain_on_budget_counts_and_seeds_train_only_themselves(tmp_path, monkeypatch):
+    """Cached stages are reused only while what they depend on is unchanged: editing a budget's training counts
+    retrains every arm of every seed (not reuse arms trained at the old size) and re-evaluates them (a retrained arm
+    keeps its folder path, so a key on the path alone would serve the old model's scores); an evaluation override
+    re-evaluates only; a seed added later trains and evaluates only itself."""
     from pathlib import Path
 
-    from pns_hub.experiments import nsr_glow as experiments
-    from pns_hub.experiments.stages import StageRunner
+    from pns_hub.experiments import arms, nsr_glow, testbed_stages
+    from pns_hub.experiments.nsr_glow import ExperimentConfig, run_experiment
 
     calls = []
 
-    def fake_train(cfg, budget, base, arm, rows, folder):
-        calls.append(f"train_{arm}")
+    def fake_train(cfg, budget, base, arm, seed, rows, folder):
+        calls.append(f"train_{arm}@{seed}")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text("{}")  # the stage's declared output
-        return {"folder": str(folder), "steps": budget.train_steps}
+        return {"folder": str(folder), "steps": budget.train_steps, "train_seed": seed,
+                "reward_curve": [{"step": 1, "reward": 0.5}]}
 
     def fake_counts(model, problems, n, max_tokens, seed):
-        calls.append(f"eval {Path(model).name}")
-        return {"counts": [[n, i % (n + 1)] for i, _ in enumerate(problems)]}
+        calls.append(f"eval {Path(model).parent.name}/{Path(model).name}")
+        counts = [[n, (i + seed) % (n + 1)] for i, _ in enumerate(problems)]
+        return {"ids": [p["id"] for p in problems], "counts": counts}
 
-    monkeypatch.setattr(experiments, "train_rl_arm", fake_train)
-    monkeypatch.setattr(experiments, "sample_counts", fake_counts)
-    cfg = experiments.ExperimentConfig(output_dir=str(tmp_path), warmup_model=str(tmp_path / "base"), budget="tiny")
-    tiny = experiments.BUDGETS["tiny"]
+    monkeypatch.setattr(arms, "train_rl_arm", fake_train)
+    monkeypatch.setattr(testbed_stages, "sample_counts", fake_counts)
+    picks = []  # each stage that runs picks its threads from the load of the moment, not the job's start
+    monkeypatch.setattr(testbed_stages.models, "configure_threads", lambda: picks.append(1) or 1)
 
-    def run(budget):
+    def run(seeds=(0, 1), **overrides):
         calls.clear()
-        experiments.run_nsr(cfg, StageRunner(tmp_path), budget, tmp_path)
+        run_experiment("nsr", ExperimentConfig(output_dir=str(tmp_path), warmup_model=str(tmp_path / "base"),
+                                               budget="tiny", seeds=list(seeds), **overrides))
         return sorted(calls)
 
-    picks = []  # each stage that runs picks its threads from the load of the moment, not the job's start
-    monkeypatch.setattr(experiments.models, "configure_threads", lambda: picks.append(1) or 1)
-    everything = run(tiny)
-    assert len(everything) == 2 * len(experiments.NSR_ARMS) + 1 and len(picks) == len(everything) + 1  # + warm-up
-    assert run(tiny) == [] and len(picks) == len(everything) + 1  # nothing changed: all reused, no new picks
-    retrained = run(replace(tiny, train_steps=tiny.train_steps + 1))
-    assert retrained == sorted(c for c in everything if c != "eval base")  # the base did not change
-    assert run(replace(tiny, train_steps=tiny.train_steps + 1, eval_samples=2)) == \
-        sorted(c for c in everything if c.startswith("eval"))
+    everything = run()
+    per_seed = 2 * (len(nsr_glow.NSR_ARMS) + 1)  # train + eval of each arm and the placebo
+    assert len(everything) == 2 * per_seed + 1  # + the shared base's one evaluation
+    assert len(picks) == len(everything) + 2  # + warm-up + the run's own pick
+    assert run() == []  # nothing changed: all reused
+    retrained = run(train_steps=3)
+    assert retrained == sorted(c for c in everything if not c.endswith("/base"))  # the base did not change
+    assert run(train_steps=3, eval_samples=2) == sorted(c for c in everything if c.startswith("eval"))
+    added = run(seeds=(0, 1, 5), train_steps=3, eval_samples=2)
+    assert len(added) == per_seed and all(c.endswith("@5") or "seed5/" in c for c in added)
+    assert (tmp_path / "replicates" / "nsr-seed5.json").exists()
 
 
 def test_more_samples_draw_only_the_new_chunks_with_new_seeds(tmp_path, monkeypatch):
@@ -159,7 +181,7 @@ def test_more_samples_draw_only_the_new_chunks_with_new_seeds(tmp_path, monkeypa
     its own seed (same seed = the same draws counted twice), and the per-problem counts add up."""
     import json
 
-    from pns_hub.experiments import nsr_glow as experiments
+    from pns_hub.experiments import testbed_stages as experiments
     from pns_hub.experiments.stages import StageRunner
 
     draws = []
@@ -245,3 +267,34 @@ def test_engine_agreement_pairs_each_engines_samples_clustered_by_problem():
     one = {"ids": ["p1"], "chunks": [{"backend": "compact", "counts": [[16, 3]]},
                                      {"backend": "compact", "counts": [[16, 5]]}]}
     assert engine_agreement([one], seed=0) is None
+
+
+@pytest.mark.parametrize("which", ["nsr", "glow"])
+def test_the_committed_experiment_recipes_parse_with_three_seeds_or_more(which):
+    """recipes/experiments/<which>.yaml is what the replicated run uses: it parses into ExperimentConfig (a typo'd key
+    would fail here, not hours into the run), with >= 3 seeds, the placebo, and the paper's learning rate."""
+    from pathlib import Path
+
+    from trl import TrlParser
+
+    from pns_hub.experiments.nsr_glow import ExperimentConfig, _budget
+
+    recipe = Path(__file__).resolve().parent.parent / "recipes" / "experiments" / f"{which}.yaml"
+    (cfg,) = TrlParser((ExperimentConfig,)).parse_args_and_config(args=["--config", str(recipe)])
+    assert len(cfg.seeds) >= 3 and cfg.placebo and cfg.lr(which) == {"nsr": 1e-6, "glow": 1e-5}[which]
+    budget = _budget(which, cfg)
+    if which == "nsr":
+        assert budget.eval_samples >= 32 and budget.train_steps == cfg.train_steps
+        assert budget.prompts_per_step * budget.train_steps <= 2 * budget.train_problems  # <= 2 passes over the set
+    else:
+        assert budget.glow_epochs == cfg.glow_epochs >= 2 and (cfg.glow_alpha, cfg.glow_beta) == (2.0, 1.0)
+
+
+def test_config_refuses_repeated_seeds_and_placebo_collisions():
+    from pns_hub.experiments.nsr_glow import ExperimentConfig
+
+    with pytest.raises(ValueError, match="distinct"):
+        ExperimentConfig(seeds=[0, 0, 1])
+    with pytest.raises(ValueError, match="placebo seed"):
+        ExperimentConfig(seeds=[0, 1000])
+    assert ExperimentConfig(seeds=[0, 1000], placebo=False).seeds == [0, 1000]

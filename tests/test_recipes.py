@@ -9,7 +9,9 @@ import pytest
 from pns_hub.check_recipe import check as cr
 from pns_hub.check_recipe import memory as mem
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RECIPES = sorted(p for p in (REPO_ROOT / "recipes").rglob("*.yaml") if "accelerate_configs" not in p.parts)
+# recipes/experiments/ holds `pns-hub experiment` settings (ExperimentConfig, checked in tests/test_experiments.py)
+RECIPES = sorted(p for p in (REPO_ROOT / "recipes").rglob("*.yaml")
+                 if "accelerate_configs" not in p.parts and "experiments" not in p.parts)
 PAPER_RECIPES = [p for p in RECIPES if p.parent.name in cr.TASKS]  # recipes/<Model>/<task>/config_*.yaml
 GIB = mem.GIB
 

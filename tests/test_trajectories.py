@@ -46,4 +46,14 @@ def test_rejects_empty_problem_list(tmp_path):
     from pns_hub.synthesis.trajectories import sample_trajectories
 
     with pytest.raises(ValueError, match="no problems"):
-        sample_trajectories(problems=[], output_dir=str(tmp_path))
+        sample_trajectories(problems=[], dataset_name="testbed_train[0:0]", output_dir=str(tmp_path))
+
+
+def test_problems_passed_in_must_be_named_for_the_card(tmp_path):
+    """Problems handed over without a name would be carded as the default source (gsm8k_train): refused."""
+    from pns_hub.data.problems import load_problems
+    from pns_hub.synthesis.trajectories import sample_trajectories
+
+    with pytest.raises(ValueError, match="without `dataset_name`"):
+        sample_trajectories(problems=load_problems("testbed_train")[400:402], output_dir=str(tmp_path))
+    assert not (tmp_path / "README.md").exists()

@@ -170,10 +170,11 @@ def _plot_weights(weights_by_label: dict[str, float], path: Path) -> None:
     plt.close(fig)
 
 
-def result_records(which: str, result: dict) -> list:
+def result_records(which: str, result: dict, suffix: str = "") -> list:
     """One leaderboard record (:class:`pns_hub.eval.results.ResultRecord`) per evaluated model of an experiment, with the
     per-problem counts (so the leaderboard's paired differences are over the same problems), bootstrap intervals and,
-    for ``nsr``, the pass@k curve. The models are the experiment's local arms, named as such (they are not on the Hub).
+    for ``nsr``, the pass@k curve. The models are the experiment's local arms, named as such (they are not on the Hub);
+    ``suffix`` (``@seed1``) names the replicate an arm was trained in.
     """
     from datetime import datetime, timezone
 
@@ -186,7 +187,8 @@ def result_records(which: str, result: dict) -> list:
         n = per_split["testbed"]["counts"][0][0]
         per_problem = {bench: {pid: c for pid, (_, c) in zip(e["ids"], e["counts"])} for bench, e in per_split.items()}
         records.append(ResultRecord(
-            model="testbed-warmup" if model == "base" else f"testbed-warmup+{model}", method=model.replace("_", "-"),
+            model="testbed-warmup" if model == "base" else f"testbed-warmup+{model}{suffix}",
+            method=model.replace("_", "-"),
             base=None if model == "base" else "testbed-warmup", num_samples=n,
             scores={b: sum(counts.values()) / (n * len(counts)) for b, counts in per_problem.items()},
             passk={"testbed": {str(k): e["value"] for k, e in result["curves"][model].items()}} if which == "nsr"

@@ -89,7 +89,7 @@ def split_configs(rows: list[dict]) -> dict:
 
 def sample_trajectories(
     model_name_or_path: str | None = None,
-    dataset_name: str = "gsm8k_train",
+    dataset_name: str | None = None,
     limit: int | None = None,
     num_samples: int = 4,
     max_new_tokens: int = 256,
@@ -107,7 +107,9 @@ def sample_trajectories(
 ) -> dict:
     """Sample, verify, label and write the trajectories dataset folder; returns a summary dict.
 
-    ``problems`` (rows of :func:`pns_hub.data.problems.load_problems`' schema) overrides ``dataset_name``/``limit``.
+    ``problems`` (rows of :func:`pns_hub.data.problems.load_problems`' schema) overrides loading ``dataset_name``
+    (default ``gsm8k_train``) with ``limit``; it then needs ``dataset_name`` to say what they are, since the name is
+    what the dataset card states as the source (a testbed run once shipped a card naming ``gsm8k_train``).
     """
     from pns_hub.data import problems as data
     from pns_hub import hub
@@ -118,7 +120,11 @@ def sample_trajectories(
 
     model_name_or_path = model_name_or_path or models.EMBEDDED_DEFAULT
     if problems is None:
+        dataset_name = dataset_name or "gsm8k_train"
         problems = data.load_problems(dataset_name, limit=limit)
+    elif not dataset_name:
+        raise ValueError("sample_trajectories: `problems` were passed without `dataset_name`; name what they are (e.g. "
+                         "'testbed_train[400:424]'): the card states it as the trajectories' source")
     if not problems:
         raise ValueError(f"no problems to sample from ({dataset_name}, limit={limit})")
     params = SamplingParams(num_samples=num_samples, max_new_tokens=max_new_tokens, temperature=temperature,
