@@ -121,7 +121,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     usage = ("usage: pns-hub experiment {nsr,glow,pns} [--config YAML] [--budget tiny|full] [--seeds N ...] "
              "[--output-dir DIR] [--model M] [--warmup-model M] [--learning-rate LR] [--train-steps N] "
              "[--glow-epochs N] [--glow-problems N] [--placebo false]\n\n"
-             "  nsr   NSR / W-REINFORCE vs PSR on the testbed\n  glow  GLOW vs plain SFT on the testbed\n  pns   the demo's chain at the experiment's size (PNS-DPO vs RS-DPO)\n\n"
+             "  nsr   NSR / W-REINFORCE vs PSR on the testbed\n  glow  GLOW vs plain SFT on the testbed\n"
+             "  pns   the demo's chain at the experiment's size (PNS-DPO vs RS-DPO)\n\n"
              "Run 'pns-hub experiment <name> --help' for its options.")
     if argv[:1] in (["-h"], ["--help"]):
         print(usage)
