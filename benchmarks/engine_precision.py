@@ -48,7 +48,11 @@ def run(quick: bool = False) -> list[dict]:
     models.configure_threads()
     model = _common.option("model", DEFAULT_MODEL)
     limit, max_tokens = (20, 64) if quick else (int(_common.option("limit", "500")), MAX_TOKENS)
-    if not os.path.isdir(models.resolve_model_path(model)):
+    try:  # a missing local folder is an error there ("no such model folder"); here it means: run the demo first
+        found = os.path.isdir(models.resolve_model_path(model))
+    except FileNotFoundError:
+        found = False
+    if not found:
         return [_common.row("engine precision (testbed accuracy)", None, None, "accuracy",
                             notes=f"not run: no model at {model} (run `make demo` first, or pass --model=PATH)")]
     rows = data.load_problems("testbed", limit=limit)
