@@ -146,8 +146,8 @@ def run_glow(cfg: ExperimentConfig, runner, budget: Budget, base: str, sets: dic
              base_eval: dict) -> dict:
     """One replicate: trajectories drawn with ``seed`` from the base, every arm trained on them, evaluated with it.
 
-    The trajectories are sampled in float32, as the evaluations: with ``dtype="auto"`` the OpenVINO engine took the
-    bf16 path on an AMX Xeon and the process died of SIGFPE (smoke run, issue #34)."""
+    The trajectories are sampled in float32, the evaluations' precision. (The SIGFPE that first prompted it, bf16 on
+    an AMX Xeon at one thread, is fixed in the engine: ``engines.openvino.engine_threads``.)"""
     from pns_hub.synthesis.trajectories import sample_trajectories
 
     root = Path(cfg.output_dir) / f"seed{seed}"
