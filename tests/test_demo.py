@@ -43,6 +43,9 @@ def test_final_table_has_intervals_and_nonzero_accuracies(summary):
         assert diff["n"] == evals["base"]["n"] and diff["low"] <= diff["value"] <= diff["high"]
     assert "vs_rejection_sampling" in summary["comparisons"]["pns"]
     assert "[" in summary["final_table"] and "n" in summary["final_table"]
+    # item 8 of #33: the summary says which mechanism effect excludes zero, or why none does at its size
+    assert summary["mechanism_line"].startswith("mechanism: ")
+    assert all(e["low"] <= e["value"] <= e["high"] for e in summary["mechanism"])
 
 
 def test_rm_interval_and_split_are_reported(summary):

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pns_hub.experiments import demo_stages as st
+from pns_hub.experiments import mechanism
 from pns_hub import hub
 from pns_hub import models
 from pns_hub.experiments.stages import StageRunner
@@ -270,6 +271,8 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
         "leaderboard": board["markdown"], "leaderboard_png": board["png"], "pushed": pushed,
     }
     summary["final_table"] = final_table(summary)
+    summary["mechanism"] = mechanism.effects(summary)
+    summary["mechanism_line"] = mechanism.summary_line(summary["mechanism"])
     (root / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
@@ -354,6 +357,7 @@ def print_summary(summary: dict) -> None:
     print("plausibility of the negatives, fair protocol\n" + summary["plausibility"])
     if summary.get("figure1_md"):  # RM, judge and the model-free step checker, correct vs each source
         print("Figure 1 at testbed scale (the pairs DPO trains on)\n" + summary["figure1_md"])
+    print(summary["mechanism_line"] + "\n")
     print(f"final table: greedy accuracy on the testbed test split; DPO base = {summary['dpo_base']}\n"
           + summary["final_table"])
     print("artifacts (folders in Hub layout):")
