@@ -178,3 +178,26 @@ def test_experiment_pns_replicates_tiny(tiny_causal_lm_path, tmp_path, scripted_
     assert main(argv) == 0
     again = json.loads((out / "experiment_pns_replicates.json").read_text())
     assert set(again["reused_stages"]) == set(again["stage_seconds"])
+    assert len(again["generator_pooled"]["pns_minus_rs_steps"]["per_replicate"]) == 2
+
+    # the oracle ablation: the generator alone (through="negatives"), sharing this run's RM and base evaluation
+    from dataclasses import asdict
+
+    from pns_hub.experiments.demo import Budget
+
+    recipe = tmp_path / "oracle.json"
+    recipe.write_text(json.dumps({"seed": 0, "replicates": 2, "through": "negatives",
+                                  "budget": {**asdict(Budget.preset("tiny")), "gen_reward": "oracle"}}))
+    ablation = tmp_path / "oracle"
+    assert main(["experiment", "pns", "--recipe", str(recipe), "--output-dir", str(ablation), "--model",
+                 tiny_causal_lm_path, "--share-stages-from", str(out)]) == 0
+    oracle = json.loads((ablation / "experiment_pns_replicates.json").read_text())
+    assert set(oracle["shared_from"]) == {"reward_model", "eval_base"}
+    assert not any("dpo" in stage for stage in oracle["stage_seconds"])
+    assert oracle["budget"]["gen_reward"] == "oracle" and oracle["through"] == "negatives"
+    assert "What the generator learned" in (ablation / "experiment_pns_replicates.md").read_text()
+    recipe.write_text(json.dumps({"seed": 0, "replicates": 2, "through": "negatives",
+                                  "budget": {**asdict(Budget.preset("tiny")), "rm_problems": 7}}))
+    with pytest.raises(ValueError, match="budget.rm_problems"):
+        main(["experiment", "pns", "--recipe", str(recipe), "--output-dir", str(tmp_path / "other"), "--model",
+              tiny_causal_lm_path, "--share-stages-from", str(out)])

@@ -192,6 +192,10 @@ def cli_main(argv: list[str]) -> int:
                              "placebo arm RS' and pool them (experiments.replicates); 0 = the single-run experiment")
     parser.add_argument("--recipe", help="the replicate run's fixed settings (recipes/experiments/*.json): budget, "
                                          "replicates, all_sources_in, seed; overrides --budget, --seed, --replicates")
+    parser.add_argument("--share-stages-from", "--share_stages_from", metavar="DIR",
+                        help="with --recipe: take the warm-up, reward model and base evaluation from the replicate "
+                             "run in DIR (refused unless its settings differ from the recipe's in generator-only "
+                             "fields: the oracle ablation shares the composite run's RM)")
     parser.add_argument("--all-sources-in", "--all_sources_in", type=int, default=0,
                         help="with --replicates: also run prompted_wrong and perturbed in the first K replicates")
     parser.add_argument("--benchmark-problems", "--benchmark_problems", type=int, default=0,
@@ -240,7 +244,8 @@ def _replicates_main(args, argv: list[str]) -> int:
     cfg = DemoConfig(output_dir=args.output_dir, budget=args.budget, model=args.model,
                      warmup_model=args.warmup_model, seed=seed)
     result = reps.run_replicates(cfg, budget, n, recipe.get("all_sources_in", args.all_sources_in), args.recipe,
-                                 rm_curve=tuple(recipe.get("rm_curve", ())))
+                                 rm_curve=tuple(recipe.get("rm_curve", ())), through=recipe.get("through", "dpo"),
+                                 share_from=args.share_stages_from)
     result["command"] = "pns-hub experiment pns " + " ".join(argv)
     result["outputs"] = reps.write_outputs(result, Path(args.output_dir))
     print(Path(result["outputs"]["md"]).read_text())

@@ -23,6 +23,7 @@ from pathlib import Path
 from pns_hub import models
 from pns_hub.experiments import demo
 from pns_hub.experiments import demo_stages as st
+from pns_hub.experiments import generator_pooled as gp
 from pns_hub.experiments import replicate_report as rr
 from pns_hub.experiments.placebo import PLACEBO
 from pns_hub.experiments.rm_curve import curve_stages as rm_curve_stages
@@ -55,7 +56,7 @@ def _shared(cfg, budget, runner: StageRunner, files: dict, base: dict, hub_dir: 
 
 
 def run_replicate(r: int, cfg, budget, runner: StageRunner, files: dict, base: dict, policy: str, rm: dict,
-                  all_sources: bool) -> dict:
+                  all_sources: bool, through: str = "dpo") -> dict:
     """Replicate r: generator, negatives (+ RS'), DPO and evaluation of every arm; returns its arms' per-problem
     results and what the replicate measured on the way (reward curve, Figure 1, generator report)."""
     seed, folder = replicate_seed(cfg.seed, r), Path(cfg.output_dir) / "replicates" / f"r{r}"
@@ -70,6 +71,11 @@ def run_replicate(r: int, cfg, budget, runner: StageRunner, files: dict, base: d
                                                 rm["folder"], policy, cfg.model, files["synthesis"],
                                                 f"{cfg.org}/pns-negatives-r{r}", sources=sources, placebo=True),
                      [folder / "negatives" / "README.md", folder / "negatives-placebo" / "README.md"])
+    measured = {"replicate": r, "seed": seed, "reward_curve": gen.get("reward_curve"), "figure1": neg["figure1"],
+                "generator_report": neg["generator"], "selection": neg["selection"], "placebo": neg.get("placebo"),
+                "plausibility": neg["table"]}
+    if through == "negatives":  # the generator ablation: what the generator learned, no DPO
+        return {**measured, "arms": {}}
     arms = {s: (neg["folder"], s) for s in sources}
     arms[PLACEBO] = (neg["placebo_folder"], baselines.REJECTION_SAMPLING)
     per_problem = {}
@@ -83,9 +89,7 @@ def run_replicate(r: int, cfg, budget, runner: StageRunner, files: dict, base: d
                                             "test": base["sets"], "tokens": budget.eval_max_tokens},
                         lambda p=dpo["folder"]: st.stage_eval(p, files["test"], budget.eval_max_tokens, cfg.seed))
         per_problem[arm] = ev["per_problem"]
-    return {"replicate": r, "seed": seed, "arms": per_problem, "reward_curve": gen.get("reward_curve"),
-            "figure1": neg["figure1"], "generator_report": neg["generator"], "selection": neg["selection"],
-            "placebo": neg.get("placebo"), "plausibility": neg["table"]}
+    return {**measured, "arms": per_problem}
 
 
 def pooled_figure1(replicates: list[dict], seed: int) -> dict:
@@ -101,16 +105,31 @@ def pooled_figure1(replicates: list[dict], seed: int) -> dict:
                 for g, v in groups.items()} for m, groups in out.items()}
 
 
+SHARED_STAGES = frozenset({"warmup", "reward_model", "eval_base"})
+# Budget fields only the generator's GRPO reads: a run differing in these alone may share the RM and the base's
+# evaluation with another (the oracle ablation shares them with the composite run; --share-stages-from)
+GENERATOR_ONLY = frozenset({"gen_reward", "gen_learning_rate", "composite_base", "composite_rm_weight",
+                            "composite_judge_weight", "rm_temperature"})
+
+
 def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe: str | None = None,
-                   n_resamples: int = 10_000, rm_curve: tuple[int, ...] = ()) -> dict:
-    """Run (or resume) the shared stages and every replicate, then the pooled report; writes every file."""
+                   n_resamples: int = 10_000, rm_curve: tuple[int, ...] = (), through: str = "dpo",
+                   share_from: str | None = None) -> dict:
+    """Run (or resume) the shared stages and every replicate, then the pooled report; writes every file.
+
+    ``through="negatives"`` stops each replicate after synthesis (generator ablations: no DPO, no pooled DPO
+    verdict); ``share_from`` takes the warm-up, RM and base evaluation from another run's output folder, refused
+    unless that run's settings differ from these in generator-only fields (:data:`GENERATOR_ONLY`)."""
     from pns_hub.hardware import device_name
 
     if replicates < 1:
         raise ValueError(f"--replicates must be >= 1, got {replicates}")
     models.configure_threads()
     root, start = Path(cfg.output_dir), time.perf_counter()
-    runner = StageRunner(root)
+    if through not in ("dpo", "negatives"):
+        raise ValueError(f"through must be 'dpo' or 'negatives', got {through!r}")
+    runner = StageRunner(root, adopt_from=Path(share_from) if share_from else None, adoptable=SHARED_STAGES,
+                         adopt_ignoring=GENERATOR_ONLY)
     sets = demo.problem_sets(cfg, budget)
     files = st.write_problem_files(sets, root / "work" / "problems")
     base = {"model": cfg.model, "seed": cfg.seed, "budget": asdict(budget), "org": cfg.org, "sets": sets.summary()}
@@ -119,17 +138,23 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
                             base) if rm_curve else []
     reps = []
     for r in range(replicates):
-        rep = run_replicate(r, cfg, budget, runner, files, base, policy, rm, all_sources=r < all_sources_in)
+        rep = run_replicate(r, cfg, budget, runner, files, base, policy, rm, all_sources=r < all_sources_in,
+                            through=through)
         rep["stage_seconds"] = {k: round(v, 1) for k, v in runner.timings.items() if k.startswith(f"r{r}_")}
-        rep["table"] = rr.replicate_table(rep["arms"], base_eval["per_problem"], sorted(base_eval["per_problem"]),
-                                          cfg.seed)
+        if rep["arms"]:
+            rep["table"] = rr.replicate_table(rep["arms"], base_eval["per_problem"],
+                                              sorted(base_eval["per_problem"]), cfg.seed)
         (root / "replicates").mkdir(parents=True, exist_ok=True)
         (root / "replicates" / f"r{r}.json").write_text(json.dumps(rep, indent=1, default=str))
         reps.append(rep)
-    report = rr.replicate_report(base_eval["per_problem"], [rep["arms"] for rep in reps], seed=cfg.seed,
-                                 n_resamples=n_resamples)
-    for entry, rep in zip(report["per_replicate"], reps):
-        entry["seed"] = rep["seed"]
+    if through == "dpo":
+        report = rr.replicate_report(base_eval["per_problem"], [rep["arms"] for rep in reps], seed=cfg.seed,
+                                     n_resamples=n_resamples)
+        for entry, rep in zip(report["per_replicate"], reps):
+            entry["seed"] = rep["seed"]
+    else:
+        report = {"replicates": len(reps), "through": through,
+                  "per_replicate": [{"replicate": rep["replicate"], "seed": rep["seed"]} for rep in reps]}
     metrics = rm.get("metrics") or {}
     result = {**report, "command": None, "cpu": device_name(), "recipe": recipe, "budget": asdict(budget),
               "shared": {"warmup": policy, "reward_model": "trained once and shared by every replicate",
@@ -138,7 +163,9 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
                                                          "pairwise_accuracy_high", "num_pairs", "num_train_pairs",
                                                          "problem_bootstrap_ci", "pair_stats")},
               "rm_learning_curve": curve,
-              "figure1_pooled": pooled_figure1(reps, cfg.seed), "problem_sets": sets.summary(),
+              "figure1_pooled": pooled_figure1(reps, cfg.seed), "generator_pooled": gp.pooled(reps),
+              "reward_curves": {rep["replicate"]: rep.get("reward_curve") for rep in reps},
+              "shared_from": dict(runner.adopted), "problem_sets": sets.summary(),
               "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
               "stage_peak_rss_mb": dict(runner.peak_rss_mb), "wall_seconds": round(time.perf_counter() - start, 1)}
     return result
@@ -161,9 +188,21 @@ def write_outputs(result: dict, root: Path) -> dict:
 
         header += ["RM learning curve (same held-out pairs, first n train pairs):", "",
                    rm_curve.markdown(result["rm_learning_curve"])]
-    paths["md"].write_text(rr.markdown(result, header))
+    if result.get("shared_from"):
+        header += [f"Stages shared from another run (same settings but the generator's reward): "
+                   f"{result['shared_from']}.", ""]
+    header += ["## What the generator learned (pooled over replicates)", "", gp.markdown(result["generator_pooled"])]
+    title = f"over {result['replicates']} replicates ({result['cpu']})"
     paths["json"].write_text(json.dumps(result, indent=1, default=str))
-    rr.plot(result, paths["png"], f"PNS vs RS vs RS' over {result['replicates']} replicates ({result['cpu']})")
+    if result.get("through") == "negatives":  # a generator ablation: no DPO arms to report
+        paths["md"].write_text("\n".join(header) + "\n")
+        gp.plot(result, paths["png"], f"generator ({result['budget']['gen_reward']} reward) {title}")
+    else:
+        paths["md"].write_text(rr.markdown(result, header))
+        rr.plot(result, paths["png"], f"PNS vs RS vs RS' {title}")
+        gp.plot(result, root / "generator_replicates.png", f"generator ({result['budget']['gen_reward']} reward) "
+                                                           f"{title}")
+        paths["generator_png"] = root / "generator_replicates.png"
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -171,7 +210,7 @@ def load_recipe(path: str) -> dict:
     """The fixed settings of a replicate run (``recipes/experiments/*.json``): ``budget`` (Budget fields),
     ``replicates``, ``all_sources_in``, ``seed``. Unknown keys are an error naming the file, not ignored."""
     data = json.loads(Path(path).read_text())
-    known = {"budget", "replicates", "all_sources_in", "seed", "rm_curve", "notes"}
+    known = {"budget", "replicates", "all_sources_in", "seed", "rm_curve", "notes", "through"}
     if unknown := set(data) - known:
         raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
     fields = set(demo.Budget.__dataclass_fields__)

@@ -59,6 +59,13 @@ def located(value, root: Path):
     return value
 
 
+def _without(settings: dict, budget_fields: frozenset[str]) -> dict:
+    """``settings`` with the named fields dropped from its ``budget`` (if any)."""
+    if "budget" not in settings:
+        return settings
+    return {**settings, "budget": {k: v for k, v in settings["budget"].items() if k not in budget_fields}}
+
+
 @dataclass
 class StageRunner:
     """Runs named stages under ``root/stages/``, reusing results whose settings did not change."""
@@ -69,11 +76,19 @@ class StageRunner:
     start_rss_mb: dict[str, float | None] = field(default_factory=dict)  # after release(): what earlier stages left
     reused: list[str] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)  # stage -> settings hash, for stages that depend on it
+    # Another run whose stages named in ``adoptable`` may be reused when their settings equal ours once the budget
+    # fields in ``adopt_ignoring`` are dropped (an ablation that changes only the generator shares the RM; #33)
+    adopt_from: Path | None = None
+    adoptable: frozenset[str] = frozenset()
+    adopt_ignoring: frozenset[str] = frozenset()
+    adopted: dict[str, str] = field(default_factory=dict)  # stage -> the run it was taken from
 
     def run(self, name: str, settings: dict, fn: Callable[[], dict], outputs: list[Path] | None = None) -> dict:
         marker = self.root / "stages" / f"{name}.json"
         settings = portable(settings, self.root)
         key = self.keys[name] = settings_hash(settings)
+        if name in self.adoptable and self.adopt_from is not None:
+            return self._adopt(name, settings)
         if marker.exists():
             saved = located(json.loads(marker.read_text()), self.root)
             if saved.get("key") == key and all(Path(p).exists() for p in saved.get("outputs", [])):
@@ -104,6 +119,33 @@ class StageRunner:
                                   indent=2, default=str))
         tmp.replace(marker)  # a stage is done only once its marker is complete
         return result
+
+    def _adopt(self, name: str, settings: dict) -> dict:
+        """Stage ``name`` of the run under ``adopt_from``: refused, naming the fields, unless that run's settings equal
+        ours up to the ignored budget fields. Why refuse rather than re-run: an ablation that silently retrains its
+        RM would compare two reward models, not two generator rewards."""
+        source = Path(self.adopt_from)
+        marker = source / "stages" / f"{name}.json"
+        if not marker.exists():
+            raise FileNotFoundError(f"{marker}: stage {name!r} of the run to share from has not finished (run that "
+                                    "run first, or drop the sharing)")
+        saved = json.loads(marker.read_text())
+        # compared as the paths they name (a folder of the source run is "<stage-root>/..." in its marker)
+        theirs = _without(located(saved["settings"], source), self.adopt_ignoring)
+        ours = _without(located(settings, self.root), self.adopt_ignoring)
+        if theirs != ours:
+            differ = sorted(k for k in set(theirs) | set(ours) if k != "budget" and theirs.get(k) != ours.get(k))
+            a, b = theirs.get("budget") or {}, ours.get("budget") or {}
+            differ += sorted(f"budget.{k}" for k in set(a) | set(b) if a.get(k) != b.get(k))
+            raise ValueError(f"{marker}: stage {name!r} was run with other settings ({', '.join(differ)} differ), so "
+                             "it cannot be shared with this run")
+        self.keys[name] = saved["key"]  # later stages depend on the adopted result, not on a re-run
+        self.timings[name] = 0.0
+        self.peak_rss_mb[name] = saved.get("peak_rss_mb")
+        self.reused.append(name)
+        self.adopted[name] = str(source)
+        logger.info("stage %s: shared from %s", name, marker)
+        return located(saved["result"], source)
 
     def shares(self) -> list[tuple[str, float, float]]:
         total = sum(self.timings.values()) or 1.0

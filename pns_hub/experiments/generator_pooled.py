@@ -1,0 +1,99 @@
+"""What the reverse-RL generator learned, over replicates: its reward curves and its negatives' plausibility gain.
+
+The DPO verdict needs the generator to have learned something first (issue #33, item 3): its composite (or oracle)
+reward should rise over GRPO steps, and its wrong answers should be more plausible than the warm-up policy's (RS)
+by the step checker, which no learned model informs, and by the RM. This module writes that part of the replicate
+report: a markdown table of the pooled gains (:func:`pooled`) and a plot of
+every replicate's reward curve beside the per-replicate gains.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+LABELS = {"reward_rise": "GRPO reward rise (last quarter - first quarter of steps)",
+          "pns_minus_rs_steps": "negatives' step-checker plausibility, PNS - RS",
+          "pns_minus_rs_rm": "negatives' RM score (raw), PNS - RS",
+          "pns_minus_rs_judge": "negatives' judge score, PNS - RS"}
+
+
+def pooled(replicates: list[dict]) -> dict:
+    """The generator's plausibility gain over replicates: each replicate's PNS - RS negatives (Figure 1's paired
+    difference over its own problems, by the step checker, the RM and the judge) and each replicate's reward rise
+    (mean composite reward over the last quarter of GRPO steps minus the first quarter), pooled as a mean with a t
+    interval over replicates (:func:`pns_hub.stats.replicate_mean_interval`) and judged by the fixed rule."""
+    from pns_hub import stats
+    from pns_hub.experiments.report import verdict
+
+    series: dict[str, list[float]] = {}
+    for rep in replicates:
+        for measure, ordering in (rep["figure1"].get("ordering") or {}).items():
+            if ordering.get("pns_minus_rs"):
+                series.setdefault(f"pns_minus_rs_{measure}", []).append(ordering["pns_minus_rs"]["value"])
+        if rise := reward_rise(rep.get("reward_curve") or []):
+            series.setdefault("reward_rise", []).append(rise)
+    out = {}
+    for name, values in series.items():
+        entry = {"per_replicate": values}
+        if len(values) >= 2:
+            est = stats.replicate_mean_interval(values)
+            entry.update(est.to_dict(), verdict=verdict(est, +1))
+        out[name] = entry
+    return out
+
+
+def reward_rise(curve: list[dict]) -> float | None:
+    """Mean reward of the last quarter of logged steps minus the first quarter (None under 4 steps)."""
+    rewards = [p["reward"] for p in curve if p.get("reward") is not None]
+    if len(rewards) < 4:
+        return None
+    q = len(rewards) // 4
+    return sum(rewards[-q:]) / q - sum(rewards[:q]) / q
+
+
+def markdown(pooled: Mapping[str, dict]) -> str:
+    """One row per measure: pooled mean [95% t interval over replicates], the verdict on "> 0", every replicate."""
+    lines = ["| generator effect | mean [95% CI over replicates] | verdict (> 0) | each replicate |",
+             "|---|---:|---|---|"]
+    for key, label in LABELS.items():
+        e = pooled.get(key)
+        if not e:
+            continue
+        cell = f"{e['value']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]" if "value" in e else "n/a (one replicate)"
+        each = ", ".join(f"{v:+.3f}" for v in e["per_replicate"])
+        lines.append(f"| {label} | {cell} | {e.get('verdict', 'n/a')} | {each} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: Mapping, path, title: str):
+    """Left: each replicate's mean reward per GRPO step. Right: each replicate's PNS - RS plausibility gain (dots)
+    and the pooled mean with its interval (bar), per measure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
+    for r, curve in (result.get("reward_curves") or {}).items():
+        points = [p for p in curve or [] if p.get("reward") is not None]
+        left.plot([p["step"] for p in points], [p["reward"] for p in points], marker=".", linewidth=1,
+                  label=f"replicate {r}")
+    left.set_xlabel("GRPO step")
+    left.set_ylabel("mean reward of the step's completions")
+    left.legend(fontsize=7)
+    keys = [k for k in ("pns_minus_rs_steps", "pns_minus_rs_rm", "pns_minus_rs_judge")
+            if k in (result.get("generator_pooled") or {})]
+    for x, key in enumerate(keys):
+        e = result["generator_pooled"][key]
+        if "value" in e:
+            right.errorbar([x], [e["value"]], yerr=[[e["value"] - e["low"]], [e["high"] - e["value"]]], fmt="s",
+                           color="black", capsize=6)
+        right.scatter([x + 0.15] * len(e["per_replicate"]), e["per_replicate"], color="tab:red", s=14)
+    right.axhline(0, color="gray", linewidth=0.8)
+    right.set_xticks(range(len(keys)), [k.replace("pns_minus_rs_", "PNS - RS, ") for k in keys], fontsize=8)
+    right.set_ylabel("difference (measure's own unit)")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

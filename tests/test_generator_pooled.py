@@ -1,0 +1,71 @@
+"""The generator's effects pooled over replicates, the t interval behind them, and the sharing of stages between a
+run and its generator ablation (issue #33, items 3 and 6)."""
+
+import json
+
+import pytest
+
+from pns_hub import stats
+from pns_hub.experiments import generator_pooled as gp
+from pns_hub.experiments.stages import StageRunner
+
+
+def test_replicate_mean_interval_hand_computed():
+    # mean 2, sd 1, sem 1/sqrt(3); t(0.975, df 2) = 4.302653: half width 2.484138
+    e = stats.replicate_mean_interval([1.0, 2.0, 3.0])
+    assert (e.value, e.n, e.method) == (2.0, 3, "t over replicates")
+    assert e.low == pytest.approx(2 - 2.484138, abs=1e-5) and e.high == pytest.approx(2 + 2.484138, abs=1e-5)
+    with pytest.raises(ValueError, match="at least 2 replicates"):
+        stats.replicate_mean_interval([0.5])
+
+
+def _rep(steps, rm, curve):
+    diff = lambda v: {"pns_minus_rs": {"value": v, "low": v - 0.1, "high": v + 0.1, "n": 40}}  # noqa: E731
+    return {"figure1": {"ordering": {"steps": diff(steps), "rm": diff(rm), "judge": {}}},
+            "reward_curve": [{"step": i + 1, "reward": r} for i, r in enumerate(curve)]}
+
+
+def test_pooled_gains_keep_their_sign_and_labels():
+    reps = [_rep(0.10, -0.2, [0.1, 0.1, 0.3, 0.5]), _rep(0.12, 0.3, [0.2, 0.2, 0.2, 0.6]),
+            _rep(0.08, -0.1, [0.0, 0.2, 0.2, 0.4])]
+    out = gp.pooled(reps)
+    assert out["pns_minus_rs_steps"]["per_replicate"] == [0.10, 0.12, 0.08]
+    assert out["pns_minus_rs_steps"]["value"] == pytest.approx(0.10)
+    assert out["pns_minus_rs_steps"]["verdict"] == "supported"
+    assert out["pns_minus_rs_rm"]["verdict"] == "not resolvable at this scale"
+    assert out["reward_rise"]["per_replicate"] == pytest.approx([0.4, 0.4, 0.4])  # last quarter - first quarter
+    assert "pns_minus_rs_judge" not in out  # not measured: left out, not zeroed
+    worse = gp.pooled([_rep(-0.10, 0, [0.5] * 4), _rep(-0.12, 0, [0.5] * 4), _rep(-0.08, 0, [0.5] * 4)])
+    assert worse["pns_minus_rs_steps"]["verdict"] == "not supported"  # the fixed rule's "contradicted"
+    table = gp.markdown(out)
+    assert "| negatives' step-checker plausibility, PNS - RS | +0.100 [" in table and "+0.120" in table
+
+
+def test_reward_rise_needs_four_steps():
+    assert gp.reward_rise([{"step": 1, "reward": 0.1}, {"step": 2, "reward": 0.9}]) is None
+
+
+def _stage(root, budget, result):
+    runner = StageRunner(root)
+    return runner.run("reward_model", {"model": "m", "budget": budget}, lambda: result, [])
+
+
+def test_a_run_adopts_another_runs_stage_only_when_only_ignored_fields_differ(tmp_path):
+    source, budget = tmp_path / "composite", {"rm_problems": 10, "gen_reward": "composite"}
+    _stage(source, budget, {"folder": str(source / "hub" / "rm"), "metrics": {"acc": 0.7}})
+
+    def adopt(b):
+        runner = StageRunner(tmp_path / "oracle", adopt_from=source, adoptable=frozenset({"reward_model"}),
+                             adopt_ignoring=frozenset({"gen_reward"}))
+        never = lambda: pytest.fail("an adopted stage must not run")  # noqa: E731
+        return runner, runner.run("reward_model", {"model": "m", "budget": b}, never, [])
+
+    runner, result = adopt({**budget, "gen_reward": "oracle"})
+    assert result == {"folder": str(source / "hub" / "rm"), "metrics": {"acc": 0.7}}  # the source run's folder
+    assert runner.adopted == {"reward_model": str(source)} and runner.reused == ["reward_model"]
+    assert runner.keys["reward_model"] == json.loads((source / "stages" / "reward_model.json").read_text())["key"]
+    with pytest.raises(ValueError, match=r"budget\.rm_problems differ"):
+        adopt({"rm_problems": 12, "gen_reward": "oracle"})
+    with pytest.raises(FileNotFoundError, match="has not finished"):
+        StageRunner(tmp_path / "x", adopt_from=tmp_path / "nowhere", adoptable=frozenset({"reward_model"})).run(
+            "reward_model", {"budget": budget}, dict, [])
