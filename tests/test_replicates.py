@@ -186,6 +186,20 @@ def test_replicates_share_rm_and_base_redraw_the_rest_and_resume(tmp_path, monke
     assert calls == [] and again["pooled"] == result["pooled"]
     paths = replicates.write_outputs({**again, "command": "test"}, tmp_path)
     assert "## Pooled over replicates" in Path(paths["md"]).read_text()
+    assert again["interim"] is False and "Interim" not in Path(paths["md"]).read_text()
+
+    # a run spanning sessions: report the finished replicates only, run nothing, say it is interim
+    (tmp_path / "replicates" / "r2.json").unlink()
+    interim = replicates.run_replicates(cfg, demo.Budget.preset("tiny"), 3, all_sources_in=1, n_resamples=500,
+                                        finished_only=True)
+    assert calls == [] and interim["replicates"] == 2 and interim["interim"] and interim["replicates_planned"] == 3
+    assert [e["seed"] for e in interim["per_replicate"]] == [10, 11]
+    text = Path(replicates.write_outputs({**interim, "command": "test"}, tmp_path)["md"]).read_text()
+    assert "Interim report: 2 of the 3 planned replicates" in text
+    (tmp_path / "stages" / "r1_eval_pns.json").unlink()
+    with pytest.raises(RuntimeError, match="r1_eval_pns' has not finished"):
+        replicates.run_replicates(cfg, demo.Budget.preset("tiny"), 3, all_sources_in=1, finished_only=True)
+    assert calls == []
 
 
 @pytest.mark.parametrize("name", ["pns_replicates.json", "pns_replicates_oracle.json"])

@@ -196,6 +196,9 @@ def cli_main(argv: list[str]) -> int:
                         help="with --recipe: take the warm-up, reward model and base evaluation from the replicate "
                              "run in DIR (refused unless its settings differ from the recipe's in generator-only "
                              "fields: the oracle ablation shares the composite run's RM)")
+    parser.add_argument("--finished-only", "--finished_only", action="store_true",
+                        help="with --recipe: run nothing, pool the replicates already finished in --output-dir and "
+                             "label the report interim (a run that spans sessions)")
     parser.add_argument("--all-sources-in", "--all_sources_in", type=int, default=0,
                         help="with --replicates: also run prompted_wrong and perturbed in the first K replicates")
     parser.add_argument("--benchmark-problems", "--benchmark_problems", type=int, default=0,
@@ -245,7 +248,7 @@ def _replicates_main(args, argv: list[str]) -> int:
                      warmup_model=args.warmup_model, seed=seed)
     result = reps.run_replicates(cfg, budget, n, recipe.get("all_sources_in", args.all_sources_in), args.recipe,
                                  rm_curve=tuple(recipe.get("rm_curve", ())), through=recipe.get("through", "dpo"),
-                                 share_from=args.share_stages_from)
+                                 share_from=args.share_stages_from, finished_only=args.finished_only)
     result["command"] = "pns-hub experiment pns " + " ".join(argv)
     result["outputs"] = reps.write_outputs(result, Path(args.output_dir))
     print(Path(result["outputs"]["md"]).read_text())

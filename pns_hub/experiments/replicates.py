@@ -114,12 +114,14 @@ GENERATOR_ONLY = frozenset({"gen_reward", "gen_learning_rate", "composite_base",
 
 def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe: str | None = None,
                    n_resamples: int = 10_000, rm_curve: tuple[int, ...] = (), through: str = "dpo",
-                   share_from: str | None = None) -> dict:
+                   share_from: str | None = None, finished_only: bool = False) -> dict:
     """Run (or resume) the shared stages and every replicate, then the pooled report; writes every file.
 
     ``through="negatives"`` stops each replicate after synthesis (generator ablations: no DPO, no pooled DPO
     verdict); ``share_from`` takes the warm-up, RM and base evaluation from another run's output folder, refused
-    unless that run's settings differ from these in generator-only fields (:data:`GENERATOR_ONLY`)."""
+    unless that run's settings differ from these in generator-only fields (:data:`GENERATOR_ONLY`).
+    ``finished_only`` runs nothing: it pools the replicates whose files are written (the first ones, in order) and
+    says how many of the planned ones that is (a run that spans sessions can publish an interim report)."""
     from pns_hub.hardware import device_name
 
     if replicates < 1:
@@ -129,7 +131,13 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
     if through not in ("dpo", "negatives"):
         raise ValueError(f"through must be 'dpo' or 'negatives', got {through!r}")
     runner = StageRunner(root, adopt_from=Path(share_from) if share_from else None, adoptable=SHARED_STAGES,
-                         adopt_ignoring=GENERATOR_ONLY)
+                         adopt_ignoring=GENERATOR_ONLY, reuse_only=finished_only)
+    planned = replicates
+    if finished_only:
+        replicates = next(r for r in range(planned + 1) if r == planned or not (root / "replicates" / f"r{r}.json")
+                          .exists())
+        if replicates < 1:
+            raise ValueError(f"{root}/replicates: no replicate has finished yet, so there is nothing to report")
     sets = demo.problem_sets(cfg, budget)
     files = st.write_problem_files(sets, root / "work" / "problems")
     base = {"model": cfg.model, "seed": cfg.seed, "budget": asdict(budget), "org": cfg.org, "sets": sets.summary()}
@@ -166,6 +174,7 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
               "figure1_pooled": pooled_figure1(reps, cfg.seed), "generator_pooled": gp.pooled(reps),
               "reward_curves": {rep["replicate"]: rep.get("reward_curve") for rep in reps},
               "shared_from": dict(runner.adopted), "problem_sets": sets.summary(),
+              "replicates_planned": planned, "interim": replicates < planned,
               "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
               "stage_peak_rss_mb": dict(runner.peak_rss_mb), "wall_seconds": round(time.perf_counter() - start, 1)}
     return result
@@ -178,6 +187,9 @@ def write_outputs(result: dict, root: Path) -> dict:
               f"CPU: {result['cpu']}; wall {result['wall_seconds']:.0f} s (this invocation; "
               f"{len(result['reused_stages'])} stages reused); recipe: {result['recipe']}; the reward model and the "
               "warm-up policy are shared by every replicate (trained once).", ""]
+    if result.get("interim"):
+        header += [f"**Interim report: {result['replicates']} of the {result['replicates_planned']} planned "
+                   "replicates have finished**; the verdict below is over those only and is not the run's.", ""]
     rm = result["rm_heldout"]
     if rm.get("pairwise_accuracy") is not None:
         header += [f"Reward model held-out pairwise accuracy: {100 * rm['pairwise_accuracy']:.1f}% "

@@ -82,6 +82,7 @@ class StageRunner:
     adoptable: frozenset[str] = frozenset()
     adopt_ignoring: frozenset[str] = frozenset()
     adopted: dict[str, str] = field(default_factory=dict)  # stage -> the run it was taken from
+    reuse_only: bool = False  # report what has finished: a stage that would have to run is an error
 
     def run(self, name: str, settings: dict, fn: Callable[[], dict], outputs: list[Path] | None = None) -> dict:
         marker = self.root / "stages" / f"{name}.json"
@@ -98,6 +99,9 @@ class StageRunner:
                 self.start_rss_mb[name] = saved.get("start_rss_mb")
                 self.reused.append(name)
                 return saved["result"]
+        if self.reuse_only:
+            raise RuntimeError(f"stage {name!r} has not finished under {self.root} (or its settings changed): a "
+                               "report of finished work runs nothing")
         logger.info("stage %s: running", name)
         # the load seen at the job's start is stale an hour later: oversubscribed OpenMP threads cost ~4x (an NSR step:
         # 264 s at 2 threads vs 51-63 s at 1 while other work held a core), so each stage picks its threads anew
