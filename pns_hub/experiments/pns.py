@@ -249,7 +249,10 @@ def _replicates_main(args, argv: list[str]) -> int:
     result = reps.run_replicates(cfg, budget, n, recipe.get("all_sources_in", args.all_sources_in), args.recipe,
                                  rm_curve=tuple(recipe.get("rm_curve", ())), through=recipe.get("through", "dpo"),
                                  share_from=args.share_stages_from, finished_only=args.finished_only)
-    result["command"] = "pns-hub experiment pns " + " ".join(argv)
+    # the command that ran the replicates; a --finished-only report names itself beside it
+    result["command"] = "pns-hub experiment pns " + " ".join(a for a in argv if a.replace("_", "-") != "--finished-only")
+    if args.finished_only:
+        result["report_command"] = "pns-hub experiment pns " + " ".join(argv)
     result["outputs"] = reps.write_outputs(result, Path(args.output_dir))
     print(Path(result["outputs"]["md"]).read_text())
     return 0
