@@ -68,3 +68,26 @@ def test_a_disabled_scorer_is_left_out_not_scored_zero(tmp_path):
     assert all(v is None for v in fig["groups"]["judge"].values()) and fig["ordering"]["judge"] == {}
     paths = figure1.write(fig, tmp_path, "test")
     assert all((tmp_path / f"figure1.{ext}").stat().st_size > 0 for ext in ("json", "md", "png")), paths
+
+
+def test_figure1_pooled_over_replicates_keeps_the_layout_signs_and_verdicts():
+    """Pooled Figure 1: group means and ordering differences as t intervals over replicates, drawn by the same
+    markdown; PNS above RS in every replicate is supported, a margin that changes sign is not resolvable."""
+    from pns_hub.experiments import figure1 as f1
+
+    def fig(pns, rs, margin):
+        e = lambda v: {"value": v, "low": v - 0.01, "high": v + 0.01, "n": 50}  # noqa: E731
+        return {"groups": {"steps": {"correct": e(1.0), "pns": e(pns), "rejection_sampling": e(rs)}},
+                "ordering": {"steps": {"pns_minus_rs": e(pns - rs), "closer_margin": e(margin)}}}
+
+    pooled = f1.pool([fig(0.8, 0.6, 0.1), fig(0.78, 0.6, -0.1), fig(0.82, 0.6, 0.05)])
+    assert pooled["groups"]["steps"]["pns"]["value"] == pytest.approx(0.8)
+    assert pooled["groups"]["steps"]["pns"]["n"] == 3  # replicates, not problems
+    above = pooled["ordering"]["steps"]["pns_minus_rs"]
+    assert above["value"] == pytest.approx(0.2) and above["low"] > 0
+    verdicts = pooled["ordering"]["steps"]["verdicts"]
+    assert verdicts[f1.CLAIMS["pns_above_rs"]] == "supported"
+    assert verdicts[f1.CLAIMS["pns_closer_to_correct"]] == "not resolvable at this scale"
+    swapped = f1.pool([fig(0.6, 0.8, -0.3), fig(0.6, 0.7, -0.2), fig(0.6, 0.9, -0.4)])
+    assert swapped["ordering"]["steps"]["verdicts"][f1.CLAIMS["pns_above_rs"]] == "not supported"
+    assert "**supported**" in f1.markdown(pooled)

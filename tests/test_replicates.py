@@ -179,7 +179,8 @@ def test_replicates_share_rm_and_base_redraw_the_rest_and_resume(tmp_path, monke
     assert "dpo seed 11 on negatives/rejection_sampling" in calls and "dpo seed 11 on negatives/pns" in calls
     assert result["replicates"] == 3 and result["arms_in_replicates"]["perturbed"] == 1
     assert [e["seed"] for e in result["per_replicate"]] == [10, 11, 12]
-    assert result["figure1_pooled"]["rm"]["pns"] == {"mean": 11.5, "min": 10.5, "max": 12.5, "replicates": 3}
+    pooled_pns = result["figure1_pooled"]["groups"]["rm"]["pns"]
+    assert (pooled_pns["value"], pooled_pns["n"], pooled_pns["method"]) == (11.5, 3, "t over replicates")
     assert all((tmp_path / "replicates" / f"r{r}.json").exists() for r in range(3))
     calls.clear()
     again = replicates.run_replicates(cfg, demo.Budget.preset("tiny"), 3, all_sources_in=1, n_resamples=500)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Mapping, Sequence
 
 from pns_hub.grading import steps
@@ -89,6 +90,38 @@ def figure1(rows_by_source: Mapping[str, Sequence[dict]], seed: int = 0, pns: st
                             for g, v in groups.items()}
         out["ordering"][m] = _ordering(groups, pns, rs, seed)
     out["step_details"] = step_details(rows_by_source)
+    return out
+
+
+def pool(figures: Sequence[Mapping]) -> dict:
+    """Figure 1 over replicates, in :func:`figure1`'s own layout (so :func:`markdown` and :func:`plot` draw it): each
+    group's mean and each ordering difference as the mean of the replicates' values with a Student-t 95% interval
+    over replicates (:func:`pns_hub.stats.replicate_mean_interval`; ``n`` = replicates), verdicts by the fixed rule.
+    A group or difference seen in fewer than 2 replicates keeps its single value with no interval (``low`` = ``high``
+    = value, ``n`` = 1) rather than a made-up one."""
+    from pns_hub import stats
+    from pns_hub.experiments.report import verdict
+
+    def est(values: list[float]) -> dict:
+        if len(values) >= 2:
+            return stats.replicate_mean_interval(values).to_dict()
+        return {"value": values[0], "low": values[0], "high": values[0], "n": 1, "method": "one replicate"}
+
+    out = {"measures": MEASURES, "groups": {}, "ordering": {}, "replicates": len(figures)}
+    for m in MEASURES:
+        groups: dict[str, list[float]] = {}
+        for fig in figures:
+            for g, e in (fig.get("groups", {}).get(m) or {}).items():
+                if e:
+                    groups.setdefault(g, []).append(e["value"])
+        out["groups"][m] = {g: est(v) for g, v in groups.items()}
+        diffs = {key: [f["ordering"][m][key]["value"] for f in figures if (f.get("ordering", {}).get(m) or {}).get(key)]
+                 for key in ("pns_minus_rs", "closer_margin")}
+        if all(len(v) >= 2 for v in diffs.values()):
+            above, closer = est(diffs["pns_minus_rs"]), est(diffs["closer_margin"])
+            out["ordering"][m] = {"pns_minus_rs": above, "closer_margin": closer,
+                                  "verdicts": {CLAIMS["pns_above_rs"]: verdict(SimpleNamespace(**above), +1),
+                                               CLAIMS["pns_closer_to_correct"]: verdict(SimpleNamespace(**closer), +1)}}
     return out
 
 

@@ -10,7 +10,8 @@ stopped, across sessions. Arms: PNS, RS and RS' in every replicate; prompted_wro
 ``all_sources_in`` replicates (they may run in fewer; the report counts them).
 
 Outputs under ``--output-dir``: ``replicates/r<r>.json`` (each replicate's table, Figure 1, reward curve, generator
-report), ``experiment_pns_replicates.{json,md,png}`` (pooled) and ``figure1.{json,md,png}`` (pooled over replicates).
+report), ``experiment_pns_replicates.{json,md,png}`` (pooled; Figure 1 and the generator's gains pooled over
+replicates are sections of the md), ``figure1_pooled.png`` and ``generator_replicates.png``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from pns_hub import models
 from pns_hub.experiments import demo
 from pns_hub.experiments import demo_stages as st
+from pns_hub.experiments import figure1
 from pns_hub.experiments import generator_pooled as gp
 from pns_hub.experiments import replicate_report as rr
 from pns_hub.experiments.placebo import PLACEBO
@@ -92,19 +94,6 @@ def run_replicate(r: int, cfg, budget, runner: StageRunner, files: dict, base: d
     return {**measured, "arms": per_problem}
 
 
-def pooled_figure1(replicates: list[dict], seed: int) -> dict:
-    """Figure 1's group means pooled over replicates: the mean of each replicate's mean, with the range of the
-    replicates' values (each replicate's own intervals are in its file)."""
-    out: dict = {}
-    for rep in replicates:
-        for measure, groups in rep["figure1"]["groups"].items():
-            for group, e in groups.items():
-                if e:
-                    out.setdefault(measure, {}).setdefault(group, []).append(e["value"])
-    return {m: {g: {"mean": sum(v) / len(v), "min": min(v), "max": max(v), "replicates": len(v)}
-                for g, v in groups.items()} for m, groups in out.items()}
-
-
 SHARED_STAGES = frozenset({"warmup", "reward_model", "eval_base"})
 # Budget fields only the generator's GRPO reads: a run differing in these alone may share the RM and the base's
 # evaluation with another (the oracle ablation shares them with the composite run; --share-stages-from)
@@ -171,7 +160,7 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
                                                          "pairwise_accuracy_high", "num_pairs", "num_train_pairs",
                                                          "problem_bootstrap_ci", "pair_stats")},
               "rm_learning_curve": curve,
-              "figure1_pooled": pooled_figure1(reps, cfg.seed), "generator_pooled": gp.pooled(reps),
+              "figure1_pooled": figure1.pool([rep["figure1"] for rep in reps]), "generator_pooled": gp.pooled(reps),
               "reward_curves": {rep["replicate"]: rep.get("reward_curve") for rep in reps},
               "shared_from": dict(runner.adopted), "problem_sets": sets.summary(),
               "replicates_planned": planned, "interim": replicates < planned,
@@ -203,7 +192,11 @@ def write_outputs(result: dict, root: Path) -> dict:
     if result.get("shared_from"):
         header += [f"Stages shared from another run (same settings but the generator's reward): "
                    f"{result['shared_from']}.", ""]
-    header += ["## What the generator learned (pooled over replicates)", "", gp.markdown(result["generator_pooled"])]
+    header += ["## What the generator learned (pooled over replicates)", "", gp.markdown(result["generator_pooled"]),
+               "## Figure 1 at testbed scale, pooled over replicates (mean of the replicates' means, t interval "
+               "over replicates; `figure1_pooled.png`)", "", figure1.markdown(result["figure1_pooled"])]
+    figure1.plot(result["figure1_pooled"], root / "figure1_pooled.png",
+                 f"Figure 1 at testbed scale, {result['replicates']} replicates ({result['cpu']})")
     title = f"over {result['replicates']} replicates ({result['cpu']})"
     paths["json"].write_text(json.dumps(result, indent=1, default=str))
     if result.get("through") == "negatives":  # a generator ablation: no DPO arms to report
