@@ -88,6 +88,6 @@ def test_figure1_pooled_over_replicates_keeps_the_layout_signs_and_verdicts():
     verdicts = pooled["ordering"]["steps"]["verdicts"]
     assert verdicts[f1.CLAIMS["pns_above_rs"]] == "supported"
     assert verdicts[f1.CLAIMS["pns_closer_to_correct"]] == "not resolvable at this scale"
-    swapped = f1.pool([fig(0.6, 0.8, -0.3), fig(0.6, 0.7, -0.2), fig(0.6, 0.9, -0.4)])
+    swapped = f1.pool([fig(0.6, 0.8, -0.3), fig(0.6, 0.78, -0.2), fig(0.6, 0.82, -0.4)])
     assert swapped["ordering"]["steps"]["verdicts"][f1.CLAIMS["pns_above_rs"]] == "not supported"
     assert "**supported**" in f1.markdown(pooled)
