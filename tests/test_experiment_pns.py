@@ -192,7 +192,7 @@ def test_experiment_pns_replicates_tiny(tiny_causal_lm_path, tmp_path, scripted_
     assert main(["experiment", "pns", "--recipe", str(recipe), "--output-dir", str(ablation), "--model",
                  tiny_causal_lm_path, "--share-stages-from", str(out)]) == 0
     oracle = json.loads((ablation / "experiment_pns_replicates.json").read_text())
-    assert set(oracle["shared_from"]) == {"reward_model", "eval_base"}
+    assert set(oracle["shared_from"]) == {"warmup", "reward_model", "eval_base"}  # no --warmup-model here
     assert not any("dpo" in stage for stage in oracle["stage_seconds"])
     assert oracle["budget"]["gen_reward"] == "oracle" and oracle["through"] == "negatives"
     assert "What the generator learned" in (ablation / "experiment_pns_replicates.md").read_text()
