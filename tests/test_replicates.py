@@ -198,7 +198,7 @@ def test_replicates_share_rm_and_base_redraw_the_rest_and_resume(tmp_path, monke
     text = Path(replicates.write_outputs({**interim, "command": "test"}, tmp_path)["md"]).read_text()
     assert "Interim report: 2 of the 3 planned replicates" in text
     (tmp_path / "stages" / "r1_eval_pns.json").unlink()
-    with pytest.raises(RuntimeError, match="r1_eval_pns' has not finished"):
+    with pytest.raises(FileNotFoundError, match="r1_eval_pns' has not finished"):
         replicates.run_replicates(cfg, demo.Budget.preset("tiny"), 3, all_sources_in=1, finished_only=True)
     assert calls == []
 

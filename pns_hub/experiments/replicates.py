@@ -126,7 +126,7 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
         replicates = next(r for r in range(planned + 1) if r == planned or not (root / "replicates" / f"r{r}.json")
                           .exists())
         if replicates < 1:
-            raise ValueError(f"{root}/replicates: no replicate has finished yet, so there is nothing to report")
+            raise FileNotFoundError(f"{root}/replicates: no replicate has finished yet, so there is nothing to report")
     sets = demo.problem_sets(cfg, budget)
     files = st.write_problem_files(sets, root / "work" / "problems")
     base = {"model": cfg.model, "seed": cfg.seed, "budget": asdict(budget), "org": cfg.org, "sets": sets.summary()}

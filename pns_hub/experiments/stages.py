@@ -100,7 +100,7 @@ class StageRunner:
                 self.reused.append(name)
                 return saved["result"]
         if self.reuse_only:
-            raise RuntimeError(f"stage {name!r} has not finished under {self.root} (or its settings changed): a "
+            raise FileNotFoundError(f"stage {name!r} has not finished under {self.root} (or its settings changed): a "
                                "report of finished work runs nothing")
         logger.info("stage %s: running", name)
         # the load seen at the job's start is stale an hour later: oversubscribed OpenMP threads cost ~4x (an NSR step:
