@@ -45,6 +45,11 @@ def test_reward_rise_needs_four_steps():
     assert gp.reward_rise([{"step": 1, "reward": 0.1}, {"step": 2, "reward": 0.9}]) is None
 
 
+def test_a_flat_reward_curve_is_a_replicate_with_rise_zero_not_a_missing_one():
+    reps = [_rep(0.1, 0.0, [0.5] * 4), _rep(0.1, 0.0, [0.2, 0.2, 0.4, 0.4])]
+    assert gp.pooled(reps)["reward_rise"]["per_replicate"] == pytest.approx([0.0, 0.2])
+
+
 def _stage(root, budget, result):
     runner = StageRunner(root)
     return runner.run("reward_model", {"model": "m", "budget": budget}, lambda: result, [])

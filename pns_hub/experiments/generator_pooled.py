@@ -30,7 +30,7 @@ def pooled(replicates: list[dict]) -> dict:
         for measure, ordering in (rep["figure1"].get("ordering") or {}).items():
             if ordering.get("pns_minus_rs"):
                 series.setdefault(f"pns_minus_rs_{measure}", []).append(ordering["pns_minus_rs"]["value"])
-        if rise := reward_rise(rep.get("reward_curve") or []):
+        if (rise := reward_rise(rep.get("reward_curve") or [])) is not None:  # a flat curve's 0.0 counts too
             series.setdefault("reward_rise", []).append(rise)
     out = {}
     for name, values in series.items():
