@@ -253,3 +253,15 @@ def replicate_mean_interval(values: Sequence[float], confidence: float = CONFIDE
     mean, sem = float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size))
     half = float(scipy_stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * sem
     return Estimate(mean, mean - half, mean + half, int(x.size), "t over replicates", confidence)
+
+
+def pooled_over_replicates(values: Sequence[float]) -> dict:
+    """:func:`replicate_mean_interval` as a dict, or, for a single replicate, its value with no interval (``low`` =
+    ``high`` = value, ``n`` = 1, method "one replicate") rather than a made-up one: the one shape every pooled table
+    (Figure 1 pooled, the generator's gains) reads, so a single replicate reads the same everywhere."""
+    if len(values) >= 2:
+        return replicate_mean_interval(values).to_dict()
+    if not values:
+        raise ValueError("pooled_over_replicates needs at least 1 replicate, got none")
+    v = float(values[0])
+    return {"value": v, "low": v, "high": v, "n": 1, "method": "one replicate"}

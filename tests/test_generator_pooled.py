@@ -41,6 +41,16 @@ def test_pooled_gains_keep_their_sign_and_labels():
     assert "| negatives' step-checker plausibility, PNS - RS | +0.100 [" in table and "+0.120" in table
 
 
+def test_one_replicate_keeps_its_value_without_an_interval_or_verdict():
+    # The same shape Figure 1's pool gives a single replicate (one helper behind both tables).
+    out = gp.pooled([_rep(0.10, -0.2, [0.1, 0.1, 0.3, 0.5])])
+    e = out["pns_minus_rs_steps"]
+    assert (e["value"], e["low"], e["high"], e["n"]) == (0.10, 0.10, 0.10, 1) and "verdict" not in e
+    assert "| negatives' step-checker plausibility, PNS - RS | n/a (one replicate) | n/a | +0.100 |" in gp.markdown(out)
+    with pytest.raises(ValueError, match="at least 1 replicate"):
+        stats.pooled_over_replicates([])
+
+
 def test_reward_rise_needs_four_steps():
     assert gp.reward_rise([{"step": 1, "reward": 0.1}, {"step": 2, "reward": 0.9}]) is None
 

@@ -96,16 +96,10 @@ def figure1(rows_by_source: Mapping[str, Sequence[dict]], seed: int = 0, pns: st
 def pool(figures: Sequence[Mapping]) -> dict:
     """Figure 1 over replicates, in :func:`figure1`'s own layout (so :func:`markdown` and :func:`plot` draw it): each
     group's mean and each ordering difference as the mean of the replicates' values with a Student-t 95% interval
-    over replicates (:func:`pns_hub.stats.replicate_mean_interval`; ``n`` = replicates), verdicts by the fixed rule.
-    A group or difference seen in fewer than 2 replicates keeps its single value with no interval (``low`` = ``high``
-    = value, ``n`` = 1) rather than a made-up one."""
-    from pns_hub import stats
+    over replicates (:func:`pns_hub.stats.pooled_over_replicates`; ``n`` = replicates), verdicts by the fixed rule.
+    A group seen in one replicate keeps its single value with no interval."""
     from pns_hub.experiments.report import verdict
-
-    def est(values: list[float]) -> dict:
-        if len(values) >= 2:
-            return stats.replicate_mean_interval(values).to_dict()
-        return {"value": values[0], "low": values[0], "high": values[0], "n": 1, "method": "one replicate"}
+    from pns_hub.stats import pooled_over_replicates as est
 
     out = {"measures": MEASURES, "groups": {}, "ordering": {}, "replicates": len(figures)}
     for m in MEASURES:

@@ -9,6 +9,7 @@ every replicate's reward curve beside the per-replicate gains.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Mapping
 
 LABELS = {"reward_rise": "GRPO reward rise (last quarter - first quarter of steps)",
@@ -21,7 +22,7 @@ def pooled(replicates: list[dict]) -> dict:
     """The generator's plausibility gain over replicates: each replicate's PNS - RS negatives (Figure 1's paired
     difference over its own problems, by the step checker, the RM and the judge) and each replicate's reward rise
     (mean composite reward over the last quarter of GRPO steps minus the first quarter), pooled as a mean with a t
-    interval over replicates (:func:`pns_hub.stats.replicate_mean_interval`) and judged by the fixed rule."""
+    interval over replicates (:func:`pns_hub.stats.pooled_over_replicates`, the helper Figure 1's pool uses) and judged by the fixed rule."""
     from pns_hub import stats
     from pns_hub.experiments.report import verdict
 
@@ -34,10 +35,9 @@ def pooled(replicates: list[dict]) -> dict:
             series.setdefault("reward_rise", []).append(rise)
     out = {}
     for name, values in series.items():
-        entry = {"per_replicate": values}
-        if len(values) >= 2:
-            est = stats.replicate_mean_interval(values)
-            entry.update(est.to_dict(), verdict=verdict(est, +1))
+        entry = {"per_replicate": values, **stats.pooled_over_replicates(values)}
+        if entry["n"] >= 2:
+            entry["verdict"] = verdict(SimpleNamespace(**entry), +1)
         out[name] = entry
     return out
 
@@ -59,7 +59,7 @@ def markdown(pooled: Mapping[str, dict]) -> str:
         e = pooled.get(key)
         if not e:
             continue
-        cell = f"{e['value']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]" if "value" in e else "n/a (one replicate)"
+        cell = f"{e['value']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]" if e["n"] >= 2 else "n/a (one replicate)"
         each = ", ".join(f"{v:+.3f}" for v in e["per_replicate"])
         lines.append(f"| {label} | {cell} | {e.get('verdict', 'n/a')} | {each} |")
     return "\n".join(lines) + "\n"
@@ -85,7 +85,7 @@ def plot(result: Mapping, path, title: str):
             if k in (result.get("generator_pooled") or {})]
     for x, key in enumerate(keys):
         e = result["generator_pooled"][key]
-        if "value" in e:
+        if e["n"] >= 2:
             right.errorbar([x], [e["value"]], yerr=[[e["value"] - e["low"]], [e["high"] - e["value"]]], fmt="s",
                            color="black", capsize=6)
         right.scatter([x + 0.15] * len(e["per_replicate"]), e["per_replicate"], color="tab:red", s=14)
