@@ -157,7 +157,7 @@ def run_glow(cfg: ExperimentConfig, runner, budget: Budget, base: str, sets: dic
     traj = runner.run(_stage("trajectories", seed), traj_key, lambda: {
         "summary": sample_trajectories(model_name_or_path=base, problems=problems, num_samples=budget.glow_samples,
                                        dataset_name=sampled, max_new_tokens=budget.max_tokens, seed=seed,
-                                       dtype=EVAL_DTYPE, verify_workers=0, output_dir=str(folder), progress=False)},
+                                       dtype=EVAL_DTYPE, verify_workers=0, output_dir=str(folder), progress=True)},
                       [folder / "README.md"])
     models_, trained, evals = {"base": base}, {}, {"base": base_eval}
     for arm in arms("glow", cfg.placebo):

@@ -158,7 +158,7 @@ def stage_negatives(budget, seed: int, folder: Path, work: Path, generator: str,
         # candidates ranked by the generator's own composite weights (the RM squash stays at T = 1 here)
         composite_base=budget.composite_base, composite_rm_weight=budget.composite_rm_weight,
         composite_judge_weight=budget.composite_judge_weight,
-        hub_repo_id=hub_id, progress=False, **({"sources": list(sources)} if sources else {}),
+        hub_repo_id=hub_id, progress=True, **({"sources": list(sources)} if sources else {}),
         backend="openvino" if fixed_model_backend("float32") == "openvino" else "transformers")
     every = synthesize_dataset(config)
     candidates = report.load_folder(every)
