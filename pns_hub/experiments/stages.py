@@ -94,10 +94,7 @@ class StageRunner:
             saved = located(json.loads(marker.read_text()), self.root)
             if saved.get("key") == key and all(Path(p).exists() for p in saved.get("outputs", [])):
                 logger.info("stage %s: reusing the result of an earlier run (%s)", name, marker)
-                self.timings[name] = saved.get("seconds", 0.0)
-                self.peak_rss_mb[name] = saved.get("peak_rss_mb")
-                self.start_rss_mb[name] = saved.get("start_rss_mb")
-                self.reused.append(name)
+                self._record_reuse(name, saved, saved.get("seconds", 0.0))
                 return saved["result"]
         if self.reuse_only:
             raise FileNotFoundError(f"stage {name!r} has not finished under {self.root} (or its settings changed): a "
@@ -124,6 +121,13 @@ class StageRunner:
         tmp.replace(marker)  # a stage is done only once its marker is complete
         return result
 
+    def _record_reuse(self, name: str, saved: dict, seconds: float) -> None:
+        """A stage not run now still has a row in the timing and memory table, and is listed as reused."""
+        self.timings[name] = seconds
+        self.peak_rss_mb[name] = saved.get("peak_rss_mb")
+        self.start_rss_mb[name] = saved.get("start_rss_mb")
+        self.reused.append(name)
+
     def _adopt(self, name: str, settings: dict) -> dict:
         """Stage ``name`` of the run under ``adopt_from``: refused, naming the fields, unless that run's settings equal
         ours up to the ignored budget fields. Why refuse rather than re-run: an ablation that silently retrains its
@@ -144,9 +148,7 @@ class StageRunner:
             raise ValueError(f"{marker}: stage {name!r} was run with other settings ({', '.join(differ)} differ), so "
                              "it cannot be shared with this run")
         self.keys[name] = saved["key"]  # later stages depend on the adopted result, not on a re-run
-        self.timings[name] = 0.0
-        self.peak_rss_mb[name] = saved.get("peak_rss_mb")
-        self.reused.append(name)
+        self._record_reuse(name, saved, 0.0)  # another run's cost: not this run's
         self.adopted[name] = str(source)
         logger.info("stage %s: shared from %s", name, marker)
         return located(saved["result"], source)
