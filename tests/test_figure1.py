@@ -91,3 +91,13 @@ def test_figure1_pooled_over_replicates_keeps_the_layout_signs_and_verdicts():
     swapped = f1.pool([fig(0.6, 0.8, -0.3), fig(0.6, 0.78, -0.2), fig(0.6, 0.82, -0.4)])
     assert swapped["ordering"]["steps"]["verdicts"][f1.CLAIMS["pns_above_rs"]] == "not supported"
     assert "**supported**" in f1.markdown(pooled)
+
+
+def test_figure1_pooled_over_one_replicate_prints_values_without_made_up_intervals():
+    from pns_hub.experiments import figure1 as f1
+
+    e = {"value": 0.8, "low": 0.7, "high": 0.9, "n": 50}
+    one = f1.pool([{"groups": {m: {"pns": e} for m in f1.MEASURES}, "ordering": {"steps": {"pns_minus_rs": e, "closer_margin": e}}}])
+    md = f1.markdown(one)
+    assert "0.800 (one replicate)" in md and "[0.800, 0.800]" not in md
+    assert one["ordering"] == {} and "not tested: pooling over replicates needs at least 2" in md

@@ -64,6 +64,17 @@ def test_a_tie_is_not_resolvable_and_a_biased_placebo_is_flagged():
     assert rr.replicate_report(BASE, reps, seed=0, n_resamples=2000)["verdicts"][rr.PLACEBO_CLAIM].startswith("no")
 
 
+def test_one_replicate_gives_no_verdict_on_the_claim_but_keeps_its_placebo_check():
+    # One replicate's interval holds problem noise only; the placebo line is what shows that it misses the training
+    # draw's, so it is kept (here RS' beats RS by 35 problems: flagged).
+    rep = _replicates(pns_gain=30, rs_gain=5, n=1)
+    rep[0][PLACEBO] = _arm(40, 0)
+    report = rr.replicate_report(BASE, rep, seed=0, n_resamples=2000)
+    assert report["pooled"]["pns_minus_rejection_sampling"]["low"] > 0  # the interval is there, the verdict is not
+    assert report["verdicts"][rr.CLAIM] == rr.ONE_REPLICATE
+    assert report["verdicts"][rr.PLACEBO_CLAIM].startswith("no")
+
+
 def test_arms_run_in_fewer_replicates_pool_over_those_and_say_so():
     reps = _replicates(pns_gain=20, rs_gain=5)
     reps[0]["prompted_wrong"] = _arm(8, 2)

@@ -142,7 +142,12 @@ def _mean(values: list) -> float | None:
 
 
 def _cell(e: dict | None, digits: int) -> str:
-    return "n/a" if not e else f"{e['value']:.{digits}f} [{e['low']:.{digits}f}, {e['high']:.{digits}f}]"
+    """mean [95% CI]; a pooled value seen in one replicate has no interval, and says so rather than print [v, v]."""
+    if not e:
+        return "n/a"
+    if e.get("method") == "one replicate":
+        return f"{e['value']:.{digits}f} (one replicate)"
+    return f"{e['value']:.{digits}f} [{e['low']:.{digits}f}, {e['high']:.{digits}f}]"
 
 
 def markdown(fig: dict) -> str:
@@ -156,6 +161,9 @@ def markdown(fig: dict) -> str:
         lines.append(f"| {label} | {n} | " + " | ".join(_cell(c, 2 if m == 'rm' else 3) for m, c in
                                                         zip(MEASURES, cells)) + " |")
     lines += ["", "Paper's ordering, paired over problems, fixed verdict rule (95% bootstrap interval):", ""]
+    if not fig["ordering"] and fig.get("replicates") == 1:
+        lines.append("- not tested: pooling over replicates needs at least 2 (the replicate's own table has its "
+                     "ordering over problems)")
     for m, o in fig["ordering"].items():
         for claim, v in (o.get("verdicts") or {}).items():
             key = "pns_minus_rs" if claim == CLAIMS["pns_above_rs"] else "closer_margin"

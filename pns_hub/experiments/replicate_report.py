@@ -23,6 +23,8 @@ from pns_hub.experiments.placebo import PLACEBO
 BASE, PNS, RS = "base", "pns", "rejection_sampling"
 CLAIM = "DPO on PNS negatives beats DPO on rejection-sampling negatives (testbed accuracy, pooled over replicates)"
 PLACEBO_CLAIM = "placebo RS' - RS is noise (its pooled interval contains 0)"
+ONE_REPLICATE = ("not decided: one replicate (its interval resamples test problems only, not the training draw; the "
+                 "placebo line says how much that misses)")
 # (a, b): the differences a - b every report carries when both arms exist
 CONTRASTS = ((PNS, RS), (PLACEBO, RS), (PNS, PLACEBO), ("prompted_wrong", RS), ("perturbed", RS),
              (PNS, BASE), (RS, BASE), (PLACEBO, BASE), ("prompted_wrong", BASE), ("perturbed", BASE))
@@ -107,8 +109,12 @@ def replicate_report(base: Mapping[str, float], replicates: Sequence[Mapping[str
     per = [{"replicate": r, **replicate_table(arms, base, ids, seed)} for r, arms in enumerate(replicates)]
     pooled = pooled_differences(base, replicates, ids, seed, n_resamples)
     main, placebo = pooled.get(f"{PNS}_minus_{RS}"), pooled.get(f"{PLACEBO}_minus_{RS}")
-    verdicts = {CLAIM: verdict(SimpleNamespace(**main), +1) if main else
-                "not measured (pns or rejection_sampling missing)"}
+    if not main:
+        verdicts = {CLAIM: "not measured (pns or rejection_sampling missing)"}
+    elif main["n_replicates"] < 2:  # a bootstrap over one replicate resamples problems only: no training draw in it
+        verdicts = {CLAIM: ONE_REPLICATE}
+    else:
+        verdicts = {CLAIM: verdict(SimpleNamespace(**main), +1)}
     if placebo:
         noise = verdict(SimpleNamespace(**placebo), +1)
         verdicts[PLACEBO_CLAIM] = "yes" if noise == UNRESOLVED else "no: the intervals understate the noise"
