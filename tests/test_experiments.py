@@ -140,7 +140,8 @@ def test_stage_keys_retrain_on_budget_counts_and_seeds_train_only_themselves(tmp
 
     calls = []
 
-    def fake_train(cfg, budget, base, arm, seed, rows, folder):
+    def fake_train(cfg, budget, base, arm, seed, rows, folder, stage_key=""):
+        assert len(stage_key) > 8  # the stage's settings hash: what guards its checkpoints
         calls.append(f"train_{arm}@{seed}")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text("{}")  # the stage's declared output
@@ -299,3 +300,66 @@ def test_config_refuses_repeated_seeds_and_placebo_collisions():
     with pytest.raises(ValueError, match="placebo seed"):
         ExperimentConfig(seeds=[0, 1000])
     assert ExperimentConfig(seeds=[0, 1000], placebo=False).seeds == [0, 1000]
+
+
+@pytest.mark.parametrize("arm", ["nsr", "grpo"])
+def test_an_rl_arm_interrupted_after_a_checkpoint_resumes_to_the_same_weights(tiny_causal_lm_path, tmp_path,
+                                                                              monkeypatch, arm):
+    """A session that ends mid-stage must not change the result: train 4 steps straight, and 4 steps "killed" right
+    after the step-2 checkpoint then run again; the weights agree exactly. Checkpoints left by other settings (another
+    stage key) are deleted, not resumed."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    from pns_hub.experiments import arms
+    from pns_hub.experiments.nsr_glow import ExperimentConfig
+    from pns_hub.experiments.testbed_stages import BUDGETS
+
+    monkeypatch.setattr(arms, "RL_CHECKPOINT_ROLLOUTS", 1)  # tiny: a rollout batch is 2 steps
+    budget = BUDGETS["tiny"].__class__(**{**BUDGETS["tiny"].__dict__, "train_steps": 4})
+    cfg = ExperimentConfig(output_dir=str(tmp_path), warmup_model=tiny_causal_lm_path, budget="tiny", seeds=[0])
+    # 4 steps x 2 prompts: one pass over 8 prompts, as the full budget's 48 x 2 over 96 (see the multi-pass case below)
+    rows = [{"problem": f"What is {k} + {k}?", "answer": str(2 * k)} for k in range(1, 9)]
+
+    class Killed(Exception):
+        pass
+
+    class KillAfterCheckpoint(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise Killed
+
+    def train(folder, key, callbacks=()):
+        return arms.train_rl_arm(cfg, budget, tiny_causal_lm_path, arm, 0, rows, tmp_path / folder, stage_key=key,
+                                 callbacks=callbacks)
+
+    straight = train("straight", "k1")
+    with pytest.raises(Killed):
+        train("resumed", "k1", [KillAfterCheckpoint()])
+    assert (tmp_path / "resumed" / "work" / "checkpoint-2").is_dir()
+    class Steps(TrainerCallback):
+        seen = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seen.append(state.global_step)
+
+    resumed = train("resumed", "k1", [Steps()])
+    assert Steps.seen == [3, 4]  # it resumed: steps 1-2 were not trained again (a rerun would match the weights too)
+    assert straight["steps"] == resumed["steps"] == 4
+    assert resumed["reward_curve"] == straight["reward_curve"]  # the checkpoint's log history carries the curve
+    a, b = (load_file(str(tmp_path / f / "model.safetensors")) for f in ("straight", "resumed"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "resumed" / "work").exists()  # checkpoints removed once the stage is done
+
+    with pytest.raises(Killed):
+        train("other", "k1", [KillAfterCheckpoint()])
+    resumed_other = []
+    monkeypatch.setattr(arms.logger, "info", lambda msg, *a: resumed_other.append(msg % a))
+    train("other", "k2")  # another stage key: starts over
+    assert not any("resuming" in m for m in resumed_other)
+
+    rows = rows[:4]  # two passes: Trainer would resume the second pass in the first pass's order, so no checkpoint
+    train("passes", "k1")
+    assert any("more than one pass" in m for m in resumed_other) and not (tmp_path / "passes" / "work").exists()

@@ -17,13 +17,19 @@ Each replicate also trains a placebo arm (:data:`testbed_stages.PLACEBOS`): PSR 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pns_hub import models
 from pns_hub.experiments.report import EVAL_DTYPE, glow_report, nsr_report
 from pns_hub.experiments.testbed_stages import (GLOW_ARMS, GLOW_SETTING, NSR_ARMS, PLACEBOS, WARMUP_SLICE, Budget,
                                                 ExperimentConfig, eval_settings, evaluate, log_curve,
-                                                train_settings, training_args)
+                                                resumable, train_settings, training_args)
+
+logger = logging.getLogger(__name__)
+# NSR arms save a checkpoint every this many rollout batches (full budget: 2 x 4 optimizer steps, ~6 min on 2 cores):
+# what a session that ends mid-stage loses at most
+RL_CHECKPOINT_ROLLOUTS = 2
 
 
 def arms(which: str, placebo: bool) -> list[str]:
@@ -46,8 +52,12 @@ def _stage(name: str, seed: int) -> str:
 
 # -- NSR -------------------------------------------------------------------------------------------------------------
 def train_rl_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, seed: int, rows: list[dict],
-                 folder: Path) -> dict:
-    """PSR / NSR / W-REINFORCE through NSRTrainer; plain GRPO (group-normalised, same reward) through TRL's trainer."""
+                 folder: Path, stage_key: str = "", callbacks=()) -> dict:
+    """PSR / NSR / W-REINFORCE through NSRTrainer; plain GRPO (group-normalised, same reward) through TRL's trainer.
+    Checkpointed every ``RL_CHECKPOINT_ROLLOUTS`` rollout batches under ``folder/work`` and resumed from there when
+    the stage (same ``stage_key``) runs again (:func:`testbed_stages.resumable`)."""
+    import shutil
+
     from datasets import Dataset
 
     from pns_hub import hub
@@ -64,18 +74,32 @@ def train_rl_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, see
               lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0)
     tokenizer = models.load_tokenizer(base, padding_side="left")
     out = folder / "work"
+    # a checkpoint at a rollout-batch boundary, so a resumed run draws its next rollout exactly where it stopped;
+    # only within one pass over the prompts: Trainer's resume skips the batches of the current pass but starts TRL's
+    # RepeatSampler afresh, so after a pass boundary it would replay the first pass's order (an inexact resume)
+    saving, last = {}, None
+    if budget.train_steps * budget.prompts_per_step <= len(rows):
+        saving, last = resumable(out, stage_key, budget.steps_per_generation * RL_CHECKPOINT_ROLLOUTS)
+    else:
+        logger.info("%s: %d steps x %d prompts make more than one pass over %d prompts: not checkpointed (a resume "
+                    "would not be exact)", arm, budget.train_steps, budget.prompts_per_step, len(rows))
     if mode == "grpo":
         from trl import GRPOConfig, GRPOTrainer
 
-        args = training_args(GRPOConfig, train_seed, cfg.lr("nsr"), out, scale_rewards="group", **rl)
+        args = training_args(GRPOConfig, train_seed, cfg.lr("nsr"), out, scale_rewards="group", **rl, **saving)
         trainer = GRPOTrainer(model=base, reward_funcs=[make_correctness_reward()], args=args,
-                              train_dataset=dataset, processing_class=tokenizer)
+                              train_dataset=dataset, processing_class=tokenizer, callbacks=list(callbacks))
     else:
-        args = training_args(NSRConfig, train_seed, cfg.lr("nsr"), out, nsr_mode=mode, nsr_lambda=0.1, **rl)
-        trainer = NSRTrainer(model=base, args=args, train_dataset=dataset, processing_class=tokenizer)
+        args = training_args(NSRConfig, train_seed, cfg.lr("nsr"), out, nsr_mode=mode, nsr_lambda=0.1, **rl,
+                             **saving)
+        trainer = NSRTrainer(model=base, args=args, train_dataset=dataset, processing_class=tokenizer,
+                             callbacks=list(callbacks))
     lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)  # as train_nsr/train_generator
-    trainer.train()
+    if last:
+        logger.info("%s: resuming from %s", arm, last)
+    trainer.train(resume_from_checkpoint=last)
     hub.save_model_folder(trainer, tokenizer, folder, f"# {arm} on the pns-hub testbed (experiment nsr)\n")
+    shutil.rmtree(out, ignore_errors=True)  # ~1.6 GB of optimizer state a checkpoint: the stage is done with it
     return {"folder": str(folder), "steps": trainer.state.global_step, "train_seed": train_seed,
             "reward_curve": log_curve(trainer, "reward")}
 
@@ -87,8 +111,10 @@ def run_nsr(cfg: ExperimentConfig, runner, budget: Budget, base: str, sets: dict
     models_, trained, evals = {"base": base}, {}, {"base": base_eval}
     for arm in arms("nsr", cfg.placebo):
         key = {**train_settings(cfg, budget, "nsr", seed), "base": runner.keys["warmup"], "arm": arm}
-        trained[arm] = runner.run(_stage(f"train_{arm}", seed), key, lambda a=arm: train_rl_arm(
-            cfg, budget, base, a, seed, sets["train"], root / a), [root / arm / "config.json"])
+        name = _stage(f"train_{arm}", seed)
+        trained[arm] = runner.run(name, key, lambda a=arm, n=name: train_rl_arm(
+            cfg, budget, base, a, seed, sets["train"], root / a, stage_key=runner.keys[n]),
+            [root / arm / "config.json"])
         models_[arm] = path = trained[arm]["folder"]
         evals[arm] = evaluate(runner, _stage(f"eval_{arm}", seed),
                               eval_settings(runner, _stage(f"train_{arm}", seed), path, budget, seed), path,

@@ -212,12 +212,40 @@ def evaluate(runner, name: str, settings: dict, path: str, problems: list[dict],
 
 
 def training_args(cls, seed: int, learning_rate: float, out: Path, **extra):
-    """The arguments every arm shares; the arm adds its own (batch, steps or epochs, schedule)."""
+    """The arguments every arm shares; the arm adds its own (batch, steps or epochs, schedule, checkpointing)."""
     import torch
 
-    return cls(output_dir=str(out), use_cpu=not torch.cuda.is_available(), bf16=False, report_to="none",
-               save_strategy="no", logging_steps=1, gradient_checkpointing=False, seed=seed,
-               learning_rate=learning_rate, **extra)
+    shared = dict(output_dir=str(out), use_cpu=not torch.cuda.is_available(), bf16=False, report_to="none",
+                  save_strategy="no", logging_steps=1, gradient_checkpointing=False, seed=seed,
+                  learning_rate=learning_rate)
+    return cls(**{**shared, **extra})
+
+
+STAGE_KEY_FILE = "stage_key"
+
+
+def resumable(work: Path, stage_key: str, every: int) -> tuple[dict, str | None]:
+    """Checkpoint settings for a long training stage, and the checkpoint to resume it from (or None).
+
+    Why: an NSR arm trains for ~40 min on 2 cores and a session that ends mid-stage would lose all of it; with a
+    checkpoint every ``every`` optimizer steps (model, optimizer, scheduler, RNG states: Trainer's own format) it
+    resumes where it stopped, and exactly (``tests/test_experiments.py`` compares a resumed run's weights with an
+    uninterrupted one's). ``stage_key`` (the stage's settings hash) is written beside the checkpoints: checkpoints
+    left by other settings are deleted, never resumed into this stage."""
+    import shutil
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = None
+    if work.is_dir():
+        mark = work / STAGE_KEY_FILE
+        if mark.exists() and mark.read_text() == stage_key:
+            last = get_last_checkpoint(str(work))
+        else:
+            shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / STAGE_KEY_FILE).write_text(stage_key)
+    return {"save_strategy": "steps", "save_steps": every, "save_total_limit": 1}, last
 
 
 def log_curve(trainer, key: str) -> list[dict]:
