@@ -22,7 +22,8 @@ def pooled(replicates: list[dict]) -> dict:
     """The generator's plausibility gain over replicates: each replicate's PNS - RS negatives (Figure 1's paired
     difference over its own problems, by the step checker, the RM and the judge) and each replicate's reward rise
     (mean composite reward over the last quarter of GRPO steps minus the first quarter), pooled as a mean with a t
-    interval over replicates (:func:`pns_hub.stats.pooled_over_replicates`, the helper Figure 1's pool uses) and judged by the fixed rule."""
+    interval over replicates (:func:`pns_hub.stats.pooled_over_replicates`, the helper Figure 1's pool uses) and
+    judged by the fixed rule."""
     from pns_hub import stats
     from pns_hub.experiments.report import verdict
 
