@@ -99,7 +99,7 @@ def test_reward_trainer_recipe_on_tiny_model(tmp_path, tiny_causal_lm_path, monk
     training_args = PNSRewardConfig(output_dir=str(tmp_path / "rm"), center_rewards_coefficient=0.01, max_steps=2,
                                     per_device_train_batch_size=4, learning_rate=1e-4, gradient_checkpointing=False,
                                     report_to="none", save_strategy="no", logging_steps=1, max_length=512,
-                                    hub_model_id="org/pns-rm")
+                                    hub_model_id="org/pns-rm", bf16=False)  # TRL turns bf16 on with a GPU
     base = tmp_path / "warm"  # a local base model whose card says where it is published
     shutil.copytree(tiny_causal_lm_path, base)
     (base / "README.md").write_text("---\nmodel_name: org/warm-sft\n---\n# warm-up\n")
@@ -150,7 +150,7 @@ def test_trainer_pair_rewards_unstack_trl_batches_pair_by_pair(tiny_causal_lm_pa
               "rejected": [{"role": "assistant", "content": "I think " * (3 * i + 1) + r["answer"]}]}
              for i, r in enumerate(rows)]
     args = PNSRewardConfig(output_dir="unused", per_device_eval_batch_size=2, report_to="none", max_length=512,
-                           gradient_checkpointing=False)
+                           gradient_checkpointing=False, bf16=False)  # f32 like the scorer below, GPU or not
     trainer = RewardTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(pairs),
                             eval_dataset=Dataset.from_list(pairs))
     chosen, rejected = reward_model.trainer_pair_rewards(trainer, trainer.eval_dataset)
@@ -158,7 +158,7 @@ def test_trainer_pair_rewards_unstack_trl_batches_pair_by_pair(tiny_causal_lm_pa
     def score(messages):
         ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
         with torch.no_grad():
-            return model(input_ids=torch.tensor([ids])).logits[0, 0].item()
+            return model(input_ids=torch.tensor([ids], device=model.device)).logits[0, 0].item()
 
     assert chosen == pytest.approx([score(p["prompt"] + p["chosen"]) for p in pairs], abs=1e-4)
     assert rejected == pytest.approx([score(p["prompt"] + p["rejected"]) for p in pairs], abs=1e-4)
