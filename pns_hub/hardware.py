@@ -8,7 +8,8 @@ config (``PNS*Config``, ``GlowConfig``, ``NSRConfig``) calls :func:`apply_hardwa
 ``__post_init__`` validates, and the train functions call it again on any plain TRL config a caller built, so one
 YAML runs on a laptop CPU and on GPUs and ``bf16: null`` means the same everywhere.
 
-With a GPU nothing is changed: the YAML's values stand.
+With a GPU nothing is changed: the YAML's values stand, unless the run was launched for the CPU
+(``accelerate launch`` with ``use_cpu: true``, as ``recipes/accelerate_configs/single_cpu.yaml`` has it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ def resolve_cpu_bf16(requested: bool | None, native: bool) -> bool:
     return requested is not False and native
 
 
+def cpu_launch_requested(args) -> bool:
+    """Whether this run trains on the CPU although a GPU may be present: the config says ``use_cpu`` or accelerate
+    was launched with ``use_cpu: true`` (it exports ``ACCELERATE_USE_CPU``).
+
+    Why it matters: transformers reads that variable for the device of its batches while the Trainer still placed
+    the model on the GPU; on an H100 the recipe test launched with single_cpu.yaml failed with "index is on cpu,
+    different from other tensors on cuda:0" (2026-12-06)."""
+    from accelerate.utils import parse_flag_from_env
+
+    return bool(getattr(args, "use_cpu", False)) or parse_flag_from_env("ACCELERATE_USE_CPU")
+
+
 def apply_hardware_defaults(args) -> None:
     """Fit ``args`` (any ``transformers.TrainingArguments`` subclass, before or after ``__post_init__``) to this
     machine: on a CPU-only machine ``use_cpu``, bf16 only where native (:func:`resolve_cpu_bf16`), no fp16 and no
@@ -37,7 +50,7 @@ def apply_hardware_defaults(args) -> None:
 
     from pns_hub.models import cpu_supports_bf16
 
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and not cpu_launch_requested(args):
         return
     args.use_cpu = True
     args.bf16 = resolve_cpu_bf16(getattr(args, "bf16", None), cpu_supports_bf16())
@@ -51,7 +64,7 @@ def apply_hardware_defaults(args) -> None:
         args.gradient_checkpointing = False
 
 
-__all__ = ["apply_hardware_defaults", "device_name", "resolve_cpu_bf16"]
+__all__ = ["apply_hardware_defaults", "cpu_launch_requested", "device_name", "resolve_cpu_bf16"]
 
 
 def device_name() -> str:

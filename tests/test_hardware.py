@@ -45,3 +45,24 @@ def test_plain_trl_config_after_post_init_gets_the_same_defaults(tmp_path, monke
     args = trl.SFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none")
     hardware.apply_hardware_defaults(args)
     assert args.use_cpu and args.bf16 is False and not args.gradient_checkpointing
+
+
+@pytest.mark.parametrize("launched_for_cpu", [False, True])
+def test_a_cpu_launch_on_a_gpu_machine_gets_the_cpu_defaults(monkeypatch, launched_for_cpu):
+    """``accelerate launch --config_file single_cpu.yaml`` on a GPU machine exports ACCELERATE_USE_CPU: the config must
+    then train on the CPU (an H100 run failed with batches on the CPU and the model on cuda:0); without it a GPU
+    machine's YAML values stand."""
+    from types import SimpleNamespace
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "true" if launched_for_cpu else "false")
+    args = SimpleNamespace(use_cpu=False, bf16=True, fp16=False, activation_checkpointing=True,
+                           gradient_checkpointing=True)
+    hardware.apply_hardware_defaults(args)
+    if launched_for_cpu:
+        assert args.use_cpu and args.bf16 is False and not args.activation_checkpointing
+    else:
+        assert not args.use_cpu and args.bf16 is True and args.activation_checkpointing
