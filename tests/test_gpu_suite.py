@@ -1,6 +1,6 @@
 """benchmarks/gpu_suite.py without a GPU: the shapes are Qwen2.5-0.5B/1.5B's (meta device), the FLOP and MFU
 arithmetic matches hand computation, the peak table picks the right GPU, and both training steps run on CPU with a
-tiny model (the GPU run itself is untested: no GPU was lent)."""
+tiny model. The GPU run itself: benchmarks/results/gpu_suite-h100.json (one H100, 2026-12-06)."""
 
 import pytest
 
