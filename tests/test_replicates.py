@@ -237,3 +237,28 @@ def test_a_recipe_with_an_unknown_setting_is_refused(tmp_path):
     path.write_text('{"replicates": 5, "budget": {"dpo_epoch": 2}}')
     with pytest.raises(ValueError, match="r.json: budget has unknown field.*dpo_epoch"):
         replicates.load_recipe(path)
+
+
+def test_cost_table_adds_each_replicates_stages_by_kind_and_names_what_dominates():
+    """Hand-made stage records: r0 and r1 with every kind, shared stages apart; sums, the goal and the dominant kind
+    checked by hand (issue #33 item 7: the time per replicate and stage, and what dominates)."""
+    from pns_hub.experiments import cost
+
+    seconds = {"reward_model": 1800.0, "eval_base": 200.0, "r0_generator": 600.0, "r0_negatives": 3000.0,
+               "r0_dpo_pns": 400.0, "r0_eval_pns": 100.0, "r0_dpo_rejection_sampling": 500.0,
+               "r0_eval_rejection_sampling": 100.0, "r1_generator": 500.0, "r1_negatives": 1200.0,
+               "r1_dpo_pns": 450.0, "r1_eval_pns": 50.0, "r10_generator": 7.0}
+    costs = cost.stage_costs(seconds, goal_hours=2.0)
+    r0, r1, r10 = costs["replicates"]
+    assert (r0["replicate"], r0["generator"], r0["negatives"], r0["dpo"], r0["eval"], r0["total"]) == \
+        (0, 600.0, 3000.0, 900.0, 200.0, 4700.0)
+    assert (r1["dpo"], r1["eval"], r1["total"]) == (450.0, 50.0, 2200.0)
+    assert (r10["replicate"], r10["generator"]) == (10, 7.0)  # r10 is not r1's
+    assert costs["shared"] == {"reward_model": 1800.0, "eval_base": 200.0}
+    assert costs["by_kind"] == {"generator": 1107.0, "negatives": 4200.0, "dpo": 1350.0, "eval": 250.0,
+                                "shared": 2000.0}
+    assert costs["total_seconds"] == 8907.0 and costs["dominant"] == "negatives"
+    assert costs["dominant_share"] == round(4200 / 8907, 3)
+    text = cost.markdown(costs)
+    assert "| r0 | 0.17 | 0.83 | 0.25 | 0.06 | 1.31 |" in text
+    assert "2.47 in all, 1.2x the 2-hour goal; negatives dominates (47% of the total)" in text

@@ -22,6 +22,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from pns_hub import models
+from pns_hub.experiments import cost
 from pns_hub.experiments import demo
 from pns_hub.experiments import demo_stages as st
 from pns_hub.experiments import figure1
@@ -165,7 +166,8 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
               "shared_from": dict(runner.adopted), "problem_sets": sets.summary(),
               "replicates_planned": planned, "interim": replicates < planned,
               "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
-              "stage_peak_rss_mb": dict(runner.peak_rss_mb), "wall_seconds": round(time.perf_counter() - start, 1)}
+              "stage_peak_rss_mb": dict(runner.peak_rss_mb), "wall_seconds": round(time.perf_counter() - start, 1),
+              "costs": cost.stage_costs(runner.timings)}
     return result
 
 
@@ -189,6 +191,8 @@ def write_outputs(result: dict, root: Path) -> dict:
 
         header += ["RM learning curve (same held-out pairs, first n train pairs):", "",
                    rm_curve.markdown(result["rm_learning_curve"])]
+    if result.get("costs"):
+        header += ["## Cost (hours per replicate and stage, this machine)", "", cost.markdown(result["costs"])]
     if result.get("shared_from"):
         header += [f"Stages shared from another run (same settings but the generator's reward): "
                    f"{result['shared_from']}.", ""]
