@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -255,6 +255,14 @@ def replicate_mean_interval(values: Sequence[float], confidence: float = CONFIDE
     return Estimate(mean, mean - half, mean + half, int(x.size), "t over replicates", confidence)
 
 
+ONE_REPLICATE = "one replicate"  # the method of a pooled value with no interval (see pooled_over_replicates)
+
+
+def single_replicate(estimate: Mapping) -> bool:
+    """Whether a pooled value came from one replicate and so has no interval: the one test every table uses."""
+    return estimate.get("method") == ONE_REPLICATE
+
+
 def pooled_over_replicates(values: Sequence[float]) -> dict:
     """:func:`replicate_mean_interval` as a dict, or, for a single replicate, its value with no interval (``low`` =
     ``high`` = value, ``n`` = 1, method "one replicate") rather than a made-up one: the one shape every pooled table
@@ -264,4 +272,4 @@ def pooled_over_replicates(values: Sequence[float]) -> dict:
     if not values:
         raise ValueError("pooled_over_replicates needs at least 1 replicate, got none")
     v = float(values[0])
-    return {"value": v, "low": v, "high": v, "n": 1, "method": "one replicate"}
+    return {"value": v, "low": v, "high": v, "n": 1, "method": ONE_REPLICATE}

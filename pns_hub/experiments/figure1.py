@@ -25,6 +25,7 @@ from types import SimpleNamespace
 from typing import Mapping, Sequence
 
 from pns_hub.grading import steps
+from pns_hub.stats import single_replicate
 
 
 CORRECT = "correct"
@@ -145,7 +146,7 @@ def _cell(e: dict | None, digits: int) -> str:
     """mean [95% CI]; a pooled value seen in one replicate has no interval, and says so rather than print [v, v]."""
     if not e:
         return "n/a"
-    if e.get("method") == "one replicate":
+    if single_replicate(e):
         return f"{e['value']:.{digits}f} (one replicate)"
     return f"{e['value']:.{digits}f} [{e['low']:.{digits}f}, {e['high']:.{digits}f}]"
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Mapping
 
+from pns_hub.stats import single_replicate
+
 LABELS = {"reward_rise": "GRPO reward rise (last quarter - first quarter of steps)",
           "pns_minus_rs_steps": "negatives' step-checker plausibility, PNS - RS",
           "pns_minus_rs_rm": "negatives' RM score (raw), PNS - RS",
@@ -60,7 +62,7 @@ def markdown(pooled: Mapping[str, dict]) -> str:
         e = pooled.get(key)
         if not e:
             continue
-        cell = f"{e['value']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]" if e["n"] >= 2 else "n/a (one replicate)"
+        cell = f"{e['value']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]" if not single_replicate(e) else "n/a (one replicate)"
         each = ", ".join(f"{v:+.3f}" for v in e["per_replicate"])
         lines.append(f"| {label} | {cell} | {e.get('verdict', 'n/a')} | {each} |")
     return "\n".join(lines) + "\n"
