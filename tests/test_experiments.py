@@ -363,3 +363,14 @@ def test_an_rl_arm_interrupted_after_a_checkpoint_resumes_to_the_same_weights(ti
     rows = rows[:4]  # two passes: Trainer would resume the second pass in the first pass's order, so no checkpoint
     train("passes", "k1")
     assert any("more than one pass" in m for m in resumed_other) and not (tmp_path / "passes" / "work").exists()
+
+
+def test_a_resumable_stage_refuses_an_empty_stage_key(tmp_path):
+    """Checkpoints are matched to their stage by the settings hash; an empty key would let any keyless caller resume
+    another run's checkpoints, so it is refused, naming the folder."""
+    from pns_hub.experiments.testbed_stages import resumable
+
+    with pytest.raises(ValueError, match="stage_key"):
+        resumable(tmp_path / "work", "", every=2)
+    saving, last = resumable(tmp_path / "work", "k1", every=2)
+    assert saving["save_steps"] == 2 and last is None and (tmp_path / "work" / "stage_key").read_text() == "k1"

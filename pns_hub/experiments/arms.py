@@ -52,7 +52,7 @@ def _stage(name: str, seed: int) -> str:
 
 # -- NSR -------------------------------------------------------------------------------------------------------------
 def train_rl_arm(cfg: ExperimentConfig, budget: Budget, base: str, arm: str, seed: int, rows: list[dict],
-                 folder: Path, stage_key: str = "", callbacks=()) -> dict:
+                 folder: Path, *, stage_key: str, callbacks=()) -> dict:
     """PSR / NSR / W-REINFORCE through NSRTrainer; plain GRPO (group-normalised, same reward) through TRL's trainer.
     Checkpointed every ``RL_CHECKPOINT_ROLLOUTS`` rollout batches under ``folder/work`` and resumed from there when
     the stage (same ``stage_key``) runs again (:func:`testbed_stages.resumable`)."""

@@ -236,6 +236,8 @@ def resumable(work: Path, stage_key: str, every: int) -> tuple[dict, str | None]
 
     from transformers.trainer_utils import get_last_checkpoint
 
+    if not stage_key:  # an empty key would match any other keyless run's checkpoints
+        raise ValueError(f"{work}: a resumable stage needs its settings hash as stage_key, got {stage_key!r}")
     last = None
     if work.is_dir():
         mark = work / STAGE_KEY_FILE
