@@ -10,7 +10,8 @@ SOURCES = ("pns", "rejection_sampling", "prompted_wrong", "perturbed")
 
 
 def _row(pid, source, index, plaus, chosen="gold text"):
-    return {"problem_id": pid, "negative_source": source, "candidate_index": index, "plausibility": plaus,
+    return {"problem_id": pid, "problem": f"problem {pid}", "negative_source": source, "candidate_index": index,
+            "plausibility": plaus,
             "rm_rejected_squashed": plaus, "judge_rejected": 0.5, "chosen": [{"role": "assistant", "content": chosen}],
             "rejected": [{"role": "assistant", "content": f"{source}-{pid}-{index}"}]}
 
@@ -85,7 +86,22 @@ def test_generator_report_counts_wrong_among_well_formed():
     assert before["format_rate"]["n"] == 3 and before["format_rate"]["value"] == pytest.approx(2 / 3)
     assert before["wrong_rate_among_well_formed"]["value"] == pytest.approx(0.5)
     assert after["wrong_rate_among_well_formed"]["value"] == 1.0 and after["rm_score_of_wrong"]["n"] == 12
-    assert "n=3" in fair_negatives.generator_markdown(report)
+    assert after["steps_of_wrong"]["n"] == 12 and before["steps_of_wrong"]["n"] == 12
+    assert "n=3" in fair_negatives.generator_markdown(report) and "step-checker" in fair_negatives.generator_markdown(
+        report)
+
+
+def test_steps_of_wrong_scores_each_answer_against_its_own_problem():
+    """Hand-checked: a right chain scores 1; one slip carried through scores (1/2 + 1 + 1) / 3; the same slip's
+    numbers against another problem are no longer grounded. Each answer is read against its own row's problem."""
+    problem = "Maria has 12 apples. She buys 7 more, then gets 5 as a gift. How many apples does she have?"
+    right = "12 + 7 = 19 apples.\n19 + 5 = 24 apples.\n\nThe final answer is $\\boxed{24}$."
+    slip = "12 + 7 = 18 apples.\n18 + 5 = 23 apples.\n\nThe final answer is $\\boxed{23}$."
+    rows = [{"problem": problem, "rejected": [{"role": "assistant", "content": text}]} for text in (right, slip)]
+    e = fair_negatives.steps_of_wrong(rows)
+    assert e["n"] == 2 and e["value"] == pytest.approx((1 + (0.5 + 1 + 1) / 3) / 2)
+    other = [{**rows[1], "problem": "Tom has 40 marbles and loses 3. How many are left?"}]
+    assert fair_negatives.steps_of_wrong(other)["value"] < fair_negatives.steps_of_wrong(rows[1:])["value"]
 
 
 def test_every_synthesis_recipe_filters_all_its_sampled_sources_alike():

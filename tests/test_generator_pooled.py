@@ -84,3 +84,19 @@ def test_a_run_adopts_another_runs_stage_only_when_only_ignored_fields_differ(tm
     with pytest.raises(FileNotFoundError, match="has not finished"):
         StageRunner(tmp_path / "x", adopt_from=tmp_path / "nowhere", adoptable=frozenset({"reward_model"})).run(
             "reward_model", {"budget": budget}, dict, [])
+
+
+def test_before_after_gains_are_generator_minus_warm_up_per_replicate():
+    """The unselected before/after: each replicate's generator row minus its warm-up row, by the step checker and the
+    RM; a replicate without the step column is left out of that series, not counted as 0."""
+    def rep(before_steps, after_steps, before_rm, after_rm):
+        def row(steps, rm):
+            return {"rm_score_of_wrong": {"value": rm}} | ({"steps_of_wrong": {"value": steps}} if steps else {})
+
+        return {"figure1": {}, "generator_report": {"before GRPO (warm-up policy)": row(before_steps, before_rm),
+                                                    "after GRPO (generator)": row(after_steps, after_rm)}}
+
+    out = gp.pooled([rep(0.75, 0.70, 0.40, 0.50), rep(0.76, 0.60, 0.41, 0.46), rep(None, None, 0.40, 0.47)])
+    assert out["wrong_steps_gain"]["per_replicate"] == pytest.approx([-0.05, -0.16])
+    assert out["wrong_rm_gain"]["per_replicate"] == pytest.approx([0.10, 0.05, 0.07])
+    assert "generator - warm-up policy" in gp.markdown(out)

@@ -83,6 +83,14 @@ def test_arms_run_in_fewer_replicates_pool_over_those_and_say_so():
     assert report["pooled"]["prompted_wrong_minus_rejection_sampling"]["n_replicates"] == 1
     md = rr.markdown(report)
     assert "| pns - rejection_sampling |" in md and "### Replicate 4" in md and "30 / 2" not in md
+    gen = {label: {"format_rate": None, "wrong_rate_among_well_formed": None, "rm_score_of_wrong": None,
+                   "judge_score_of_wrong": None, "steps_of_wrong": {"value": v, "low": v - 0.01, "high": v + 0.01,
+                                                                    "n": 50}}
+           for label, v in (("before GRPO (warm-up policy)", 0.754), ("after GRPO (generator)", 0.700))}
+    report["per_replicate"][1]["generator_report"] = gen
+    md = rr.markdown(report)
+    replicate_1 = md.split("### Replicate 1")[1].split("### Replicate 2")[0]
+    assert "| after GRPO (generator) | n/a | n/a | n/a | n/a | 0.700 [0.690, 0.710] (n=50) |" in replicate_1
     bad = [dict(r) for r in reps]
     bad[2]["pns"] = {k: v for k, v in bad[2]["pns"].items() if k != "p000"}
     with pytest.raises(ValueError, match="replicate 2, arm 'pns'"):
@@ -262,3 +270,48 @@ def test_cost_table_adds_each_replicates_stages_by_kind_and_names_what_dominates
     text = cost.markdown(costs)
     assert "| r0 | 0.17 | 0.83 | 0.25 | 0.06 | 1.31 |" in text
     assert "2.47 in all, 1.2x the 2-hour goal; negatives dominates (47% of the total)" in text
+
+
+def _candidates_folder(folder, rows_by_source):
+    """A Hub-layout dataset folder like synthesis writes (one config per source, read back with load_dataset)."""
+    from datasets import Dataset
+
+    configs = []
+    for source, rows in rows_by_source.items():
+        (folder / "data" / source).mkdir(parents=True)
+        Dataset.from_list(rows).to_parquet(str(folder / "data" / source / "train-00000-of-00001.parquet"))
+        configs.append(f"- config_name: {source}\n  data_files:\n  - split: train\n    path: data/{source}/*.parquet")
+    (folder / "README.md").write_text("---\nconfigs:\n" + "\n".join(configs) + "\n---\n# candidates\n")
+
+
+def test_a_replicate_recorded_without_the_step_column_gets_it_from_its_saved_candidates(tmp_path):
+    """Replicates whose synthesis ran before the generator report had a step-checker column get it recomputed from
+    the saved candidates, for the right model (warm-up = RS candidates, generator = PNS); counts must match the RM
+    column's, and a missing folder is an error."""
+    from pns_hub.experiments.replicates import steps_from_candidates
+
+    problem = "Maria has 12 apples. She buys 7 more, then gets 5 as a gift. How many apples does she have?"
+    right = "12 + 7 = 19 apples.\n19 + 5 = 24 apples.\n\nThe final answer is $\\boxed{24}$."
+    slip = "12 + 7 = 18 apples.\n18 + 5 = 23 apples.\n\nThe final answer is $\\boxed{23}$."
+
+    def row(text):
+        return {"problem": problem, "rejected": [{"role": "assistant", "content": text}]}
+
+    _candidates_folder(tmp_path / "work" / "negatives-all-candidates",
+                       {"pns": [row(slip), row(slip)], "rejection_sampling": [row(right)]})
+
+    def rep(rm_n_after=2):
+        return {"replicate": 0, "seed": 0, "generator_report": {
+            "before GRPO (warm-up policy)": {"rm_score_of_wrong": {"value": 0.4, "n": 1}},
+            "after GRPO (generator)": {"rm_score_of_wrong": {"value": 0.5, "n": rm_n_after}}}}
+
+    filled = rep()
+    steps_from_candidates(filled, tmp_path / "work")
+    before, after = (filled["generator_report"][k]["steps_of_wrong"] for k in ("before GRPO (warm-up policy)",
+                                                                                "after GRPO (generator)"))
+    assert (before["value"], before["n"]) == (1.0, 1)
+    assert after["value"] == pytest.approx((0.5 + 1 + 1) / 3) and after["n"] == 2
+    with pytest.raises(ValueError, match="RM column 3"):
+        steps_from_candidates(rep(rm_n_after=3), tmp_path / "work")
+    with pytest.raises(FileNotFoundError, match="candidates"):
+        steps_from_candidates(rep(), tmp_path / "elsewhere")

@@ -13,16 +13,21 @@ from types import SimpleNamespace
 from typing import Mapping
 
 from pns_hub.stats import single_replicate
+from pns_hub.synthesis.fair import GENERATOR_ROWS
 
 LABELS = {"reward_rise": "GRPO reward rise (last quarter - first quarter of steps)",
           "pns_minus_rs_steps": "negatives' step-checker plausibility, PNS - RS",
           "pns_minus_rs_rm": "negatives' RM score (raw), PNS - RS",
-          "pns_minus_rs_judge": "negatives' judge score, PNS - RS"}
+          "pns_minus_rs_judge": "negatives' judge score, PNS - RS",
+          "wrong_steps_gain": "every valid wrong sample's step-checker plausibility, generator - warm-up policy",
+          "wrong_rm_gain": "every valid wrong sample's RM score (sigmoid), generator - warm-up policy"}
+BEFORE, AFTER = (label for label, _, _ in GENERATOR_ROWS)  # the generator report's two rows
 
 
 def pooled(replicates: list[dict]) -> dict:
     """The generator's plausibility gain over replicates: each replicate's PNS - RS negatives (Figure 1's paired
-    difference over its own problems, by the step checker, the RM and the judge) and each replicate's reward rise
+    difference over its own problems, by the step checker, the RM and the judge), the same gain over every valid
+    wrong sample of the generator vs the warm-up policy (its report's before/after, unselected) and its reward rise
     (mean composite reward over the last quarter of GRPO steps minus the first quarter), pooled as a mean with a t
     interval over replicates (:func:`pns_hub.stats.pooled_over_replicates`, the helper Figure 1's pool uses) and
     judged by the fixed rule."""
@@ -36,6 +41,11 @@ def pooled(replicates: list[dict]) -> dict:
                 series.setdefault(f"pns_minus_rs_{measure}", []).append(ordering["pns_minus_rs"]["value"])
         if (rise := reward_rise(rep.get("reward_curve") or [])) is not None:  # a flat curve's 0.0 counts too
             series.setdefault("reward_rise", []).append(rise)
+        report = rep.get("generator_report") or {}
+        for name, field in (("wrong_steps_gain", "steps_of_wrong"), ("wrong_rm_gain", "rm_score_of_wrong")):
+            before, after = ((report.get(k) or {}).get(field) for k in (BEFORE, AFTER))
+            if before and after:  # unselected samples: every valid wrong answer of each policy, not Figure 1's picks
+                series.setdefault(name, []).append(after["value"] - before["value"])
     out = {}
     for name, values in series.items():
         entry = {"per_replicate": values, **stats.pooled_over_replicates(values)}
@@ -62,7 +72,8 @@ def markdown(pooled: Mapping[str, dict]) -> str:
         e = pooled.get(key)
         if not e:
             continue
-        cell = f"{e['value']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]" if not single_replicate(e) else "n/a (one replicate)"
+        cell = ("n/a (one replicate)" if single_replicate(e)
+                else f"{e['value']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]")
         each = ", ".join(f"{v:+.3f}" for v in e["per_replicate"])
         lines.append(f"| {label} | {cell} | {e.get('verdict', 'n/a')} | {each} |")
     return "\n".join(lines) + "\n"

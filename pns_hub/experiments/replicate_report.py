@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 
 
 from pns_hub.experiments.placebo import PLACEBO
+from pns_hub.synthesis import fair
 
 BASE, PNS, RS = "base", "pns", "rejection_sampling"
 CLAIM = "DPO on PNS negatives beats DPO on rejection-sampling negatives (testbed accuracy, pooled over replicates)"
@@ -150,6 +151,9 @@ def markdown(report: Mapping, header: Sequence[str] = ()) -> str:
                          + (f"{f['gained']} / {f['lost']}" if f else "") + " |")
         lines += [""] + [f"- {k.replace('_minus_', ' - ')}: {_pts(d)} pts" for k, d in rep["differences"].items()
                          if k.endswith("_minus_rejection_sampling")]
+        if rep.get("generator_report"):  # before/after GRPO on the synthesis problems, every valid wrong sample
+            lines += ["", "Generator, before vs after GRPO (sampled alike on the synthesis problems):", "",
+                      fair.generator_markdown(rep["generator_report"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

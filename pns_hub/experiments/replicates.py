@@ -95,6 +95,31 @@ def run_replicate(r: int, cfg, budget, runner: StageRunner, files: dict, base: d
     return {**measured, "arms": per_problem}
 
 
+def steps_from_candidates(rep: dict, work: Path) -> None:
+    """The generator report's step-checker column for a replicate whose synthesis stage ran before the report had
+    one: recomputed from the saved candidates (every valid wrong answer of the warm-up policy and of the generator,
+    the answers its RM column was computed on; the counts are checked to match). Nothing is recomputed where the
+    column exists; a missing candidates folder is an error, not a silently empty column."""
+    from pns_hub.synthesis import fair
+    from pns_hub.synthesis.report import load_folder
+
+    report = rep.get("generator_report") or {}
+    if not report or all("steps_of_wrong" in report.get(label, {}) for label, _, _ in fair.GENERATOR_ROWS):
+        return
+    folder = work / "negatives-all-candidates"
+    if not (folder / "README.md").exists():
+        raise FileNotFoundError(f"{folder}: replicate {rep['replicate']}'s candidates, needed for the step-checker "
+                                "column of its generator report, are missing")
+    rows = load_folder(folder)
+    for label, _, source in fair.GENERATOR_ROWS:
+        entry = report[label]
+        entry["steps_of_wrong"] = fair.steps_of_wrong(rows.get(source, []), rep["seed"])
+        rm_n = (entry.get("rm_score_of_wrong") or {}).get("n")
+        steps_n = (entry["steps_of_wrong"] or {}).get("n")
+        if rm_n is not None and rm_n != steps_n:
+            raise ValueError(f"{folder}: {source} has {steps_n} candidates but the report's RM column {rm_n}")
+
+
 SHARED_STAGES = frozenset({"warmup", "reward_model", "eval_base"})
 # Budget fields only the generator's GRPO reads: a run differing in these alone may share the RM and the base's
 # evaluation with another (the oracle ablation shares them with the composite run; --share-stages-from)
@@ -138,6 +163,7 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
     for r in range(replicates):
         rep = run_replicate(r, cfg, budget, runner, files, base, policy, rm, all_sources=r < all_sources_in,
                             through=through)
+        steps_from_candidates(rep, root / "replicates" / f"r{r}" / "work")
         rep["stage_seconds"] = {k: round(v, 1) for k, v in runner.timings.items() if k.startswith(f"r{r}_")}
         if rep["arms"]:
             rep["table"] = rr.replicate_table(rep["arms"], base_eval["per_problem"],
@@ -150,6 +176,7 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
                                      n_resamples=n_resamples)
         for entry, rep in zip(report["per_replicate"], reps):
             entry["seed"] = rep["seed"]
+            entry["generator_report"] = rep.get("generator_report")
     else:
         report = {"replicates": len(reps), "through": through,
                   "per_replicate": [{"replicate": rep["replicate"], "seed": rep["seed"]} for rep in reps]}

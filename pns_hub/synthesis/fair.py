@@ -139,6 +139,11 @@ def sample_stats(folder: str | Path) -> dict[str, list[dict]]:
     return dict(out)
 
 
+# The generator report's rows: label, sample_stats role, the source whose candidates are that model's wrong answers
+GENERATOR_ROWS = (("before GRPO (warm-up policy)", "policy", negatives.REJECTION_SAMPLING),
+                  ("after GRPO (generator)", negatives.PNS, negatives.PNS))
+
+
 def generator_report(samples: Mapping[str, list[dict]], rows_by_source: Mapping[str, Sequence[dict]],
                      seed: int = 0) -> dict:
     """Before (the warm-up policy) vs after GRPO (the generator), sampled alike on the synthesis problems, which
@@ -153,8 +158,7 @@ def generator_report(samples: Mapping[str, list[dict]], rows_by_source: Mapping[
         return {"value": k / n, "low": low, "high": high, "n": n}
 
     out = {}
-    for label, role, source in (("before GRPO (warm-up policy)", "policy", negatives.REJECTION_SAMPLING),
-                                ("after GRPO (generator)", negatives.PNS, negatives.PNS)):
+    for label, role, source in GENERATOR_ROWS:
         items = samples.get(role, [])
         formed = [s for s in items if s["format_ok"]]
         rows = rows_by_source.get(source, [])
@@ -165,14 +169,28 @@ def generator_report(samples: Mapping[str, list[dict]], rows_by_source: Mapping[
                                            if r.get("rm_rejected_squashed") is not None], seed),
             "judge_score_of_wrong": _mean_ci([float(r["judge_rejected"]) for r in rows
                                               if r.get("judge_rejected") is not None], seed),
+            "steps_of_wrong": steps_of_wrong(rows, seed),
         }
     return out
 
 
+def steps_of_wrong(rows: Sequence[dict], seed: int = 0) -> dict | None:
+    """Step-checker plausibility (:mod:`pns_hub.grading.steps`) of every valid wrong answer in ``rows``, mean with a
+    bootstrap interval: the model-free "before vs after" beside the RM's, over the same answers (#33 item 3), so a
+    generator that only learned to please the RM shows as an RM gain without a step gain."""
+    from pns_hub.grading.steps import plausibility_scores
+
+    def text(messages) -> str:
+        return messages[0]["content"] if isinstance(messages, list) else str(messages)
+
+    return _mean_ci(plausibility_scores([text(r["rejected"]) for r in rows], [r["problem"] for r in rows]), seed)
+
+
 def generator_markdown(report: Mapping[str, dict]) -> str:
-    lines = ["| model | format rate | wrong among well-formed | RM score of wrong (sigmoid) | judge score of wrong |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| model | format rate | wrong among well-formed | RM score of wrong (sigmoid) | judge score of wrong | "
+             "step-checker plausibility of wrong |", "|---|---:|---:|---:|---:|---:|"]
     for label, r in report.items():
-        cells = [r["format_rate"], r["wrong_rate_among_well_formed"], r["rm_score_of_wrong"], r["judge_score_of_wrong"]]
+        cells = [r["format_rate"], r["wrong_rate_among_well_formed"], r["rm_score_of_wrong"],
+                 r["judge_score_of_wrong"], r.get("steps_of_wrong")]
         lines.append(f"| {label} | " + " | ".join(f"{_fmt(c)} (n={c['n']})" if c else "n/a" for c in cells) + " |")
     return "\n".join(lines) + "\n"
