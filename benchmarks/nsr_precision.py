@@ -5,8 +5,9 @@ the arms train f32 on CPUs that have native bf16 (AMX); the switch is worth maki
 before any NSR replicate has run.
 
     python benchmarks/nsr_precision.py f32|bf16 --warmup=DIR    # one precision per process: each starts cold
+    pns-hub bench --only nsr_precision --warmup=DIR             # both, one process (the suite's convention)
 
-Not part of the suite (``pns-hub bench``): it needs the testbed warm-up checkpoint and ~2 min a precision.
+Without ``--warmup`` (the testbed warm-up checkpoint, which CI does not have) the suite gets one skip row.
 """
 
 from __future__ import annotations
@@ -19,7 +20,31 @@ import time
 from pathlib import Path
 
 
+def run(quick: bool = False) -> list[dict]:
+    """The suite's entry: f32 (naive) and bf16 (tuned) seconds of one rollout batch, or a skip row without a
+    warm-up. ``quick`` changes nothing: one rollout batch is the smallest unit that means anything."""
+    try:
+        from benchmarks import _common
+    except ImportError:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from benchmarks import _common
+
+    warmup = _common.option("warmup")
+    if not warmup or not Path(warmup).is_dir():
+        return [_common.row("NSR rollout batch, f32 vs bf16", None, None, "s", higher_is_better=False,
+                            notes="skipped: needs --warmup=<testbed warm-up checkpoint>")]
+    f32, bf16 = (measure(p, warmup) for p in ("f32", "bf16"))
+    return [_common.row("NSR rollout batch (4 steps, 8 x 8 x 128), f32 vs bf16", f32["total_s"], bf16["total_s"],
+                        "s", higher_is_better=False, notes=f"{f32['cpu']}; steps f32 {f32['step_s']}, bf16 "
+                                                           f"{bf16['step_s']}")]
+
+
 def main(argv: list[str]) -> dict:
+    warmup = next(a.split("=", 1)[1] for a in argv if a.startswith("--warmup="))
+    return measure(argv[0], warmup)
+
+
+def measure(precision: str, warmup: str) -> dict:
     from transformers import TrainerCallback
 
     from pns_hub import models
@@ -28,8 +53,6 @@ def main(argv: list[str]) -> dict:
     from pns_hub.experiments.nsr_glow import ExperimentConfig
     from pns_hub.hardware import device_name
 
-    precision = argv[0]
-    warmup = next(a.split("=", 1)[1] for a in argv if a.startswith("--warmup="))
     if precision not in ("f32", "bf16"):
         raise SystemExit(f"precision must be f32 or bf16, got {precision!r}")
     shared_args = ts.training_args
@@ -60,6 +83,7 @@ def main(argv: list[str]) -> dict:
         out = arms.train_rl_arm(cfg, budget, warmup, "nsr", 0, rows, work / "nsr", stage_key="bench",
                                 callbacks=[Clock()])
     finally:
+        arms.training_args = shared_args  # the suite runs other stages in this process
         shutil.rmtree(work, ignore_errors=True)
     return {"precision": precision, "cpu": device_name(),
             "torch_threads": threads, "total_s": round(time.perf_counter() - start, 1),
