@@ -26,16 +26,13 @@ from typing import Mapping, Sequence
 
 from pns_hub.grading import steps
 from pns_hub.stats import single_replicate
+from pns_hub.synthesis.fair import message_text
 
 
 CORRECT = "correct"
 MEASURES = {"rm": "RM score (raw)", "judge": "judge score", "steps": "step-checker plausibility"}
 CLAIMS = {"pns_above_rs": "PNS negatives above rejection-sampling negatives",
           "pns_closer_to_correct": "PNS negatives closer to correct solutions than to rejection-sampling negatives"}
-
-
-def _text(messages) -> str:
-    return messages[0]["content"] if isinstance(messages, list) else str(messages)
 
 
 def problem_scores(rows_by_source: Mapping[str, Sequence[dict]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -52,8 +49,8 @@ def problem_scores(rows_by_source: Mapping[str, Sequence[dict]]) -> dict[str, di
             pid, problem = row["problem_id"], row["problem"]
             values = {"rm": (row.get("rm_chosen"), row.get("rm_rejected")),
                       "judge": (row.get("judge_chosen"), row.get("judge_rejected")),
-                      "steps": (steps.check_solution(_text(row["chosen"]), problem).plausibility,
-                                steps.check_solution(_text(row["rejected"]), problem).plausibility)}
+                      "steps": (steps.check_solution(message_text(row["chosen"]), problem).plausibility,
+                                steps.check_solution(message_text(row["rejected"]), problem).plausibility)}
             for m, (chosen, rejected) in values.items():
                 if chosen is not None:
                     out[m][CORRECT].setdefault(pid, float(chosen))
@@ -125,7 +122,7 @@ def step_details(rows_by_source: Mapping[str, Sequence[dict]]) -> dict[str, dict
     follows from the last step, share with no arithmetic step, mean position of the first wrong step."""
     out = {}
     for source, rows in rows_by_source.items():
-        checks = [steps.check_solution(_text(r["rejected"]), r["problem"]) for r in rows]
+        checks = [steps.check_solution(message_text(r["rejected"]), r["problem"]) for r in rows]
         with_steps = [c for c in checks if c.num_steps]
         wrong_at = [c.first_wrong_step for c in with_steps if c.first_wrong_step]
         out[source] = {

@@ -180,10 +180,13 @@ def steps_of_wrong(rows: Sequence[dict], seed: int = 0) -> dict | None:
     generator that only learned to please the RM shows as an RM gain without a step gain."""
     from pns_hub.grading.steps import plausibility_scores
 
-    def text(messages) -> str:
-        return messages[0]["content"] if isinstance(messages, list) else str(messages)
+    return _mean_ci(plausibility_scores([message_text(r["rejected"]) for r in rows], [r["problem"] for r in rows]),
+                    seed)
 
-    return _mean_ci(plausibility_scores([text(r["rejected"]) for r in rows], [r["problem"] for r in rows]), seed)
+
+def message_text(messages) -> str:
+    """A pair side's text: the one message's content of a conversational row, or the plain string itself."""
+    return messages[0]["content"] if isinstance(messages, list) else str(messages)
 
 
 def generator_markdown(report: Mapping[str, dict]) -> str:
