@@ -100,3 +100,44 @@ def test_before_after_gains_are_generator_minus_warm_up_per_replicate():
     assert out["wrong_steps_gain"]["per_replicate"] == pytest.approx([-0.05, -0.16])
     assert out["wrong_rm_gain"]["per_replicate"] == pytest.approx([0.10, 0.05, 0.07])
     assert "generator - warm-up policy" in gp.markdown(out)
+
+
+def test_curve_quarters_name_which_component_moved():
+    """8 logged steps, quarters of 2: reward and every pns/* component as first-quarter and last-quarter means, by
+    hand; a component logged in only some steps uses the steps that have it; under 4 steps nothing is claimed."""
+    curve = [{"step": i + 1, "reward": r, "pns/wrong": w, "pns/steps": s, "entropy": 9.0}
+             for i, (r, w, s) in enumerate(zip([0.2, 0.4, 0.5, 0.5, 0.6, 0.6, 0.7, 0.9],
+                                               [0.5, 0.7, 0.8, 0.8, 0.9, 0.9, 1.0, 1.0],
+                                               [0.8, 0.8, 0.7, 0.7, 0.7, 0.6, 0.5, 0.3]))]
+    curve[0]["pns/rm"] = 0.1  # logged once: first quarter only -> no last-quarter mean, left out
+    q = gp.curve_quarters(curve)
+    assert list(q) == ["reward", "pns/steps", "pns/wrong"]  # reward first, then the components; not entropy
+    assert q["reward"] == pytest.approx((0.3, 0.8))
+    assert q["pns/wrong"] == pytest.approx((0.6, 1.0))
+    assert q["pns/steps"] == pytest.approx((0.8, 0.4))  # the component that fell while the reward rose
+    line = gp.curve_line(curve)
+    assert "reward 0.300 -> 0.800" in line and "steps 0.800 -> 0.400" in line and "of 8 logged steps" in line
+    assert gp.curve_quarters(curve[:3]) == {} and "fewer than 4" in gp.curve_line(curve[:3])
+
+
+def test_a_generator_ablation_report_has_each_replicates_generator_table_and_figure1():
+    """The ablation (no DPO) writes a section per replicate: its curve line (reward curves keyed by int in memory
+    and by str after a JSON round trip), its before/after table and its Figure 1 ordering."""
+    e = lambda v, n: {"value": v, "low": v - 0.01, "high": v + 0.01, "n": n}  # noqa: E731
+    row = lambda wrong, steps: {"format_rate": e(1.0, 8), "wrong_rate_among_well_formed": e(wrong, 8),  # noqa: E731
+                                "rm_score_of_wrong": e(0.4, 5), "judge_score_of_wrong": e(0.5, 5),
+                                "steps_of_wrong": e(steps, 5)}
+    gen = {"before GRPO (warm-up policy)": row(0.6, 0.75), "after GRPO (generator)": row(0.9, 0.65)}
+    from pns_hub.experiments import figure1
+
+    fig = {"measures": dict(figure1.MEASURES), "ordering": {},
+           "groups": {m: {"correct": e(0.99, 4), "pns": e(0.65, 4)} for m in figure1.MEASURES}}
+    curve = [{"step": i + 1, "reward": 0.1 * i} for i in range(4)]
+    result = {"per_replicate": [{"replicate": 3, "seed": 7, "generator_report": gen, "figure1": fig}],
+              "reward_curves": {3: curve}}
+    text = gp.replicate_sections(result)
+    assert "### Replicate 3, seed 7" in text and "reward 0.000 -> 0.300" in text
+    assert "| after GRPO (generator) | 1.000 [0.990, 1.010] (n=8) | 0.900 [0.890, 0.910] (n=8)" in text
+    assert "0.650 [0.640, 0.660]" in text  # the replicate's own Figure 1 row
+    roundtrip = json.loads(json.dumps(result))
+    assert gp.replicate_sections(roundtrip) == text

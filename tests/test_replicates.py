@@ -270,6 +270,12 @@ def test_cost_table_adds_each_replicates_stages_by_kind_and_names_what_dominates
     text = cost.markdown(costs)
     assert "| r0 | 0.17 | 0.83 | 0.25 | 0.06 | 1.31 |" in text
     assert "2.47 in all, 1.2x the 2-hour goal; negatives dominates (47% of the total)" in text
+    # an interim report (2 of 5 planned): hours "so far", the goal judged on shared + mean replicate x 5, by hand:
+    # (2000 + (4700 + 2200 + 7) / 3 x 5) / 3600 = 3.7532 h, 1.9x the 2-hour goal
+    interim = cost.markdown(costs, 3, 5)
+    assert "so far (from each stage's record): 2.47, 3 of 5 planned replicates; projected for 5: 3.75, 1.9x the " \
+           "2-hour goal" in interim
+    assert cost.markdown(costs, 5, 5) == text  # all finished: the plain line
 
 
 def _candidates_folder(folder, rows_by_source):

@@ -37,8 +37,12 @@ def stage_costs(stage_seconds: Mapping[str, float], goal_hours: float = GOAL_HOU
             "dominant_share": round(by_kind[dominant] / total, 3) if total else None}
 
 
-def markdown(costs: Mapping) -> str:
-    """A table of hours per replicate and kind, then one line: the total against the goal and what dominates."""
+def markdown(costs: Mapping, finished: int | None = None, planned: int | None = None) -> str:
+    """A table of hours per replicate and kind, then one line: the total against the goal and what dominates.
+
+    An interim report (``finished < planned``) states its hours as "so far" and judges the goal on a projection:
+    the shared stages plus the finished replicates' mean total times ``planned`` (replicates that run fewer arms
+    make this a rough guide, and the line says it is a projection)."""
     hours = lambda s: f"{s / 3600:.2f}"  # noqa: E731
     lines = ["| replicate | generator (GRPO) | negatives (synthesis) | DPO | evaluation | total |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -46,8 +50,15 @@ def markdown(costs: Mapping) -> str:
               for row in costs["replicates"]]
     lines.append(f"| shared ({', '.join(costs['shared']) or 'none'}) | | | | | {hours(costs['by_kind']['shared'])} |")
     total, goal = costs["total_seconds"], costs["goal_seconds"]
-    verdict = "within" if total <= goal else f"{total / goal:.1f}x"
     dominant = (f"; {costs['dominant']} dominates ({100 * costs['dominant_share']:.0f}% of the total)"
                 if costs["dominant"] else "")
-    return "\n".join(lines) + (f"\n\nHours of stage work (from each stage's record): {hours(total)} in all, {verdict} "
-                               f"the {goal / 3600:.0f}-hour goal{dominant}.\n")
+    judge = lambda t: "within" if t <= goal else f"{t / goal:.1f}x"  # noqa: E731
+    if finished is not None and planned is not None and finished < planned and costs["replicates"]:
+        rows = costs["replicates"]
+        projected = costs["by_kind"]["shared"] + sum(r["total"] for r in rows) / len(rows) * planned
+        return "\n".join(lines) + (f"\n\nHours of stage work so far (from each stage's record): {hours(total)}, "
+                                   f"{finished} of {planned} planned replicates; projected for {planned}: "
+                                   f"{hours(projected)}, {judge(projected)} the {goal / 3600:.0f}-hour goal"
+                                   f"{dominant}.\n")
+    return "\n".join(lines) + (f"\n\nHours of stage work (from each stage's record): {hours(total)} in all, "
+                               f"{judge(total)} the {goal / 3600:.0f}-hour goal{dominant}.\n")

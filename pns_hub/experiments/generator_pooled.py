@@ -12,8 +12,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Mapping
 
+from pns_hub.experiments import figure1
 from pns_hub.stats import single_replicate
-from pns_hub.synthesis.fair import GENERATOR_ROWS
+from pns_hub.synthesis.fair import GENERATOR_ROWS, generator_markdown
 
 LABELS = {"reward_rise": "GRPO reward rise (last quarter - first quarter of steps)",
           "pns_minus_rs_steps": "negatives' step-checker plausibility, PNS - RS",
@@ -62,6 +63,56 @@ def reward_rise(curve: list[dict]) -> float | None:
         return None
     q = len(rewards) // 4
     return sum(rewards[-q:]) / q - sum(rewards[:q]) / q
+
+
+def curve_quarters(curve: list[dict]) -> dict[str, tuple[float, float]]:
+    """Mean of the reward and of every logged reward component (``pns/*``: format, wrong, correct, rm, judge or
+    steps) over the first and the last quarter of GRPO steps: which part of the reward moved, not only whether it
+    rose. Empty under 4 steps (as :func:`reward_rise`)."""
+    if len(curve) < 4:
+        return {}
+    q = len(curve) // 4
+    keys = ["reward"] + sorted({k for p in curve for k in p if k.startswith("pns/")})
+    out = {}
+    for key in keys:
+        first = [p[key] for p in curve[:q] if p.get(key) is not None]
+        last = [p[key] for p in curve[-q:] if p.get(key) is not None]
+        if first and last:
+            out[key] = (sum(first) / len(first), sum(last) / len(last))
+    return out
+
+
+def curve_line(curve: list[dict]) -> str:
+    """One markdown line of :func:`curve_quarters` (training logs: means over the quarter's steps, no interval)."""
+    quarters = curve_quarters(curve)
+    if not quarters:
+        return "GRPO reward curve: fewer than 4 logged steps."
+    parts = [f"{k.removeprefix('pns/')} {a:.3f} -> {b:.3f}" for k, (a, b) in quarters.items()]
+    return (f"GRPO, mean over the first -> last quarter of {len(curve)} logged steps (training logs, no interval): "
+            + "; ".join(parts) + ".")
+
+
+def curve_of(result: Mapping, replicate: int) -> list[dict]:
+    """Replicate ``replicate``'s reward curve from a report (keys are ints in memory, strings once read from JSON)."""
+    curves = result.get("reward_curves") or {}
+    return curves.get(replicate) or curves.get(str(replicate)) or []
+
+
+def replicate_sections(result: Mapping) -> str:
+    """A generator ablation's per-replicate part (no DPO arms): each replicate's reward components over training, its
+    generator before/after table (every valid wrong sample, intervals) and its own Figure 1 ordering over problems."""
+    lines = []
+    for rep in result["per_replicate"]:
+        r = rep["replicate"]
+        lines += ["", f"### Replicate {r}, seed {rep.get('seed')}", "",
+                  curve_line(curve_of(result, r))]
+        if rep.get("generator_report"):
+            lines += ["", "Generator, before vs after GRPO (sampled alike on the synthesis problems):", "",
+                      generator_markdown(rep["generator_report"]).rstrip("\n")]
+        if rep.get("figure1"):
+            lines += ["", "Figure 1, this replicate (the pairs synthesis selected; intervals over problems):", "",
+                      figure1.markdown(rep["figure1"]).rstrip("\n")]
+    return "\n".join(lines) + "\n"
 
 
 def markdown(pooled: Mapping[str, dict]) -> str:

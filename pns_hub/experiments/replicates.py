@@ -179,7 +179,8 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
             entry["generator_report"] = rep.get("generator_report")
     else:
         report = {"replicates": len(reps), "through": through,
-                  "per_replicate": [{"replicate": rep["replicate"], "seed": rep["seed"]} for rep in reps]}
+                  "per_replicate": [{k: rep.get(k) for k in ("replicate", "seed", "generator_report", "figure1")}
+                                    for rep in reps]}
     metrics = rm.get("metrics") or {}
     result = {**report, "command": None, "cpu": device_name(), "recipe": recipe, "budget": asdict(budget),
               "shared": {"warmup": policy, "reward_model": "trained once and shared by every replicate",
@@ -201,7 +202,10 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
 def write_outputs(result: dict, root: Path) -> dict:
     """experiment_pns_replicates.{json,md,png} under ``root``."""
     paths = {ext: root / f"experiment_pns_replicates.{ext}" for ext in ("json", "md", "png")}
-    header = ["# pns-hub experiment pns, replicates", "", f"command: `{result['command']}`  ",
+    ablation = result.get("through") == "negatives"
+    header = [f"# pns-hub experiment pns, replicates (generator reward: {result['budget']['gen_reward']}"
+              + ("; a generator ablation: synthesis, no DPO)" if ablation else ")"), "",
+              f"command: `{result['command']}`  ",
               f"CPU: {result['cpu']}; wall {result['wall_seconds']:.0f} s (this invocation; "
               f"{len(result['reused_stages'])} stages reused); recipe: {result['recipe']}; the reward model and the "
               "warm-up policy are shared by every replicate (trained once).", ""]
@@ -219,7 +223,8 @@ def write_outputs(result: dict, root: Path) -> dict:
         header += ["RM learning curve (same held-out pairs, first n train pairs):", "",
                    rm_curve.markdown(result["rm_learning_curve"])]
     if result.get("costs"):
-        header += ["## Cost (hours per replicate and stage, this machine)", "", cost.markdown(result["costs"])]
+        header += ["## Cost (hours per replicate and stage, this machine)", "", cost.markdown(result["costs"], result["replicates"],
+                                                                                 result.get("replicates_planned"))]
     if result.get("shared_from"):
         header += [f"Stages shared from another run (same settings but the generator's reward): "
                    f"{result['shared_from']}.", ""]
@@ -230,8 +235,8 @@ def write_outputs(result: dict, root: Path) -> dict:
                  f"Figure 1 at testbed scale, {result['replicates']} replicates ({result['cpu']})")
     title = f"over {result['replicates']} replicates ({result['cpu']})"
     paths["json"].write_text(json.dumps(result, indent=1, default=str))
-    if result.get("through") == "negatives":  # a generator ablation: no DPO arms to report
-        paths["md"].write_text("\n".join(header) + "\n")
+    if ablation:  # no DPO arms to report: each replicate's generator and Figure 1 instead
+        paths["md"].write_text("\n".join(header) + "\n## Each replicate\n" + gp.replicate_sections(result))
         gp.plot(result, paths["png"], f"generator ({result['budget']['gen_reward']} reward) {title}")
     else:
         paths["md"].write_text(rr.markdown(result, header))
