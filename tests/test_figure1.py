@@ -91,6 +91,7 @@ def test_figure1_pooled_over_replicates_keeps_the_layout_signs_and_verdicts():
     swapped = f1.pool([fig(0.6, 0.8, -0.3), fig(0.6, 0.78, -0.2), fig(0.6, 0.82, -0.4)])
     assert swapped["ordering"]["steps"]["verdicts"][f1.CLAIMS["pns_above_rs"]] == "not supported"
     assert "**supported**" in f1.markdown(pooled)
+    assert "t interval over replicates" in f1.markdown(pooled)  # the pooled ordering says how it was pooled
 
 
 def test_figure1_pooled_over_one_replicate_prints_values_without_made_up_intervals():

@@ -158,7 +158,9 @@ def markdown(fig: dict) -> str:
         label = "correct (chosen side)" if g == CORRECT else f"{g} negatives"
         lines.append(f"| {label} | {n} | " + " | ".join(_cell(c, 2 if m == 'rm' else 3) for m, c in
                                                         zip(MEASURES, cells)) + " |")
-    lines += ["", "Paper's ordering, paired over problems, fixed verdict rule (95% bootstrap interval):", ""]
+    how = ("each replicate's paired difference over its problems, pooled: mean and 95% t interval over replicates"
+           if "replicates" in fig else "paired over problems, 95% bootstrap interval")
+    lines += ["", f"Paper's ordering, fixed verdict rule ({how}):", ""]
     if not fig["ordering"] and fig.get("replicates") == 1:
         lines.append("- not tested: pooling over replicates needs at least 2 (the replicate's own table has its "
                      "ordering over problems)")
