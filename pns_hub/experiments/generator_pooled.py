@@ -98,17 +98,28 @@ def curve_of(result: Mapping, replicate: int) -> list[dict]:
     return curves.get(replicate) or curves.get(str(replicate)) or []
 
 
+def generator_lines(result: Mapping, rep: Mapping) -> list[str]:
+    """A replicate's generator part, shared by both reports: its reward-component line (when a curve was kept) and
+    its before/after table (every valid wrong sample, intervals)."""
+    lines = []
+    if curve := curve_of(result, rep["replicate"]):
+        lines += ["", curve_line(curve)]
+    if rep.get("generator_report"):
+        lines += ["", "Generator, before vs after GRPO (sampled alike on the synthesis problems):", "",
+                  generator_markdown(rep["generator_report"]).rstrip("\n")]
+    return lines
+
+
 def replicate_sections(result: Mapping) -> str:
     """A generator ablation's per-replicate part (no DPO arms): each replicate's reward components over training, its
     generator before/after table (every valid wrong sample, intervals) and its own Figure 1 ordering over problems."""
     lines = []
     for rep in result["per_replicate"]:
         r = rep["replicate"]
-        lines += ["", f"### Replicate {r}, seed {rep.get('seed')}", "",
-                  curve_line(curve_of(result, r))]
-        if rep.get("generator_report"):
-            lines += ["", "Generator, before vs after GRPO (sampled alike on the synthesis problems):", "",
-                      generator_markdown(rep["generator_report"]).rstrip("\n")]
+        lines += ["", f"### Replicate {r}, seed {rep.get('seed')}"]
+        if not curve_of(result, r):  # the ablation always says what its curve shows, even "too few steps"
+            lines += ["", curve_line([])]
+        lines += generator_lines(result, rep)
         if rep.get("figure1"):
             lines += ["", "Figure 1, this replicate (the pairs synthesis selected; intervals over problems):", "",
                       figure1.markdown(rep["figure1"]).rstrip("\n")]

@@ -20,7 +20,6 @@ from typing import Mapping, Sequence
 
 from pns_hub.experiments import generator_pooled as gp
 from pns_hub.experiments.placebo import PLACEBO
-from pns_hub.synthesis import fair
 
 BASE, PNS, RS = "base", "pns", "rejection_sampling"
 CLAIM = "DPO on PNS negatives beats DPO on rejection-sampling negatives (testbed accuracy, pooled over replicates)"
@@ -152,11 +151,7 @@ def markdown(report: Mapping, header: Sequence[str] = ()) -> str:
                          + (f"{f['gained']} / {f['lost']}" if f else "") + " |")
         lines += [""] + [f"- {k.replace('_minus_', ' - ')}: {_pts(d)} pts" for k, d in rep["differences"].items()
                          if k.endswith("_minus_rejection_sampling")]
-        if curve := gp.curve_of(report, rep["replicate"]):
-            lines += ["", gp.curve_line(curve)]
-        if rep.get("generator_report"):  # before/after GRPO on the synthesis problems, every valid wrong sample
-            lines += ["", "Generator, before vs after GRPO (sampled alike on the synthesis problems):", "",
-                      fair.generator_markdown(rep["generator_report"]).rstrip("\n")]
+        lines += gp.generator_lines(report, rep)  # reward components, before/after GRPO
     return "\n".join(lines) + "\n"
 
 
