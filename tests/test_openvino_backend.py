@@ -2,6 +2,7 @@
 sampling that keeps the generation contract (rows per prompt, seeds, truncation). The export runs for real (the
 pinned exporter is installed into the test cache on first use)."""
 
+import os
 import subprocess
 import sys
 
@@ -33,6 +34,26 @@ def test_backend_choice_is_checked(monkeypatch):
         backends.generate_from_folder("unused", ["x"], generation.SamplingParams(), dtype="bfloat16")
     with pytest.raises(ValueError, match="float32 or bfloat16"):
         backends.generate_from_folder("unused", ["x"], generation.SamplingParams(), dtype="float16")
+
+
+def test_the_export_cache_evicts_the_least_recently_used_and_spares_what_is_in_use(tmp_path):
+    """Every evaluated model gets an export, so the cache is bounded: least recently used out first, never the one
+    just made, never one used in the last IN_USE_S (another process may be loading it), and nothing once it fits."""
+    from pns_hub.engines import openvino as openvino_backend
+
+    now, mb = 1_000_000.0, 2**20
+    ages = {"old": 9000, "older": 10000, "recent": 60, "just-made": 9999, "mid": 5000}
+    for name, age in ages.items():
+        entry = tmp_path / f"sha256-{name}"
+        entry.mkdir()
+        (entry / "openvino_model.bin").write_bytes(b"\0" * mb)
+        os.utime(entry, (now - age, now - age))
+    budget = 1.5 * mb / 2**30  # room for one and a half: it stays over rather than evict the two it must spare
+    removed = openvino_backend.prune_cache(tmp_path, keep=tmp_path / "sha256-just-made", budget_gb=budget, now=now)
+    assert [p.name for p in removed] == ["sha256-older", "sha256-old", "sha256-mid"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["sha256-just-made",
+                                                                                         "sha256-recent"]
+    assert openvino_backend.prune_cache(tmp_path, keep=tmp_path / "x", budget_gb=2 * mb / 2**30, now=now) == []
 
 
 def test_auto_is_the_default_and_one_switch_for_every_fixed_model_engine(monkeypatch):

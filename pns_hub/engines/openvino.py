@@ -77,7 +77,7 @@ def export(spec: str) -> Path:
         raise ValueError(f"the openvino backend exports local folders or embedded models, not {spec!r}")
     key = models.model_fingerprint(source).replace(":", "-").replace("/", "-")[:64]
     target = models.cache_dir() / "openvino" / key
-    if (target / "openvino_tokenizer.xml").exists():
+    if _mark_used(target):
         return target
     with models._file_lock(target.parent / f".{key}.lock"):
         if not (target / "openvino_tokenizer.xml").exists():
@@ -93,7 +93,52 @@ def export(spec: str) -> Path:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             logger.info("exported %s to OpenVINO: %s", spec, target)
+    prune_cache(target.parent, keep=target)
     return target
+
+
+# ~16 exports of SmolLM2-135M in f32 (0.5 GB each); ``PNS_HUB_OPENVINO_CACHE_GB`` overrides
+CACHE_BUDGET_GB = 8.0
+IN_USE_S = 1800  # an export used this recently may be about to load in another process: never evicted
+
+
+def prune_cache(root: Path, keep: Path, budget_gb: float | None = None, now: float | None = None) -> list[Path]:
+    """Evicts the least recently used exports until the cache fits its budget; returns what it removed.
+
+    Why: every trained model evaluated through the engine gets an export of its own, so an experiment's dozens of
+    arms grew the cache without bound (21 GB here, and a shared disk filled). Never the export just made (``keep``),
+    nor one used in the last :data:`IN_USE_S` seconds; a removed export is made again on its next use.
+    """
+    import time
+
+    budget = float(os.environ.get("PNS_HUB_OPENVINO_CACHE_GB") or CACHE_BUDGET_GB) if budget_gb is None else budget_gb
+    now = time.time() if now is None else now
+    entries = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    sizes = {p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in entries}
+    total, removed = sum(sizes.values()), []
+    for entry in sorted(entries, key=lambda p: p.stat().st_mtime):
+        if total <= budget * 2**30:
+            break
+        if entry == keep or now - entry.stat().st_mtime < IN_USE_S:
+            continue
+        with models._file_lock(root / f".{entry.name}.lock"):
+            shutil.rmtree(entry, ignore_errors=True)
+        total -= sizes[entry]
+        removed.append(entry)
+        logger.info("evicted the OpenVINO export %s (cache over %.1f GB)", entry.name, budget)
+    return removed
+
+
+def _mark_used(target: Path) -> bool:
+    """A complete export is there; its time is set to now, since the cache evicts the least recently used
+    (:func:`prune_cache`). False when it is missing (or was evicted a moment ago): then it is exported again."""
+    try:
+        if (target / "openvino_tokenizer.xml").exists():
+            os.utime(target)
+            return True
+    except FileNotFoundError:
+        pass
+    return False
 
 
 def _save_tokenizer(source: str, folder: Path) -> None:
