@@ -175,6 +175,9 @@ def test_stage_keys_retrain_on_budget_counts_and_seeds_train_only_themselves(tmp
     added = run(seeds=(0, 1, 5), train_steps=3, eval_samples=2)
     assert len(added) == per_seed and all(c.endswith("@5") or "seed5/" in c for c in added)
     assert (tmp_path / "replicates" / "nsr-seed5.json").exists()
+    # an interim report (--finished_only) over a run whose seed 6 has not started trains and evaluates nothing
+    assert run(seeds=(0, 1, 5, 6), train_steps=3, eval_samples=2, finished_only=True) == []
+    assert "Interim: 3 of 4 planned seeds" in (tmp_path / "experiment_nsr.md").read_text()
 
 
 def test_more_samples_draw_only_the_new_chunks_with_new_seeds(tmp_path, monkeypatch):

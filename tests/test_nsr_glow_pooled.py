@@ -142,3 +142,21 @@ def test_pooled_markdown_states_verdicts_with_signed_differences_and_the_budget(
     md = (tmp_path / "experiment_glow.md").read_text()
     assert f"- {GLOW_CLAIM}: **not supported** (-37.5 [" in md  # GLOW below SFT on correct here
     assert "| glow | 120 | 3 | 90 | 1000 |" in md and "| epoch 2 positive | 3 | 0.750 |" in md and "| 100.0% |" in md
+    assert "Interim" not in md and md.startswith("# pns-hub experiment glow: pooled over 3 seeds (0, 1, 2)\n")
+    write_pooled("glow", {**result, "seeds_planned": [0, 1, 2, 3], "interim": True}, tmp_path)
+    assert "**Interim: 3 of 4 planned seeds finished** (0, 1, 2, 3 planned)" in (
+        tmp_path / "experiment_glow.md").read_text()
+
+
+def test_an_interim_report_takes_only_the_seeds_whose_replicate_finished(tmp_path):
+    """--finished_only must not pick a half-run seed (its stages would start training beside the real run): only a
+    seed whose replicate JSON is written counts, in --seeds order, and a seed outside --seeds never does."""
+    from pns_hub.experiments.nsr_glow import finished_seeds
+
+    (tmp_path / "replicates").mkdir()
+    for name in ("glow-seed2.json", "glow-seed0.json", "glow-seed7.json", "nsr-seed1.json"):
+        (tmp_path / "replicates" / name).write_text("{}")
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages" / "train_glow@s1.json").write_text("{}")  # seed 1 half-run: a stage, no replicate
+    assert finished_seeds("glow", [0, 1, 2], tmp_path) == [0, 2]
+    assert finished_seeds("nsr", [0, 1, 2], tmp_path) == [1]

@@ -76,6 +76,12 @@ def _write_records(which: str, replicates: list[dict], root: Path) -> list[str]:
     return paths
 
 
+def finished_seeds(which: str, seeds: list[int], root: Path) -> list[int]:
+    """The seeds whose replicate JSON is written: a replicate's JSON is written only after all its stages ran, so an
+    interim report over these reuses every stage and trains nothing (a half-run seed would start training)."""
+    return [s for s in seeds if (root / "replicates" / f"{which}-seed{s}.json").exists()]
+
+
 def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict:
     """Every seed's replicate (each JSON written as it finishes), then the pooled report."""
     from pns_hub.experiments import arms
@@ -85,12 +91,16 @@ def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict
 
     models.configure_threads()
     root, budget, start = Path(cfg.output_dir), _budget(which, cfg), time.perf_counter()
+    seeds = finished_seeds(which, cfg.seeds, root) if cfg.finished_only else cfg.seeds
+    if not seeds:
+        raise ValueError(f"--finished_only: no seed of {cfg.seeds} has a finished replicate under "
+                         f"{root / 'replicates'}")
     runner, sets = StageRunner(root), problem_sets(budget, budget.train_problems)
     base = runner.run("warmup", warmup_settings(cfg, budget), lambda: stage_warmup(cfg, budget, root / "warmup"))[
         "folder"]
     base_eval = _base_eval(which, cfg, runner, budget, base, sets)
     replicates, files = [], []
-    for seed in cfg.seeds:
+    for seed in seeds:
         rep = (arms.run_nsr if which == "nsr" else arms.run_glow)(cfg, runner, budget, base, sets, seed, base_eval)
         rep.update(cpu=device_name(), stage_seconds=_stage_times(runner, seed))
         path = root / "replicates" / f"{which}-seed{seed}.json"
@@ -103,7 +113,8 @@ def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict
               "learning_rate": cfg.lr(which), "budget": asdict(budget), "cpu": device_name(),
               "wall_seconds": round(time.perf_counter() - start, 1),
               "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
-              "replicate_files": files, "arms_by_seed": {r["seed"]: r["arms"] for r in replicates}}
+              "replicate_files": files, "arms_by_seed": {r["seed"]: r["arms"] for r in replicates},
+              "seeds_planned": list(cfg.seeds), "interim": len(seeds) < len(cfg.seeds)}
     if which == "glow":
         result["glow_setting"] = {**GLOW_SETTING, "alpha": cfg.glow_alpha, "beta": cfg.glow_beta}
     result["outputs"] = write_pooled(which, result, root)
@@ -120,7 +131,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     usage = ("usage: pns-hub experiment {nsr,glow,pns} [--config YAML] [--budget tiny|full] [--seeds N ...] "
              "[--output-dir DIR] [--model M] [--warmup-model M] [--learning-rate LR] [--train-steps N] "
-             "[--glow-epochs N] [--glow-problems N] [--placebo false]\n\n"
+             "[--glow-epochs N] [--glow-problems N] [--placebo false] [--finished-only]\n\n"
              "  nsr   NSR / W-REINFORCE vs PSR on the testbed\n  glow  GLOW vs plain SFT on the testbed\n"
              "  pns   the demo's chain at the experiment's size (PNS-DPO vs RS-DPO)\n\n"
              "Run 'pns-hub experiment <name> --help' for its options.")

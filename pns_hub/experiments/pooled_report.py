@@ -18,8 +18,12 @@ def _per_seed(d: dict) -> str:
 
 
 def _header(which: str, result: dict) -> list[str]:
-    seeds = result["seeds"]
-    return [f"# pns-hub experiment {which}: pooled over {len(seeds)} seeds ({', '.join(map(str, seeds))})", "",
+    seeds, planned = result["seeds"], result.get("seeds_planned", result["seeds"])
+    interim = ([f"**Interim: {len(seeds)} of {len(planned)} planned seeds finished** ({', '.join(map(str, planned))} "
+                "planned); every figure and verdict below is over the finished ones only.", ""]
+               if result.get("interim") else [])
+    return [f"# pns-hub experiment {which}: pooled over {len(seeds)} seed{'s' * (len(seeds) != 1)} "
+            f"({', '.join(map(str, seeds))})", "", *interim,
             f"command: `{result['command']}`  ", f"CPU: {result['cpu']}; wall {result['wall_seconds']:.0f} s "
             f"(this invocation; {len(result['reused_stages'])} stages reused); per-seed results: "
             + ", ".join(f"`{Path(p).name}`" for p in result["replicate_files"]), "",

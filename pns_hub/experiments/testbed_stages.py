@@ -73,6 +73,8 @@ class ExperimentConfig:
         "help": "one replicate per seed: training, trajectories and evaluation sampling are drawn with it"})
     placebo: bool = field(default=True, metadata={
         "help": "also train the placebo arm (PSR / SFT-correct with another seed) in every replicate"})
+    finished_only: bool = field(default=False, metadata={
+        "help": "report over the seeds of --seeds whose replicate has finished (an interim report; trains nothing)"})
     learning_rate: float | None = field(default=None, metadata={
         "help": "default: the paper's (nsr 1e-6 constant, glow 1e-5 cosine)"})
     train_steps: int | None = field(default=None, metadata={"help": "override the budget's NSR optimizer steps"})
@@ -168,9 +170,10 @@ def _counts(budget: Budget, names: tuple[str, ...]) -> dict:
 def train_settings(cfg: ExperimentConfig, budget: Budget, which: str, seed: int, **extra) -> dict:
     """What a trained arm depends on: its experiment's settings, the replicate's seed, the learning rate used and the
     budget's training counts (editing a budget must retrain, not reuse arms trained at the old size). Not the list of
-    seeds (adding a seed must not retrain the others) nor the evaluation overrides (they re-evaluate only)."""
-    skip = {"seeds", "placebo", "eval_problems", "eval_samples", "learning_rate", "train_steps", "glow_epochs",
-            "glow_problems"}  # the overrides are in the budget's counts
+    seeds (adding a seed must not retrain the others) nor the evaluation overrides (they re-evaluate only), nor how
+    the report is taken (``finished_only``)."""
+    skip = {"seeds", "placebo", "finished_only", "eval_problems", "eval_samples", "learning_rate", "train_steps",
+            "glow_epochs", "glow_problems"}  # the overrides are in the budget's counts
     if which == "nsr":
         skip |= {"glow_alpha", "glow_beta"}
     return {**{k: v for k, v in asdict(cfg).items() if k not in skip}, "seed": seed, "learning_rate": cfg.lr(which),
