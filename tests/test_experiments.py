@@ -180,6 +180,24 @@ def test_stage_keys_retrain_on_budget_counts_and_seeds_train_only_themselves(tmp
     assert "Interim: 3 of 4 planned seeds" in (tmp_path / "experiment_nsr.md").read_text()
 
 
+def test_a_config_field_not_sorted_into_the_train_key_or_out_of_it_is_refused():
+    """A new ExperimentConfig field must say whether trained arms depend on it: left unsorted it would enter every
+    arm's stage key and retrain finished arms (a reporting flag once did). A subclass with one extra field stands in
+    for the next edit."""
+    from dataclasses import dataclass
+
+    from pns_hub.experiments.testbed_stages import BUDGETS, ExperimentConfig, train_settings
+
+    train_settings(ExperimentConfig(), BUDGETS["tiny"], "glow", 0)  # every current field is sorted
+
+    @dataclass
+    class Edited(ExperimentConfig):
+        report_style: str = "short"
+
+    with pytest.raises(TypeError, match=r"\['report_style'\] are in neither TRAIN_KEY_FIELDS"):
+        train_settings(Edited(), BUDGETS["tiny"], "glow", 0)
+
+
 def test_more_samples_draw_only_the_new_chunks_with_new_seeds(tmp_path, monkeypatch):
     """Raising n from 16 to 40 samples per problem reuses the first chunk and draws 16 + 8 new samples, each chunk with
     its own seed (same seed = the same draws counted twice), and the per-problem counts add up."""

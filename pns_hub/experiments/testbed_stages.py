@@ -9,7 +9,7 @@ not trained, so its counts are context only (the differences to the base are rep
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from pns_hub import models
@@ -167,13 +167,24 @@ def _counts(budget: Budget, names: tuple[str, ...]) -> dict:
     return {k: getattr(budget, k) for k in names}
 
 
+# What a trained arm's stage key holds of the config (with the seed, the lr used and the budget's counts), and what
+# it leaves out: the seed list, the placebo switch and the report mode, and the overrides (already in the counts).
+TRAIN_KEY_FIELDS = frozenset({"output_dir", "model", "warmup_model", "budget", "glow_alpha", "glow_beta"})
+NOT_TRAIN_KEY_FIELDS = frozenset({"seeds", "placebo", "finished_only", "eval_problems", "eval_samples",
+                                  "learning_rate", "train_steps", "glow_epochs", "glow_problems"})
+
+
 def train_settings(cfg: ExperimentConfig, budget: Budget, which: str, seed: int, **extra) -> dict:
     """What a trained arm depends on: its experiment's settings, the replicate's seed, the learning rate used and the
     budget's training counts (editing a budget must retrain, not reuse arms trained at the old size). Not the list of
     seeds (adding a seed must not retrain the others) nor the evaluation overrides (they re-evaluate only), nor how
-    the report is taken (``finished_only``)."""
-    skip = {"seeds", "placebo", "finished_only", "eval_problems", "eval_samples", "learning_rate", "train_steps",
-            "glow_epochs", "glow_problems"}  # the overrides are in the budget's counts
+    the report is taken (``finished_only``). Every config field must be sorted into :data:`TRAIN_KEY_FIELDS` or
+    :data:`NOT_TRAIN_KEY_FIELDS`: a new field left unsorted would silently change every arm's key (and retrain)."""
+    unsorted = {f.name for f in fields(cfg)} - TRAIN_KEY_FIELDS - NOT_TRAIN_KEY_FIELDS
+    if unsorted:
+        raise TypeError(f"ExperimentConfig fields {sorted(unsorted)} are in neither TRAIN_KEY_FIELDS nor "
+                        "NOT_TRAIN_KEY_FIELDS: say whether a trained arm depends on them")
+    skip = set(NOT_TRAIN_KEY_FIELDS)
     if which == "nsr":
         skip |= {"glow_alpha", "glow_beta"}
     return {**{k: v for k, v in asdict(cfg).items() if k not in skip}, "seed": seed, "learning_rate": cfg.lr(which),
