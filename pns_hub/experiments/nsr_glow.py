@@ -76,10 +76,15 @@ def _write_records(which: str, replicates: list[dict], root: Path) -> list[str]:
     return paths
 
 
+def replicate_path(which: str, root: Path, seed: int) -> Path:
+    """Where a seed's replicate JSON goes: written by the run, read by :func:`finished_seeds`."""
+    return root / "replicates" / f"{which}-seed{seed}.json"
+
+
 def finished_seeds(which: str, seeds: list[int], root: Path) -> list[int]:
     """The seeds whose replicate JSON is written: a replicate's JSON is written only after all its stages ran, so an
     interim report over these reuses every stage and trains nothing (a half-run seed would start training)."""
-    return [s for s in seeds if (root / "replicates" / f"{which}-seed{s}.json").exists()]
+    return [s for s in seeds if replicate_path(which, root, s).exists()]
 
 
 def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict:
@@ -103,7 +108,7 @@ def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict
     for seed in seeds:
         rep = (arms.run_nsr if which == "nsr" else arms.run_glow)(cfg, runner, budget, base, sets, seed, base_eval)
         rep.update(cpu=device_name(), stage_seconds=_stage_times(runner, seed))
-        path = root / "replicates" / f"{which}-seed{seed}.json"
+        path = replicate_path(which, root, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(rep, indent=2, default=str))
         replicates.append(rep)
