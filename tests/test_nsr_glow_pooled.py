@@ -51,6 +51,9 @@ def test_nsr_pooled_verdicts_where_nsr_wins_and_where_it_loses():
     # a placebo that differs from its arm (as if seeds alone moved pass@k this much) is flagged, not passed over
     noisy = _nsr(base=NARROW, psr=NARROW, psr_placebo=WIDE, nsr=WIDE, w_reinforce=WIDE, grpo=WIDE)
     assert noisy["placebo"]["contains_zero"] is False and noisy["placebo"]["largest_k"]["high"] < 0
+    by_k = noisy["placebo_by_k"]  # PSR - PSR' at every k, signed: PSR' ahead at k = 4, PSR at k = 1
+    assert by_k[4]["high"] < 0 and by_k[4]["value"] == pytest.approx(0.25 - 0.9, abs=0.02)
+    assert by_k[1]["value"] == pytest.approx(0.25 - 0.225, abs=0.02)
     nothing = _nsr(**{m: [(4, 0)] * 40 for m in ("base", "psr", "nsr", "w_reinforce", "grpo")})
     assert set(nothing["verdicts"].values()) == {UNRESOLVED} and nothing["placebo"] is None
 
@@ -128,6 +131,7 @@ def test_pooled_markdown_states_verdicts_with_signed_differences_and_the_budget(
     md = (tmp_path / "experiment_nsr.md").read_text() if write_pooled("nsr", result, tmp_path) else ""
     assert "- NSR above PSR at the largest k: **supported** (+6" in md  # 90% - 25%, jittered
     assert "Placebo (psr - psr_placebo" in md and "contain zero, as they should" in md
+    assert "Placebo PSR - PSR' by k (pts, the noise floor of the line above): k=1 +0.0 [" in md
     assert "| psr | 0.200 | 0.600 | 4 |" in md and (tmp_path / "experiment_nsr.png").stat().st_size > 0
     good, poor = [(4, 3)] * 30 + [(4, 1)] * 10, [(4, 1)] * 40
     reps = _replicates(base=poor, sft_correct=good, sft_all=poor, glow=poor)

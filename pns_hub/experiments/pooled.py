@@ -99,10 +99,13 @@ def nsr_pooled(replicates: list[dict], seed: int = 0, n_resamples: int = 10_000)
         else:
             verdicts[claim] = f"not measured ({a if a not in models else b} has no evaluation in every replicate)"
     context = {name: diff(a, b, w) for name, (a, b, w) in NSR_CONTEXT.items() if a in models and b in models}
-    nsr_minus_psr_curve = {k: _as_dict(boot(at("nsr", k), at("psr", k)))
-                           for k in ks} if "nsr" in models and "psr" in models else {}
+    def by_k(a, b):  # the paired difference at every k: a curve claim read beside its noise floor
+        return {k: _as_dict(boot(at(a, k), at(b, k))) for k in ks} if a in models and b in models else {}
+
+    nsr_minus_psr_curve = by_k("nsr", "psr")
     return {"ks": ks, "n_samples": n, "replicates": len(replicates), "seeds": [r.get("seed") for r in replicates],
-            "curves": curves, "nsr_minus_psr_by_k": nsr_minus_psr_curve, "differences": differences,
+            "curves": curves, "nsr_minus_psr_by_k": nsr_minus_psr_curve,
+            "placebo_by_k": by_k(*PLACEBO["nsr"]), "differences": differences,
             "context": context, "placebo": _placebo("nsr", models, lambda a, b: {
                 "largest_k": diff(a, b, "largest_k"), "curve": diff(a, b, "curve")}),
             "verdicts": verdicts}

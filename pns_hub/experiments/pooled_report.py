@@ -61,6 +61,9 @@ def nsr_lines(result: dict) -> list[str]:
     if result["nsr_minus_psr_by_k"]:
         lines += ["", "NSR - PSR by k (pts): " + "; ".join(
             f"k={k} {fmt(d, True)}" for k, d in result["nsr_minus_psr_by_k"].items())]
+    if result.get("placebo_by_k"):
+        lines += ["", "Placebo PSR - PSR' by k (pts, the noise floor of the line above): " + "; ".join(
+            f"k={k} {fmt(d, True)}" for k, d in result["placebo_by_k"].items())]
     lines += ["", *_verdict_lines(result), "", "Context (no verdict): " + "; ".join(
         f"{name.replace('_minus_', ' - ')} {fmt(d, True)} pts" for name, d in result["context"].items())]
     lines += ["", "## Training reward (mean of the first and last quarter of logged steps, mean over seeds)", "",
@@ -129,15 +132,28 @@ def _figure(ncols: int):
 
 
 def _plot_nsr(result: dict, path: Path) -> None:
-    """Left: pooled pass@k with 95% bands; right: each arm's training reward, mean over seeds, per logged step."""
-    plt, fig, (left, right) = _figure(2)
+    """Left: pooled pass@k with 95% bands; middle: NSR - PSR by k beside the placebo PSR - PSR' (the claim is about
+    this difference, and the arms' bands on the left overlap); right: each arm's training reward, mean over seeds."""
+    plt, fig, (left, middle, right) = _figure(3)
     for m, curve in result["curves"].items():
         ks = sorted(int(k) for k in curve)
         left.plot(ks, [100 * curve[k]["value"] for k in ks], marker="o", label=m)
         left.fill_between(ks, [100 * curve[k]["low"] for k in ks], [100 * curve[k]["high"] for k in ks], alpha=0.15)
-    left.set_xscale("log", base=2)
+    for ax in (left, middle):  # k = 1, 2, 4, ..., n read as numbers, not powers of two
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(result["ks"], [str(k) for k in result["ks"]])
     left.set(xlabel="k", ylabel="pass@k (%)", title=f"pooled over {len(result['seeds'])} seeds, 95% bands")
     left.legend(fontsize=8)
+    for name, diffs in (("NSR - PSR", result["nsr_minus_psr_by_k"]), ("placebo PSR - PSR'", result.get("placebo_by_k"))):
+        if diffs:
+            ks = sorted(int(k) for k in diffs)
+            d = {int(k): v for k, v in diffs.items()}
+            middle.plot(ks, [100 * d[k]["value"] for k in ks], marker="o", label=name)
+            middle.fill_between(ks, [100 * d[k]["low"] for k in ks], [100 * d[k]["high"] for k in ks], alpha=0.2)
+    middle.axhline(0, color="grey", lw=0.8)
+    middle.set(xlabel="k", ylabel="difference in pass@k (pts)", title="paired differences, 95% bands")
+    if middle.get_legend_handles_labels()[0]:
+        middle.legend(fontsize=8)
     by_arm: dict[str, dict[int, list[float]]] = {}
     for arms in result["arms_by_seed"].values():
         for arm, info in arms.items():
