@@ -266,35 +266,21 @@ def train_glow(script_args, training_args: GlowConfig, model_args=None, train_da
 
     ``train_dataset`` (a Dataset with ``messages`` + ``sample_id``) overrides ``script_args.dataset_name``.
     """
-    import time
-    from pathlib import Path
+    from pns_hub.trainers.common import model_folder, save_and_push, start_run
 
-    from trl import ModelConfig, get_peft_config
-
-    from pns_hub import hub
-
-    from pns_hub import models
-    model_args = model_args or ModelConfig(model_name_or_path=models.EMBEDDED_DEFAULT)
-    spec = model_args.model_name_or_path or models.EMBEDDED_DEFAULT
-    models.apply_model_config(training_args, model_args)
-    push, training_args.push_to_hub = training_args.push_to_hub, False  # one push, of the final folder with its card
-    start = time.perf_counter()
-    model_path = models.resolve_model_path(spec)
-    tokenizer = models.load_tokenizer(spec, revision=model_args.model_revision, padding_side="right")
+    run = start_run(training_args, model_args, padding_side="right")
     if train_dataset is None:
         train_dataset = load_trajectories(script_args.dataset_name, script_args.dataset_config,
                                           script_args.dataset_limit)
     labels = dict(sorted(Counter(train_dataset["label"]).items())) \
         if "label" in train_dataset.column_names else {}
-    trainer = GlowTrainer(model=model_path, args=training_args, train_dataset=train_dataset,
-                          processing_class=tokenizer, peft_config=get_peft_config(model_args))
+    trainer = GlowTrainer(model=run.model_path, args=training_args, train_dataset=train_dataset,
+                          processing_class=run.tokenizer, peft_config=run.peft_config)
     lm_head.use_dense_lm_head_in_trainer(trainer)
     result = trainer.train()
-    folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")
-    base = models.hub_id(spec)
+    folder = model_folder(script_args, training_args)
     summary = {
-        "base_model": base,
-        "base_model_name": models.display_name(spec),
+        **run.summary_head(),
         "dataset": script_args.dataset_name,
         "dataset_config": script_args.dataset_config or "all",
         "num_samples": len(train_dataset),
@@ -308,14 +294,7 @@ def train_glow(script_args, training_args: GlowConfig, model_args=None, train_da
             "learning_rate", "lr_scheduler_type", "warmup_steps", "per_device_train_batch_size",
             "gradient_accumulation_steps", "max_length", "bf16", "seed")},
         "per_epoch": {str(k): v for k, v in summarize_records(trainer.glow_records).items()},
-        "train_seconds": round(time.perf_counter() - start, 1),
+        "train_seconds": run.seconds(),
         "model_folder": str(folder),
     }
-    card = hub.render_card("glow.md", summary=summary, repo_id=training_args.hub_model_id or folder.name)
-    hub.save_model_folder(trainer, tokenizer, folder, card)
-    if trainer.is_world_process_zero():
-        url = hub.publish(str(folder), training_args.hub_model_id, push, token=training_args.hub_token,
-                          commit_message="Upload GLOW model with pns-hub")
-        if url:
-            summary["pushed"] = url
-    return summary
+    return save_and_push(trainer, run, folder, "glow.md", summary, training_args, "Upload GLOW model with pns-hub")

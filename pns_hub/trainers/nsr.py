@@ -162,33 +162,19 @@ def load_rl_problems(dataset_name: str, limit: int | None = None):
 
 def train_nsr(script_args, training_args: NSRConfig, model_args=None, train_dataset=None) -> dict:
     """Run PSR/NSR/W-REINFORCE, save the model folder with its card (and push it when asked); return a summary."""
-    import time
-    from pathlib import Path
+    from pns_hub.trainers.common import model_folder, save_and_push, start_run
 
-    from trl import ModelConfig, get_peft_config
-
-    from pns_hub import hub
-
-    from pns_hub import models
-    model_args = model_args or ModelConfig(model_name_or_path=models.EMBEDDED_DEFAULT)
-    spec = model_args.model_name_or_path or models.EMBEDDED_DEFAULT
-    models.apply_model_config(training_args, model_args)
-    push, training_args.push_to_hub = training_args.push_to_hub, False  # one push, of the final folder with its card
-    start = time.perf_counter()
-    model_path = models.resolve_model_path(spec)
-    tokenizer = models.load_tokenizer(spec, revision=model_args.model_revision, padding_side="left")
+    run = start_run(training_args, model_args, padding_side="left")
     if train_dataset is None:
         train_dataset = load_rl_problems(script_args.dataset_name, script_args.dataset_limit)
-    trainer = NSRTrainer(model=model_path, args=training_args, train_dataset=train_dataset,
-                         processing_class=tokenizer, peft_config=get_peft_config(model_args))
+    trainer = NSRTrainer(model=run.model_path, args=training_args, train_dataset=train_dataset,
+                         processing_class=run.tokenizer, peft_config=run.peft_config)
     lm_head.use_dense_lm_head_in_trainer(trainer, temperature=trainer.temperature)
     result = trainer.train()
-    folder = Path(script_args.model_folder or Path(training_args.output_dir) / "final")
-    base = models.hub_id(spec)
+    folder = model_folder(script_args, training_args)
     logs = [entry for entry in trainer.state.log_history if "nsr/frac_correct" in entry]
     summary = {
-        "base_model": base,
-        "base_model_name": models.display_name(spec),
+        **run.summary_head(),
         "dataset": script_args.dataset_name,
         "num_problems": len(train_dataset),
         "mode": training_args.nsr_mode,
@@ -200,14 +186,8 @@ def train_nsr(script_args, training_args: NSRConfig, model_args=None, train_data
             "learning_rate", "lr_scheduler_type", "beta", "epsilon", "loss_type", "num_generations",
             "max_completion_length", "temperature", "per_device_train_batch_size", "gradient_accumulation_steps",
             "bf16", "seed")},
-        "train_seconds": round(time.perf_counter() - start, 1),
+        "train_seconds": run.seconds(),
         "model_folder": str(folder),
     }
-    card = hub.render_card("nsr.md", summary=summary, repo_id=training_args.hub_model_id or folder.name)
-    hub.save_model_folder(trainer, tokenizer, folder, card)
-    if trainer.is_world_process_zero():
-        url = hub.publish(str(folder), training_args.hub_model_id, push, token=training_args.hub_token,
-                          commit_message=f"Upload {training_args.nsr_mode} model with pns-hub")
-        if url:
-            summary["pushed"] = url
-    return summary
+    return save_and_push(trainer, run, folder, "nsr.md", summary, training_args,
+                         f"Upload {training_args.nsr_mode} model with pns-hub")
