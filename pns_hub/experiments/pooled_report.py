@@ -135,10 +135,13 @@ def _plot_nsr(result: dict, path: Path) -> None:
     """Left: pooled pass@k with 95% bands; middle: NSR - PSR by k beside the placebo PSR - PSR' (the claim is about
     this difference, and the arms' bands on the left overlap); right: each arm's training reward, mean over seeds."""
     plt, fig, (left, middle, right) = _figure(3)
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colour = {m: palette[i % len(palette)] for i, m in enumerate(result["curves"])}  # one colour an arm, both panels
     for m, curve in result["curves"].items():
         ks = sorted(int(k) for k in curve)
-        left.plot(ks, [100 * curve[k]["value"] for k in ks], marker="o", label=m)
-        left.fill_between(ks, [100 * curve[k]["low"] for k in ks], [100 * curve[k]["high"] for k in ks], alpha=0.15)
+        left.plot(ks, [100 * curve[k]["value"] for k in ks], marker="o", label=m, color=colour[m])
+        left.fill_between(ks, [100 * curve[k]["low"] for k in ks], [100 * curve[k]["high"] for k in ks], alpha=0.15,
+                          color=colour[m])
     for ax in (left, middle):  # k = 1, 2, 4, ..., n read as numbers, not powers of two
         ax.set_xscale("log", base=2)
         ax.set_xticks(result["ks"], [str(k) for k in result["ks"]])
@@ -161,7 +164,7 @@ def _plot_nsr(result: dict, path: Path) -> None:
                 by_arm.setdefault(arm, {}).setdefault(p["step"], []).append(p["reward"])
     for arm, steps in by_arm.items():
         xs = sorted(steps)
-        right.plot(xs, [sum(steps[x]) / len(steps[x]) for x in xs], label=arm)
+        right.plot(xs, [sum(steps[x]) / len(steps[x]) for x in xs], label=arm, color=colour.get(arm))
     right.set(xlabel="optimizer step", ylabel="training reward (share correct)", title="training reward")
     right.legend(fontsize=8)
     fig.suptitle(f"pns-hub experiment nsr ({result['cpu']})", fontsize=9)
