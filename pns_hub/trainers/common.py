@@ -9,7 +9,7 @@ sequence drift apart.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pns_hub import hub, models
@@ -23,8 +23,8 @@ class TrainingRun:
     model_path: str
     tokenizer: object
     push: bool
+    start: float
     peft_config: object = None
-    start: float = field(default_factory=time.perf_counter)
 
     def seconds(self) -> float:
         return round(time.perf_counter() - self.start, 1)
