@@ -273,3 +273,19 @@ def pooled_over_replicates(values: Sequence[float]) -> dict:
         raise ValueError("pooled_over_replicates needs at least 1 replicate, got none")
     v = float(values[0])
     return {"value": v, "low": v, "high": v, "n": 1, "method": ONE_REPLICATE}
+
+
+def quarter_means(values: Sequence[float | None]) -> tuple[float, float] | None:
+    """Mean of the first and of the last quarter of a training curve (one entry per logged step; ``None`` where the
+    step did not log the value): did a logged quantity move over training, without a noisy single-step endpoint.
+    Quarters are of steps, not of present values, so a component logged only early is not credited with a late
+    mean. None under 4 steps (a quarter would be under one step) or where a quarter logged nothing: training logs
+    carry no interval, so nothing is claimed from too little."""
+    q = len(values) // 4
+    if q == 0:
+        return None
+    first = [v for v in values[:q] if v is not None]
+    last = [v for v in values[-q:] if v is not None]
+    if not first or not last:
+        return None
+    return sum(first) / len(first), sum(last) / len(last)

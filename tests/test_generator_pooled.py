@@ -141,3 +141,6 @@ def test_a_generator_ablation_report_has_each_replicates_generator_table_and_fig
     assert "0.650 [0.640, 0.660]" in text  # the replicate's own Figure 1 row
     roundtrip = json.loads(json.dumps(result))
     assert gp.replicate_sections(roundtrip) == text
+    no_curve = {**result, "reward_curves": {}}  # the ablation says so; the DPO replicate report leaves the line out
+    assert "GRPO reward curve: fewer than 4 logged steps." in gp.replicate_sections(no_curve)
+    assert not any("reward curve" in line for line in gp.generator_lines(no_curve, result["per_replicate"][0]))

@@ -164,3 +164,18 @@ def test_an_interim_report_takes_only_the_seeds_whose_replicate_finished(tmp_pat
     (tmp_path / "stages" / "train_glow@s1.json").write_text("{}")  # seed 1 half-run: a stage, no replicate
     assert finished_seeds("glow", [0, 1, 2], tmp_path) == [0, 2]
     assert finished_seeds("nsr", [0, 1, 2], tmp_path) == [1]
+
+
+def test_training_reward_table_averages_seeds_and_keeps_an_arm_too_short_to_summarise():
+    """Quarter means per seed, then the mean over seeds (by hand); an arm that logged under 4 steps keeps its row as
+    n/a rather than vanishing from the table."""
+    from pns_hub.experiments.pooled_report import reward_summary
+
+    def arm(rewards):
+        return {"reward_curve": [{"step": i + 1, "reward": r} for i, r in enumerate(rewards)]}
+
+    arms_by_seed = {0: {"psr": arm([0.1, 0.2, 0.3, 0.5]), "nsr": arm([0.4, 0.4])},
+                    1: {"psr": arm([0.3, 0.2, 0.3, 0.7]), "nsr": arm([0.4, 0.5])}}
+    out = reward_summary(arms_by_seed)
+    assert out["psr"] == pytest.approx((0.2, 0.6, 4))  # seed 0: 0.1 -> 0.5, seed 1: 0.3 -> 0.7
+    assert out["nsr"] == (None, None, 2)

@@ -155,3 +155,11 @@ def test_replicate_bootstrap_refuses_ragged_or_mismatched_replicates():
         replicate_paired_bootstrap([[1, 0], [0, 0]], [[0, 0]])
     one = replicate_paired_bootstrap([[1, 0, 1, 1]], [[0, 0, 1, 0]])
     assert one.n_replicates == 1 and "one replicate" in one.method and one.value == 0.5
+
+
+def test_quarter_means_take_quarters_of_steps_and_claim_nothing_from_too_little():
+    assert stats.quarter_means([0.2, 0.4, 0.5, 0.5, 0.6, 0.6, 0.7, 0.9]) == pytest.approx((0.3, 0.8))
+    # quarters are of steps: a value logged only in the first two of 8 steps has no last-quarter mean
+    assert stats.quarter_means([0.1, 0.3] + [None] * 6) is None
+    assert stats.quarter_means([0.1, None, None, None, None, None, 0.4, None]) == pytest.approx((0.1, 0.4))
+    assert stats.quarter_means([0.1, 0.9, 0.5]) is None and stats.quarter_means([]) is None

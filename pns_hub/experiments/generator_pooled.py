@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Mapping
 
 from pns_hub.experiments import figure1
-from pns_hub.stats import single_replicate
+from pns_hub.stats import quarter_means, single_replicate
 from pns_hub.synthesis.fair import GENERATOR_ROWS, generator_markdown
 
 LABELS = {"reward_rise": "GRPO reward rise (last quarter - first quarter of steps)",
@@ -58,28 +58,17 @@ def pooled(replicates: list[dict]) -> dict:
 
 def reward_rise(curve: list[dict]) -> float | None:
     """Mean reward of the last quarter of logged steps minus the first quarter (None under 4 steps)."""
-    rewards = [p["reward"] for p in curve if p.get("reward") is not None]
-    if len(rewards) < 4:
-        return None
-    q = len(rewards) // 4
-    return sum(rewards[-q:]) / q - sum(rewards[:q]) / q
+    means = quarter_means([p.get("reward") for p in curve])
+    return None if means is None else means[1] - means[0]
 
 
 def curve_quarters(curve: list[dict]) -> dict[str, tuple[float, float]]:
-    """Mean of the reward and of every logged reward component (``pns/*``: format, wrong, correct, rm, judge or
-    steps) over the first and the last quarter of GRPO steps: which part of the reward moved, not only whether it
-    rose. Empty under 4 steps (as :func:`reward_rise`)."""
-    if len(curve) < 4:
-        return {}
-    q = len(curve) // 4
+    """:func:`~pns_hub.stats.quarter_means` of the reward and of every logged reward component (``pns/*``: format,
+    wrong, correct, rm, judge or steps) over GRPO steps: which part of the reward moved, not only whether it rose.
+    Empty under 4 steps; a component missing from either quarter is left out."""
     keys = ["reward"] + sorted({k for p in curve for k in p if k.startswith("pns/")})
-    out = {}
-    for key in keys:
-        first = [p[key] for p in curve[:q] if p.get(key) is not None]
-        last = [p[key] for p in curve[-q:] if p.get(key) is not None]
-        if first and last:
-            out[key] = (sum(first) / len(first), sum(last) / len(last))
-    return out
+    means = {key: quarter_means([p.get(key) for p in curve]) for key in keys}
+    return {key: m for key, m in means.items() if m is not None}
 
 
 def curve_line(curve: list[dict]) -> str:
@@ -98,11 +87,13 @@ def curve_of(result: Mapping, replicate: int) -> list[dict]:
     return curves.get(replicate) or curves.get(str(replicate)) or []
 
 
-def generator_lines(result: Mapping, rep: Mapping) -> list[str]:
-    """A replicate's generator part, shared by both reports: its reward-component line (when a curve was kept) and
-    its before/after table (every valid wrong sample, intervals)."""
+def generator_lines(result: Mapping, rep: Mapping, always_curve: bool = False) -> list[str]:
+    """A replicate's generator part, shared by both reports: its reward-component line and its before/after table
+    (every valid wrong sample, intervals). The replicate report omits the line when no curve was kept; the ablation
+    (``always_curve``), whose subject is the generator, always says what its curve shows, even "too few steps"."""
     lines = []
-    if curve := curve_of(result, rep["replicate"]):
+    curve = curve_of(result, rep["replicate"])
+    if curve or always_curve:
         lines += ["", curve_line(curve)]
     if rep.get("generator_report"):
         lines += ["", "Generator, before vs after GRPO (sampled alike on the synthesis problems):", "",
@@ -115,11 +106,8 @@ def replicate_sections(result: Mapping) -> str:
     generator before/after table (every valid wrong sample, intervals) and its own Figure 1 ordering over problems."""
     lines = []
     for rep in result["per_replicate"]:
-        r = rep["replicate"]
-        lines += ["", f"### Replicate {r}, seed {rep.get('seed')}"]
-        if not curve_of(result, r):  # the ablation always says what its curve shows, even "too few steps"
-            lines += ["", curve_line([])]
-        lines += generator_lines(result, rep)
+        lines += ["", f"### Replicate {rep['replicate']}, seed {rep.get('seed')}"]
+        lines += generator_lines(result, rep, always_curve=True)
         if rep.get("figure1"):
             lines += ["", "Figure 1, this replicate (the pairs synthesis selected; intervals over problems):", "",
                       figure1.markdown(rep["figure1"]).rstrip("\n")]

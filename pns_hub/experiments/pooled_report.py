@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from pns_hub.experiments.report import fmt
+from pns_hub.stats import quarter_means
 
 
 def _per_seed(d: dict) -> str:
@@ -69,20 +70,28 @@ def nsr_lines(result: dict) -> list[str]:
     lines += ["", "## Training reward (mean of the first and last quarter of logged steps, mean over seeds)", "",
               "| arm | first quarter | last quarter | steps |", "|---|---:|---:|---:|"]
     for arm, (first, last, steps) in reward_summary(result["arms_by_seed"]).items():
-        lines.append(f"| {arm} | {first:.3f} | {last:.3f} | {steps} |")
+        cells = "n/a | n/a" if first is None else f"{first:.3f} | {last:.3f}"  # under 4 logged steps
+        lines.append(f"| {arm} | {cells} | {steps} |")
     return lines
 
 
-def reward_summary(arms_by_seed: dict) -> dict[str, tuple[float, float, int]]:
-    """Per arm: the reward averaged over the first and the last quarter of its logged steps, then over seeds."""
-    out: dict[str, list[tuple[float, float, int]]] = {}
+def reward_summary(arms_by_seed: dict) -> dict[str, tuple[float | None, float | None, int]]:
+    """Per arm: :func:`~pns_hub.stats.quarter_means` of its logged reward, averaged over the seeds that logged 4 or
+    more steps, and its number of logged steps; an arm that logged fewer keeps its row with no means (None), so the
+    table never drops an arm silently."""
+    out: dict[str, list] = {}
     for arms in arms_by_seed.values():
         for arm, info in arms.items():
-            curve = [p["reward"] for p in info.get("reward_curve", [])]
+            curve = [p.get("reward") for p in info.get("reward_curve", [])]
             if curve:
-                q = max(1, len(curve) // 4)
-                out.setdefault(arm, []).append((sum(curve[:q]) / q, sum(curve[-q:]) / q, len(curve)))
-    return {a: (sum(x[0] for x in v) / len(v), sum(x[1] for x in v) / len(v), v[0][2]) for a, v in out.items()}
+                out.setdefault(arm, []).append((quarter_means(curve), len(curve)))
+    summary = {}
+    for arm, seeds in out.items():
+        means = [m for m, _ in seeds if m is not None]
+        first, last = ((sum(m[0] for m in means) / len(means), sum(m[1] for m in means) / len(means)) if means
+                       else (None, None))
+        summary[arm] = (first, last, seeds[0][1])
+    return summary
 
 
 def glow_lines(result: dict) -> list[str]:
