@@ -256,7 +256,7 @@ def run_demo(cfg: DemoConfig, budget: Budget | None = None) -> dict:
         "output_dir": str(root), "wall_seconds": round(time.perf_counter() - start, 1), "budget": asdict(budget),
         "cpu": _cpu(), "dpo_base": f"warm-up SFT model ({models.display_name(policy)})", "problem_sets": sets.summary(),
         "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
-        "stage_peak_rss_mb": dict(runner.peak_rss_mb),
+        "resumed_stages": runner.resumed(), "stage_peak_rss_mb": dict(runner.peak_rss_mb),
         "stage_start_rss_mb": dict(runner.start_rss_mb), "artifacts": {k: str(v) for k, v in folder.items()},
         "rm_heldout": {k: metrics.get(k) for k in ("pairwise_accuracy", "pairwise_accuracy_low",
                                                    "pairwise_accuracy_high", "num_pairs", "accuracy_source",

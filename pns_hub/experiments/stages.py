@@ -3,6 +3,10 @@
 A stage is skipped when its marker file records the same inputs (a hash of its settings) and its outputs still exist;
 anything else re-runs it. Timings and each stage's peak resident memory (:class:`pns_hub.memory.PeakRSS`) are kept,
 so a run can report each stage's share of the wall time and what memory it needed.
+
+A stage cut by a stop and resumed (its trainer from the last checkpoint) costs every segment it ran, not only the
+last: a heartbeat keeps the running total in ``stages/<name>.progress.json`` (to within :data:`HEARTBEAT_SECONDS` of
+a kill), and the marker records the total and the number of segments.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +31,7 @@ def settings_hash(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+HEARTBEAT_SECONDS = 30.0  # how often a running stage saves its elapsed time: a kill loses at most this much
 ROOT_TOKEN = "<stage-root>"  # how a path under the runner's root is written in keys, markers and cached results
 
 
@@ -83,6 +89,7 @@ class StageRunner:
     adopt_ignoring: frozenset[str] = frozenset()
     adopted: dict[str, str] = field(default_factory=dict)  # stage -> the run it was taken from
     reuse_only: bool = False  # report what has finished: a stage that would have to run is an error
+    segments: dict[str, int] = field(default_factory=dict)  # stage -> processes it ran in (> 1: resumed after a cut)
 
     def run(self, name: str, settings: dict, fn: Callable[[], dict], outputs: list[Path] | None = None) -> dict:
         marker = self.root / "stages" / f"{name}.json"
@@ -104,26 +111,41 @@ class StageRunner:
         # 264 s at 2 threads vs 51-63 s at 1 while other work held a core), so each stage picks its threads anew
         models.configure_threads()
         release()  # the previous stage's leftovers must not count as this stage's memory (or stay resident)
-        start = time.perf_counter()
-        with PeakRSS() as memory:
+        earlier, segments = self._earlier_segments(name, key)
+        with PeakRSS() as memory, _Heartbeat(marker.with_suffix(".progress.json"), key, earlier, segments) as beat:
             result = fn()
-        seconds = time.perf_counter() - start
-        self.timings[name] = seconds
+        seconds = earlier + beat.elapsed()
+        self.timings[name], self.segments[name] = seconds, segments
         self.peak_rss_mb[name] = round(memory.peak_mb, 1) if memory.peak_mb is not None else None
         self.start_rss_mb[name] = round(memory.start_mb, 1) if memory.start_mb is not None else None
         marker.parent.mkdir(parents=True, exist_ok=True)
         tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps(portable({"key": key, "settings": settings, "seconds": seconds,
+        tmp.write_text(json.dumps(portable({"key": key, "settings": settings, "seconds": seconds, "segments": segments,
                                             "peak_rss_mb": self.peak_rss_mb[name],
                                             "start_rss_mb": self.start_rss_mb[name], "result": result,
                                             "outputs": [str(p) for p in (outputs or [])]}, self.root),
                                   indent=2, default=str))
         tmp.replace(marker)  # a stage is done only once its marker is complete
+        marker.with_suffix(".progress.json").unlink(missing_ok=True)
         return result
+
+    def _earlier_segments(self, name: str, key: str) -> tuple[float, int]:
+        """Seconds already spent on this stage by cut-off runs with the same settings, and this run's segment number
+        (1 for a fresh start). A progress file of other settings is another stage's past: it starts from zero."""
+        progress = self.root / "stages" / f"{name}.progress.json"
+        if progress.exists():
+            saved = json.loads(progress.read_text())
+            if saved.get("key") == key:
+                logger.info("stage %s: resuming (segment %d, %.0f s spent before)", name, saved["segments"] + 1,
+                            saved["seconds"])
+                return float(saved["seconds"]), int(saved["segments"]) + 1
+        return 0.0, 1
 
     def _record_reuse(self, name: str, saved: dict, seconds: float) -> None:
         """A stage not run now still has a row in the timing and memory table, and is listed as reused."""
         self.timings[name] = seconds
+        if seconds:  # an adopted stage comes with 0.0 s: another run's cost and segments, not ours
+            self.segments[name] = saved.get("segments", 1)  # markers before segments were counted: one
         self.peak_rss_mb[name] = saved.get("peak_rss_mb")
         self.start_rss_mb[name] = saved.get("start_rss_mb")
         self.reused.append(name)
@@ -153,6 +175,48 @@ class StageRunner:
         logger.info("stage %s: shared from %s", name, marker)
         return located(saved["result"], source)
 
+    def resumed(self) -> dict[str, int]:
+        """Stages that took more than one process (cut by a stop, resumed): their seconds sum every segment, work
+        redone after the last checkpoint included."""
+        return {name: n for name, n in self.segments.items() if n > 1}
+
     def shares(self) -> list[tuple[str, float, float]]:
         total = sum(self.timings.values()) or 1.0
         return [(name, seconds, 100 * seconds / total) for name, seconds in self.timings.items()]
+
+
+class _Heartbeat:
+    """Writes a running stage's total seconds (earlier segments + this one) to ``path`` every
+    :data:`HEARTBEAT_SECONDS`, from a daemon thread, so a process killed mid-stage leaves its time behind."""
+
+    def __init__(self, path: Path, key: str, earlier: float, segment: int):
+        self.path, self.key, self.earlier, self.segment = path, key, earlier, segment
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat:{path.stem}")
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": self.key, "seconds": round(self.earlier + self.elapsed(), 1),
+                                   "segments": self.segment}))
+        tmp.replace(self.path)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self._write()
+
+    def __enter__(self) -> "_Heartbeat":
+        self._start = time.perf_counter()
+        self._write()  # the segment counts from its first second, even if killed before the first beat
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        if exc[0] is not None:  # a stage that failed keeps its time for the next try
+            self._write()
+
