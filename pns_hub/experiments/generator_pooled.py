@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Mapping
 
 from pns_hub.experiments import figure1
+from pns_hub.experiments.report import pooled_marks
 from pns_hub.stats import quarter_means, single_replicate
 from pns_hub.synthesis.fair import GENERATOR_ROWS, generator_markdown
 
@@ -149,10 +150,7 @@ def plot(result: Mapping, path, title: str):
             if k in (result.get("generator_pooled") or {})]
     for x, key in enumerate(keys):
         e = result["generator_pooled"][key]
-        if e["n"] >= 2:
-            right.errorbar([x], [e["value"]], yerr=[[e["value"] - e["low"]], [e["high"] - e["value"]]], fmt="s",
-                           color="black", capsize=6)
-        right.scatter([x + 0.15] * len(e["per_replicate"]), e["per_replicate"], color="tab:red", s=14)
+        pooled_marks(right, x, e, color="tab:red", interval=e["n"] >= 2)
     right.axhline(0, color="gray", linewidth=0.8)
     right.set_xticks(range(len(keys)), [k.replace("pns_minus_rs_", "PNS - RS, ") for k in keys], fontsize=8)
     right.set_ylabel("difference (measure's own unit)")

@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 
 from pns_hub.experiments import generator_pooled as gp
 from pns_hub.experiments.placebo import PLACEBO
+from pns_hub.experiments.report import pooled_marks
 
 BASE, PNS, RS = "base", "pns", "rejection_sampling"
 CLAIM = "DPO on PNS negatives beats DPO on rejection-sampling negatives (testbed accuracy, pooled over replicates)"
@@ -166,11 +167,7 @@ def plot(report: Mapping, path, title: str):
             if k in report["pooled"]]
     fig, ax = plt.subplots(figsize=(7, 3.8), dpi=120)
     for x, key in enumerate(keys):
-        d = report["pooled"][key]
-        ax.errorbar([x], [100 * d["value"]], yerr=[[100 * (d["value"] - d["low"])], [100 * (d["high"] - d["value"])]],
-                    fmt="s", color="black", capsize=6)
-        ax.scatter([x + 0.15] * len(d["per_replicate"]), [100 * v for v in d["per_replicate"]], color="tab:blue",
-                   s=14, alpha=0.7)
+        pooled_marks(ax, x, report["pooled"][key], scale=100)
     ax.axhline(0, color="gray", linewidth=0.8)
     ax.set_xticks(range(len(keys)), [k.replace("rejection_sampling_placebo", "RS'").replace("rejection_sampling", "RS")
                                      .replace("_minus_", " - ") for k in keys], fontsize=8)

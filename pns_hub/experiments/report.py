@@ -123,6 +123,19 @@ def fmt(e: dict, signed: bool = False) -> str:
     return f"{100 * e['value']:{f}} [{100 * e['low']:{f}}, {100 * e['high']:{f}}]"
 
 
+def pooled_marks(ax, x: float, estimate: dict, scale: float = 1.0, color: str = "tab:blue",
+                 interval: bool = True) -> None:
+    """A pooled difference on a plot: its mean and 95% interval (black square and bar) with each replicate's value
+    beside it (dots), so a reader sees whether one replicate carries the mean. ``interval=False`` for a value with
+    no interval (one replicate); ``scale`` 100 draws shares as points."""
+    value = scale * estimate["value"]
+    if interval:
+        ax.errorbar([x], [value], yerr=[[value - scale * estimate["low"]], [scale * estimate["high"] - value]],
+                    fmt="s", color="black", capsize=6)
+    per = estimate["per_replicate"]
+    ax.scatter([x + 0.15] * len(per), [scale * v for v in per], color=color, s=14, alpha=0.7)
+
+
 def write_outputs(which: str, result: dict, root: Path) -> dict:
     """experiment_<which>.json / .md / .png under ``root``: the table with n and 95% intervals, plot, verdicts."""
     from pns_hub.eval.passk import plot_curves
