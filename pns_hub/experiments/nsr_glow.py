@@ -118,7 +118,8 @@ def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict
               "learning_rate": cfg.lr(which), "budget": asdict(budget), "cpu": device_name(),
               "wall_seconds": round(time.perf_counter() - start, 1),
               "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
-              "resumed_stages": runner.resumed(), "replicate_files": files, "arms_by_seed": {r["seed"]: r["arms"] for r in replicates},
+              "resumed_stages": runner.resumed(), "replicate_files": files,
+              "arms_by_seed": {r["seed"]: r["arms"] for r in replicates},
               "seeds_planned": list(cfg.seeds), "interim": len(seeds) < len(cfg.seeds)}
     if which == "glow":
         result["glow_setting"] = {**GLOW_SETTING, "alpha": cfg.glow_alpha, "beta": cfg.glow_beta}

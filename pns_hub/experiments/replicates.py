@@ -194,7 +194,8 @@ def run_replicates(cfg, budget, replicates: int, all_sources_in: int = 0, recipe
               "shared_from": dict(runner.adopted), "problem_sets": sets.summary(),
               "replicates_planned": planned, "interim": replicates < planned,
               "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
-              "resumed_stages": runner.resumed(), "stage_peak_rss_mb": dict(runner.peak_rss_mb), "wall_seconds": round(time.perf_counter() - start, 1),
+              "resumed_stages": runner.resumed(), "stage_peak_rss_mb": dict(runner.peak_rss_mb),
+              "wall_seconds": round(time.perf_counter() - start, 1),
               "costs": cost.stage_costs(runner.timings)}
     return result
 

@@ -111,10 +111,11 @@ class StageRunner:
         # 264 s at 2 threads vs 51-63 s at 1 while other work held a core), so each stage picks its threads anew
         models.configure_threads()
         release()  # the previous stage's leftovers must not count as this stage's memory (or stay resident)
-        earlier, segments = self._earlier_segments(name, key)
-        with PeakRSS() as memory, _Heartbeat(marker.with_suffix(".progress.json"), key, earlier, segments) as beat:
+        progress = marker.with_suffix(".progress.json")
+        earlier, segments = self._earlier_segments(name, progress, key)
+        with PeakRSS() as memory, _Heartbeat(progress, key, earlier, segments) as beat:
             result = fn()
-        seconds = earlier + beat.elapsed()
+        seconds = beat.total()
         self.timings[name], self.segments[name] = seconds, segments
         self.peak_rss_mb[name] = round(memory.peak_mb, 1) if memory.peak_mb is not None else None
         self.start_rss_mb[name] = round(memory.start_mb, 1) if memory.start_mb is not None else None
@@ -126,13 +127,12 @@ class StageRunner:
                                             "outputs": [str(p) for p in (outputs or [])]}, self.root),
                                   indent=2, default=str))
         tmp.replace(marker)  # a stage is done only once its marker is complete
-        marker.with_suffix(".progress.json").unlink(missing_ok=True)
+        progress.unlink(missing_ok=True)
         return result
 
-    def _earlier_segments(self, name: str, key: str) -> tuple[float, int]:
+    def _earlier_segments(self, name: str, progress: Path, key: str) -> tuple[float, int]:
         """Seconds already spent on this stage by cut-off runs with the same settings, and this run's segment number
         (1 for a fresh start). A progress file of other settings is another stage's past: it starts from zero."""
-        progress = self.root / "stages" / f"{name}.progress.json"
         if progress.exists():
             saved = json.loads(progress.read_text())
             if saved.get("key") == key:
@@ -194,13 +194,14 @@ class _Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat:{path.stem}")
 
-    def elapsed(self) -> float:
-        return time.perf_counter() - self._start
+    def total(self) -> float:
+        """Seconds of every segment so far: the earlier ones' and this one's."""
+        return self.earlier + time.perf_counter() - self._start
 
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": self.key, "seconds": round(self.earlier + self.elapsed(), 1),
+        tmp.write_text(json.dumps({"key": self.key, "seconds": round(self.total(), 1),
                                    "segments": self.segment}))
         tmp.replace(self.path)
 
@@ -219,4 +220,3 @@ class _Heartbeat:
         self._thread.join()
         if exc[0] is not None:  # a stage that failed keeps its time for the next try
             self._write()
-
