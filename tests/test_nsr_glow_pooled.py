@@ -179,3 +179,63 @@ def test_training_reward_table_averages_seeds_and_keeps_an_arm_too_short_to_summ
     out = reward_summary(arms_by_seed)
     assert out["psr"] == pytest.approx((0.2, 0.6, 4))  # seed 0: 0.1 -> 0.5, seed 1: 0.3 -> 0.7
     assert out["nsr"] == (None, None, 2)
+
+
+def _replicate_file(root, seed, r, cpu, steps):
+    """A finished replicate's JSON as the run writes it: NSR wide (wins at the largest k), PSR narrow."""
+    import json
+
+    from pns_hub.experiments.report import nsr_report
+
+    counts = {"base": WIDE, "psr": NARROW, "nsr": WIDE, "w_reinforce": WIDE, "grpo": NARROW, "psr_placebo": NARROW}
+    evals = {m: {"ids": IDS, "counts": _jitter(c, r)} for m, c in counts.items()}
+    rep = {"seed": seed, "models": {m: f"/{cpu}/{'warmup' if m == 'base' else m}" for m in counts}, "evals": evals,
+           "arms": {m: {"steps": steps, "train_seed": seed, "reward_curve": []} for m in counts if m != "base"},
+           "single_seed": nsr_report(evals, seed), "cpu": cpu}
+    path = root / "replicates" / f"nsr-seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rep))
+    return path
+
+
+def test_finished_replicates_pool_from_their_files_alone_across_machines(tmp_path, monkeypatch):
+    """Seeds run on two machines pool from their JSONs: nothing is trained, sampled or warmed up (no model exists
+    here), the report says which seed ran on which CPU, and each machine's base is a leaderboard row of its own. A
+    JSON from other settings, or whose seed disagrees with its name, is refused naming the file and the field."""
+    import json
+    from pathlib import Path
+
+    from pns_hub.experiments import arms, nsr_glow, testbed_stages
+    from pns_hub.experiments.nsr_glow import ExperimentConfig, run_experiment
+
+    def ran(*args, **kwargs):
+        raise AssertionError("a --finished_only report ran a stage")
+
+    for module, name in ((arms, "train_rl_arm"), (testbed_stages, "sample_counts"), (nsr_glow, "stage_warmup")):
+        monkeypatch.setattr(module, name, ran)
+    cfg = ExperimentConfig(output_dir=str(tmp_path), budget="tiny", seeds=[0, 1, 2], learning_rate=1e-5,
+                           finished_only=True)
+    steps = nsr_glow._budget("nsr", cfg).train_steps
+    files = [_replicate_file(tmp_path, s, r, cpu, steps) for r, (s, cpu) in enumerate([(0, "Xeon"), (1, "Xeon"),
+                                                                                       (2, "EPYC")])]
+    result = run_experiment("nsr", cfg)
+    assert result["seeds"] == [0, 1, 2] and not result["interim"]
+    assert result["verdicts"]["NSR above PSR at the largest k"] == "supported"
+    assert result["cpu"] == "seeds 0, 1: Xeon; seed 2: EPYC"
+    md = (tmp_path / "experiment_nsr.md").read_text()
+    assert "CPU: seeds 0, 1: Xeon; seed 2: EPYC; pooled from the finished replicates' files (nothing run)" in md
+    assert sorted(Path(p).name for p in result["outputs"]["results"] if "base" in Path(p).name) == \
+        ["nsr-base-seed2.json", "nsr-base.json"]
+
+    def refused(edit, match):
+        rep = json.loads(files[2].read_text())
+        edit(rep)
+        files[2].write_text(json.dumps(rep))
+        with pytest.raises(ValueError, match=match):
+            run_experiment("nsr", cfg)
+        _replicate_file(tmp_path, 2, 2, "EPYC", steps)
+
+    refused(lambda r: r["arms"]["nsr"].update(steps=steps + 1), rf"nsr-seed2.json: arms.nsr.steps is {steps + 1}")
+    refused(lambda r: r.update(learning_rate=1e-6), r"nsr-seed2.json: field 'learning_rate' is 1e-06")
+    refused(lambda r: r.update(seed=5), r"nsr-seed2.json: field 'seed' is 5, the file name says 2")
+    refused(lambda r: r.pop("cpu"), r"nsr-seed2.json: replicate lacks field\(s\) \['cpu'\]")

@@ -63,15 +63,19 @@ def _stage_times(runner, seed: int) -> dict:
 
 
 def _write_records(which: str, replicates: list[dict], root: Path) -> list[str]:
-    """The leaderboard's rows: every arm of every seed (its model named ``...@seed<N>``), the shared base once."""
+    """The leaderboard's rows: every arm of every seed (its model named ``...@seed<N>``), each base once (a
+    seed run on another machine has its warm-up of its own, so its base is a row of its own)."""
     from pns_hub.experiments.report import result_records
 
-    paths = []
-    for i, rep in enumerate(replicates):
+    paths, bases = [], []
+    for rep in replicates:
         for record in result_records(which, {**rep, **rep["single_seed"]}, f"@seed{rep['seed']}"):
-            if record.method == "base" and i:
+            if record.method == "base" and rep["models"]["base"] in bases:
                 continue
-            name = "base" if record.method == "base" else f"{record.method}-seed{rep['seed']}"
+            if record.method == "base":
+                bases.append(rep["models"]["base"])
+            name = ("base" + (f"-seed{rep['seed']}" if len(bases) > 1 else "") if record.method == "base"
+                    else f"{record.method}-seed{rep['seed']}")
             paths.append(str(write_record(record, root / "results" / f"{which}-{name}.json")))
     return paths
 
@@ -83,44 +87,99 @@ def replicate_path(which: str, root: Path, seed: int) -> Path:
 
 def finished_seeds(which: str, seeds: list[int], root: Path) -> list[int]:
     """The seeds whose replicate JSON is written: a replicate's JSON is written only after all its stages ran, so an
-    interim report over these reuses every stage and trains nothing (a half-run seed would start training)."""
+    interim report over these reads the JSONs and trains nothing (a half-run seed would start training)."""
     return [s for s in seeds if replicate_path(which, root, s).exists()]
 
 
-def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict:
-    """Every seed's replicate (each JSON written as it finishes), then the pooled report."""
+REPLICATE_FIELDS = ("seed", "models", "evals", "arms", "single_seed", "cpu")
+
+
+def load_finished(which: str, cfg: ExperimentConfig, budget, root: Path) -> tuple[list[dict], list[str]]:
+    """The finished replicates, read from their JSONs alone: no stage, warm-up or model is needed, so seeds run on
+    different machines (each JSON copied into one ``replicates/`` folder) pool into one report, and a fresh machine
+    re-publishes a report from committed files. Why the checks: a JSON from another recipe would pool silently."""
+    replicates, files = [], []
+    for seed in finished_seeds(which, cfg.seeds, root):
+        path = replicate_path(which, root, seed)
+        try:
+            rep = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        missing = [f for f in REPLICATE_FIELDS if f not in rep]
+        if missing:
+            raise ValueError(f"{path}: replicate lacks field(s) {missing}")
+        if rep["seed"] != seed:
+            raise ValueError(f"{path}: field 'seed' is {rep['seed']!r}, the file name says {seed}")
+        recorded = {"learning_rate": cfg.lr(which), "budget": asdict(budget)}
+        for field, want in recorded.items():
+            if field in rep and rep[field] != want:
+                raise ValueError(f"{path}: field {field!r} is {rep[field]!r}, this report's settings say {want!r}")
+        if which == "nsr":
+            for arm, record in rep["arms"].items():
+                if record.get("steps") != budget.train_steps:
+                    raise ValueError(f"{path}: arms.{arm}.steps is {record.get('steps')!r}, the budget's "
+                                     f"train_steps is {budget.train_steps}")
+        replicates.append(rep)
+        files.append(str(path))
+    return replicates, files
+
+
+def cpu_line(replicates: list[dict]) -> str:
+    """One CPU, or which seeds ran on which (a report pooled over machines says so beside every figure)."""
+    by_cpu: dict[str, list] = {}
+    for rep in replicates:
+        by_cpu.setdefault(rep["cpu"], []).append(rep["seed"])
+    if len(by_cpu) == 1:
+        return next(iter(by_cpu))
+    return "; ".join(f"seed{'s' * (len(s) > 1)} {', '.join(map(str, s))}: {cpu}" for cpu, s in by_cpu.items())
+
+
+def _run_replicates(which: str, cfg: ExperimentConfig, budget, root: Path) -> tuple[list[dict], list[str], dict]:
+    """Every seed's replicate, stage by stage (each JSON written as it finishes), and the stage bookkeeping."""
     from pns_hub.experiments import arms
-    from pns_hub.experiments.pooled import glow_pooled, nsr_pooled
-    from pns_hub.experiments.pooled_report import write_pooled
     from pns_hub.experiments.stages import StageRunner
 
-    models.configure_threads()
-    root, budget, start = Path(cfg.output_dir), _budget(which, cfg), time.perf_counter()
-    seeds = finished_seeds(which, cfg.seeds, root) if cfg.finished_only else cfg.seeds
-    if not seeds:
-        raise ValueError(f"--finished_only: no seed of {cfg.seeds} has a finished replicate under "
-                         f"{root / 'replicates'}")
     runner, sets = StageRunner(root), problem_sets(budget, budget.train_problems)
     base = runner.run("warmup", warmup_settings(cfg, budget), lambda: stage_warmup(cfg, budget, root / "warmup"))[
         "folder"]
     base_eval = _base_eval(which, cfg, runner, budget, base, sets)
     replicates, files = [], []
-    for seed in seeds:
+    for seed in cfg.seeds:
         rep = (arms.run_nsr if which == "nsr" else arms.run_glow)(cfg, runner, budget, base, sets, seed, base_eval)
-        rep.update(cpu=device_name(), stage_seconds=_stage_times(runner, seed))
+        rep.update(cpu=device_name(), stage_seconds=_stage_times(runner, seed), learning_rate=cfg.lr(which),
+                   budget=asdict(budget))
         path = replicate_path(which, root, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(rep, indent=2, default=str))
         replicates.append(rep)
         files.append(str(path))
+    return replicates, files, {"stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()},
+                               "reused_stages": runner.reused, "resumed_stages": runner.resumed()}
+
+
+def run_experiment(which: str, cfg: ExperimentConfig, command: str = "") -> dict:
+    """Every seed's replicate, then the pooled report; with ``finished_only``, the pooled report over the finished
+    replicates' JSONs only."""
+    from pns_hub.experiments.pooled import glow_pooled, nsr_pooled
+    from pns_hub.experiments.pooled_report import write_pooled
+
+    models.configure_threads()
+    root, budget, start = Path(cfg.output_dir), _budget(which, cfg), time.perf_counter()
+    if cfg.finished_only:
+        replicates, files = load_finished(which, cfg, budget, root)
+        if not replicates:
+            raise ValueError(f"--finished_only: no seed of {cfg.seeds} has a finished replicate under "
+                             f"{root / 'replicates'}")
+        stages = {"stage_seconds": {}, "reused_stages": [], "resumed_stages": [], "from_replicate_files": True}
+    else:
+        replicates, files, stages = _run_replicates(which, cfg, budget, root)
     pooled = (nsr_pooled if which == "nsr" else glow_pooled)(replicates)
     result = {**pooled, "command": command or f"pns-hub experiment {which}", "config": asdict(cfg),
-              "learning_rate": cfg.lr(which), "budget": asdict(budget), "cpu": device_name(),
-              "wall_seconds": round(time.perf_counter() - start, 1),
-              "stage_seconds": {k: round(v, 1) for k, v in runner.timings.items()}, "reused_stages": runner.reused,
-              "resumed_stages": runner.resumed(), "replicate_files": files,
+              "learning_rate": cfg.lr(which), "budget": asdict(budget), "cpu": cpu_line(replicates),
+              "cpu_by_seed": {r["seed"]: r["cpu"] for r in replicates},
+              "wall_seconds": round(time.perf_counter() - start, 1), **stages, "replicate_files": files,
               "arms_by_seed": {r["seed"]: r["arms"] for r in replicates},
-              "seeds_planned": list(cfg.seeds), "interim": len(seeds) < len(cfg.seeds)}
+              "seeds_planned": list(cfg.seeds), "interim": len(replicates) < len(cfg.seeds)}
     if which == "glow":
         result["glow_setting"] = {**GLOW_SETTING, "alpha": cfg.glow_alpha, "beta": cfg.glow_beta}
     result["outputs"] = write_pooled(which, result, root)

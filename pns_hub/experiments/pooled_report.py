@@ -25,8 +25,10 @@ def _header(which: str, result: dict) -> list[str]:
                if result.get("interim") else [])
     return [f"# pns-hub experiment {which}: pooled over {len(seeds)} seed{'s' * (len(seeds) != 1)} "
             f"({', '.join(map(str, seeds))})", "", *interim,
-            f"command: `{result['command']}`  ", f"CPU: {result['cpu']}; wall {result['wall_seconds']:.0f} s "
-            f"(this invocation; {len(result['reused_stages'])} stages reused); per-seed results: "
+            f"command: `{result['command']}`  ", f"CPU: {result['cpu']}; " + (
+                "pooled from the finished replicates' files (nothing run); " if result.get("from_replicate_files")
+                else f"wall {result['wall_seconds']:.0f} s (this invocation; {len(result['reused_stages'])} stages "
+                "reused); ") + "per-seed results: "
             + ", ".join(f"`{Path(p).name}`" for p in result["replicate_files"]), "",
             "Estimates: mean over seeds and problems; intervals (95%): bootstrap over seeds and problems together "
             "(stats.replicate_paired_bootstrap); verdicts: the fixed rule (interval on the claimed side of zero "
