@@ -177,7 +177,8 @@ def _plot_nsr(result: dict, path: Path) -> None:
         xs = sorted(steps)
         right.plot(xs, [sum(steps[x]) / len(steps[x]) for x in xs], label=arm, color=colour.get(arm))
     right.set(xlabel="optimizer step", ylabel="training reward (share correct)", title="training reward")
-    right.legend(fontsize=8)
+    if right.get_legend_handles_labels()[0]:  # arms that logged no reward curve draw nothing to name
+        right.legend(fontsize=8)
     fig.suptitle(f"pns-hub experiment nsr ({result['cpu']})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
