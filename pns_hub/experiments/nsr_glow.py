@@ -70,12 +70,12 @@ def _write_records(which: str, replicates: list[dict], root: Path) -> list[str]:
     paths, bases = [], []
     for rep in replicates:
         for record in result_records(which, {**rep, **rep["single_seed"]}, f"@seed{rep['seed']}"):
-            if record.method == "base" and rep["models"]["base"] in bases:
-                continue
+            name = f"{record.method}-seed{rep['seed']}"
             if record.method == "base":
+                if rep["models"]["base"] in bases:
+                    continue
                 bases.append(rep["models"]["base"])
-            name = ("base" + (f"-seed{rep['seed']}" if len(bases) > 1 else "") if record.method == "base"
-                    else f"{record.method}-seed{rep['seed']}")
+                name = "base" if len(bases) == 1 else f"base-seed{rep['seed']}"
             paths.append(str(write_record(record, root / "results" / f"{which}-{name}.json")))
     return paths
 
