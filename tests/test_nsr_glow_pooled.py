@@ -226,6 +226,16 @@ def test_finished_replicates_pool_from_their_files_alone_across_machines(tmp_pat
     assert "CPU: seeds 0, 1: Xeon; seed 2: EPYC; pooled from the finished replicates' files (nothing run)" in md
     assert sorted(Path(p).name for p in result["outputs"]["results"] if "base" in Path(p).name) == \
         ["nsr-base-seed2.json", "nsr-base.json"]
+    # the leaderboard pairs each arm with the base it was trained from: seed 2's with the EPYC warm-up, not the Xeon's
+    from pns_hub.eval.leaderboard import reference_for
+    from pns_hub.eval.results import ResultRecord
+
+    records = {Path(p).stem: ResultRecord.from_dict(json.loads(Path(p).read_text()), p)
+               for p in result["outputs"]["results"]}
+    assert records["nsr-base"].model != records["nsr-base-seed2"].model
+    for name, base in (("nsr-psr-seed0", "nsr-base"), ("nsr-nsr-seed1", "nsr-base"), ("nsr-psr-seed2", "nsr-base-seed2"),
+                       ("nsr-grpo-seed2", "nsr-base-seed2")):
+        assert reference_for(records[name], list(records.values())) is records[base], name
 
     def refused(edit, match):
         rep = json.loads(files[2].read_text())

@@ -63,19 +63,25 @@ def _stage_times(runner, seed: int) -> dict:
 
 
 def _write_records(which: str, replicates: list[dict], root: Path) -> list[str]:
-    """The leaderboard's rows: every arm of every seed (its model named ``...@seed<N>``), each base once (a
-    seed run on another machine has its warm-up of its own, so its base is a row of its own)."""
+    """The leaderboard's rows: every arm of every seed (its model named ``...@seed<N>``), each base once. A seed run
+    on another machine has a warm-up of its own: its base is a row of its own (model ``testbed-warmup@seed<N>``,
+    file ``<which>-base-seed<N>.json``) and its arms name that base, so the leaderboard pairs every arm with the
+    model it was trained from."""
     from pns_hub.experiments.report import result_records
 
-    paths, bases = [], []
+    paths, bases = [], {}
     for rep in replicates:
-        for record in result_records(which, {**rep, **rep["single_seed"]}, f"@seed{rep['seed']}"):
-            name = f"{record.method}-seed{rep['seed']}"
+        warmup, seed = rep["models"]["base"], rep["seed"]
+        written = warmup in bases
+        if not written:
+            bases[warmup] = "testbed-warmup" if not bases else f"testbed-warmup@seed{seed}"
+        for record in result_records(which, {**rep, **rep["single_seed"]}, f"@seed{seed}", bases[warmup]):
             if record.method == "base":
-                if rep["models"]["base"] in bases:
+                if written:
                     continue
-                bases.append(rep["models"]["base"])
-                name = "base" if len(bases) == 1 else f"base-seed{rep['seed']}"
+                name = "base" if record.model == "testbed-warmup" else f"base-seed{seed}"
+            else:
+                name = f"{record.method}-seed{seed}"
             paths.append(str(write_record(record, root / "results" / f"{which}-{name}.json")))
     return paths
 

@@ -183,11 +183,12 @@ def _plot_weights(weights_by_label: dict[str, float], path: Path) -> None:
     plt.close(fig)
 
 
-def result_records(which: str, result: dict, suffix: str = "") -> list:
+def result_records(which: str, result: dict, suffix: str = "", base: str = "testbed-warmup") -> list:
     """One leaderboard record (:class:`pns_hub.eval.results.ResultRecord`) per evaluated model of an experiment, with the
     per-problem counts (so the leaderboard's paired differences are over the same problems), bootstrap intervals and,
     for ``nsr``, the pass@k curve. The models are the experiment's local arms, named as such (they are not on the Hub);
-    ``suffix`` (``@seed1``) names the replicate an arm was trained in.
+    ``suffix`` (``@seed1``) names the replicate an arm was trained in; ``base`` names the warm-up its arms start from
+    (a seed run on another machine has a warm-up of its own: its arms must pair with that base, not another's).
     """
     from datetime import datetime, timezone
 
@@ -200,11 +201,12 @@ def result_records(which: str, result: dict, suffix: str = "") -> list:
         n = per_split["testbed"]["counts"][0][0]
         per_problem = {bench: {pid: c for pid, (_, c) in zip(e["ids"], e["counts"])} for bench, e in per_split.items()}
         records.append(ResultRecord(
-            model="testbed-warmup" if model == "base" else f"testbed-warmup+{model}{suffix}",
+            model=base if model == "base" else f"testbed-warmup+{model}{suffix}",
             method=model.replace("_", "-"),
-            base=None if model == "base" else "testbed-warmup", num_samples=n,
+            base=None if model == "base" else base, num_samples=n,
             scores={b: sum(counts.values()) / (n * len(counts)) for b, counts in per_problem.items()},
             passk={"testbed": {str(k): e["value"] for k, e in result["curves"][model].items()}} if which == "nsr"
             else {}, per_problem=per_problem, intervals=intervals_from_counts(per_problem, n),
-            limit=len(per_problem["testbed"]), commit=commit, date=date, dtype=EVAL_DTYPE, top_p=EVAL_TOP_P))
+            limit=len(per_problem["testbed"]), commit=commit, date=date, dtype=EVAL_DTYPE, top_p=EVAL_TOP_P,
+            temperature=EVAL_TEMPERATURE))
     return records
